@@ -1,0 +1,17 @@
+/* routes.c — the route table: every method and path the server answers,
+ * in upstream's spelling (trailing slashes included). The router in
+ * http/router.c reads it top to bottom; keep it grouped as upstream's
+ * routers are. */
+#include "api/api.h"
+
+const http_route_t http_routes[] = {
+	/* /api */
+	{ "GET", "/api/alive/", api_alive },
+	{ "GET", "/api/settings/app/", api_settings_app },
+	{ "GET", "/api/settings/database/", api_settings_database },
+	{ "GET", "/api/settings/email/", api_settings_email },
+	{ "GET", "/api/settings/oauth/", api_settings_oauth },
+	/* /auth */
+	{ "POST", "/auth/token/login/", api_login },
+	{ NULL, NULL, NULL },
+};

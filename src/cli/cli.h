@@ -1,0 +1,27 @@
+/* cli.h — the fractalctl commands. Each returns the process exit code:
+ * 0 success, 1 a runtime failure (message on stderr), 2 a usage error.
+ * Only code under src/cli/ and main.c may decide to exit. */
+#ifndef CLI_H
+#define CLI_H
+
+struct cli_opt {
+	const char *long_name;   /* "--port" */
+	const char *short_name;  /* "-p" or NULL */
+	const char *metavar;     /* NULL: a flag without value */
+	const char *help;
+	const char *value;       /* out: given value ("1" for flags), or NULL */
+};
+
+/* Parses argv (after the command name) against opts. On an unknown option,
+ * a missing value or a stray argument prints usage to stderr and returns 2;
+ * on --help prints usage to stdout and returns -1; else 0. */
+int cli_parse(const char *cmd, const char *desc, int argc, char **argv, struct cli_opt *opts, int nopts);
+
+int cmd_set_db(int argc, char **argv);
+int cmd_init_db_data(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+
+/* Loads the settings groups or prints the error; 0 or exit code 1. */
+int cli_load_settings(int groups);
+
+#endif

@@ -1,0 +1,99 @@
+/* db.h — the one door to the database. Nothing outside src/db/ knows which
+ * engine runs.
+ *
+ * SQL is written once, in PostgreSQL's dialect restricted to what SQLite
+ * also runs: numbered placeholders $1..$N (the SQLite backend rewrites them
+ * to ?N), RETURNING, ON CONFLICT, CURRENT_TIMESTAMP. Parameters are typed;
+ * the few types that differ between engines are mapped here:
+ *   - DB_BOOL: boolean on PostgreSQL, 0/1 on SQLite;
+ *   - DB_JSON: json/jsonb on PostgreSQL, text on SQLite;
+ *   - DB_ARRAY: a JSON array given as text; a PostgreSQL array (varchar[],
+ *     integer[]) on PostgreSQL, the JSON text itself on SQLite;
+ *   - DB_TS: an ISO 8601 timestamp; timestamptz on PostgreSQL, text on SQLite;
+ *   - DB_SECRET: text that DB_ECHO never prints (passwords, hashes).
+ * Results come back as text cells in one canonical form whatever the engine:
+ * booleans as "t"/"f" (db_bool() reads them), PostgreSQL arrays as JSON array
+ * text, timestamps as "YYYY-mm-ddTHH:MM:SS.ffffff+00:00".
+ *
+ * Ownership: a db_res_t belongs to the caller, freed with db_res_free();
+ * strings returned by db_text() live as long as the result. A db_t belongs
+ * to one thread at a time. Every function returning int gives 0 on success
+ * and -1 on error, with the message in db_errmsg() and the class in
+ * db_errclass(). DB_ECHO logging happens here, with secrets masked. */
+#ifndef DB_H
+#define DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct db db_t;
+typedef struct db_res db_res_t;
+
+enum db_type { DB_NULL, DB_INT, DB_DOUBLE, DB_TEXT, DB_BOOL, DB_JSON, DB_ARRAY, DB_TS, DB_SECRET };
+
+typedef struct db_param {
+	enum db_type type;
+	int64_t i;       /* DB_INT, DB_BOOL */
+	double d;        /* DB_DOUBLE */
+	const char *s;   /* DB_TEXT, DB_JSON, DB_ARRAY, DB_TS, DB_SECRET */
+} db_param_t;
+
+static inline db_param_t db_p_str(enum db_type t, const char *s)
+{
+	db_param_t p = { .type = s ? t : DB_NULL, .s = s };
+	return p;
+}
+#define P_NULL ((db_param_t){ .type = DB_NULL })
+#define P_INT(v) ((db_param_t){ .type = DB_INT, .i = (v) })
+#define P_BOOL(v) ((db_param_t){ .type = DB_BOOL, .i = !!(v) })
+#define P_DOUBLE(v) ((db_param_t){ .type = DB_DOUBLE, .d = (v) })
+/* text-like parameters: a NULL pointer binds SQL NULL */
+#define P_TEXT(v) db_p_str(DB_TEXT, (v))
+#define P_JSON(v) db_p_str(DB_JSON, (v))
+#define P_ARRAY(v) db_p_str(DB_ARRAY, (v))
+#define P_TS(v) db_p_str(DB_TS, (v))
+#define P_SECRET(v) db_p_str(DB_SECRET, (v))
+
+enum db_errclass {
+	DB_OK,
+	DB_ERR_CONSTRAINT,   /* unique, foreign key, check, not null */
+	DB_ERR_CONNECT,      /* cannot reach or open the database */
+	DB_ERR_OTHER,
+};
+
+/* Opens a connection as the settings say. With create=1 a missing SQLite
+ * file is created (set-db); otherwise it must exist. Returns NULL and
+ * writes a one-line message (naming the path, or host/port/db/user, never
+ * the password) into err. */
+struct sb;
+db_t *db_open(int create, struct sb *err);
+void db_close(db_t *db);
+const char *db_engine_name(const db_t *db);
+
+/* Runs one statement. res may be NULL when no rows are wanted. */
+int db_exec(db_t *db, const char *sql, const db_param_t *params, int nparams, db_res_t **res);
+/* Runs a script of several statements (migrations); no parameters. */
+int db_exec_script(db_t *db, const char *sql);
+
+int db_begin(db_t *db);      /* BEGIN (IMMEDIATE on SQLite: we are about to write) */
+int db_commit(db_t *db);
+int db_rollback(db_t *db);
+
+/* 1 if the table exists in the current database/schema, 0 if not, -1 on error. */
+int db_table_exists(db_t *db, const char *table);
+/* Number of user tables, or -1. */
+int db_count_tables(db_t *db);
+
+const char *db_errmsg(const db_t *db);
+enum db_errclass db_errclass(const db_t *db);
+
+/* Results. */
+int db_nrows(const db_res_t *r);
+int db_isnull(const db_res_t *r, int row, int col);
+const char *db_text(const db_res_t *r, int row, int col);   /* NULL if null */
+int64_t db_int(const db_res_t *r, int row, int col);
+double db_double(const db_res_t *r, int row, int col);
+int db_bool(const db_res_t *r, int row, int col);
+void db_res_free(db_res_t *r);
+
+#endif

@@ -1,0 +1,50 @@
+/* db_internal.h — what db.c shares with the engine backends; nothing
+ * outside src/db/ includes it. A backend fills a db_res_t through
+ * res_new()/res_add() and reports errors through db_set_error(). */
+#ifndef DB_INTERNAL_H
+#define DB_INTERNAL_H
+
+#include "db/db.h"
+#include "util/arena.h"
+#include "util/sb.h"
+
+struct db_ops {
+	const char *name;
+	const char *begin_sql;
+	int (*exec)(db_t *db, const char *sql, const db_param_t *p, int n, db_res_t **res);
+	int (*exec_script)(db_t *db, const char *sql);
+	int (*table_exists)(db_t *db, const char *table);
+	int (*count_tables)(db_t *db);
+	void (*close)(db_t *db);
+};
+
+struct db {
+	const struct db_ops *ops;
+	void *conn;              /* the backend's own state */
+	sb_t err;
+	enum db_errclass cls;
+	int echo;
+	int in_tx;
+};
+
+struct db_res {
+	int nrows, ncols, cap;
+	char **cells;            /* nrows * ncols, NULL for SQL NULL */
+	arena_t arena;
+};
+
+db_res_t *res_new(int ncols);
+/* Appends one row; vals/lens are ncols long; vals[i] NULL means NULL. */
+void res_add_row(db_res_t *r, const char *const *vals, const size_t *lens);
+void db_set_error(db_t *db, enum db_errclass cls, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+extern const struct db_ops sqlite_ops;
+extern const struct db_ops postgres_ops;
+db_t *sqlite_open(int create, sb_t *err);
+db_t *postgres_open(sb_t *err);
+
+/* The canonical timestamp form from PostgreSQL's ISO output
+ * ("2026-11-26 17:00:00.12+00" -> "2026-11-26T17:00:00.120000+00:00"). */
+void ts_canonical(const char *in, sb_t *out);
+
+#endif

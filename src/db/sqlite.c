@@ -1,0 +1,292 @@
+/* sqlite.c — the SQLite backend of db.h.
+ *
+ * One sqlite3 handle per db_t, opened with foreign keys on, WAL journal and
+ * a busy timeout. Statements are prepared once per connection and cached by
+ * their SQL text. Shared SQL uses PostgreSQL's $N placeholders; they are
+ * rewritten to SQLite's ?N when a statement is first prepared (SQLite would
+ * otherwise take "$1" as a *named* parameter and number names by first
+ * appearance). */
+#include "db/db_internal.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/settings.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+struct cached {
+	char *sql;
+	sqlite3_stmt *stmt;
+	struct cached *next;
+};
+
+#define NBUCKETS 256
+
+struct sqlite_conn {
+	sqlite3 *h;
+	struct cached *buckets[NBUCKETS];
+};
+
+static unsigned hash(const char *s)
+{
+	unsigned h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* $N -> ?N outside string literals and quoted identifiers. */
+static char *rewrite_placeholders(const char *sql)
+{
+	char *out = xstrdup(sql);
+	char quote = 0;
+	for (char *p = out; *p; p++) {
+		if (quote) {
+			if (*p == quote)
+				quote = 0;
+		} else if (*p == '\'' || *p == '"') {
+			quote = *p;
+		} else if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+			*p = '?';
+		}
+	}
+	return out;
+}
+
+static void set_err(db_t *db, struct sqlite_conn *c, int rc)
+{
+	int ext = sqlite3_extended_errcode(c->h);
+	enum db_errclass cls = (rc & 0xff) == SQLITE_CONSTRAINT ? DB_ERR_CONSTRAINT :
+			       (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CANTOPEN ? DB_ERR_CONNECT :
+			       DB_ERR_OTHER;
+	(void)ext;
+	db_set_error(db, cls, "%s", sqlite3_errmsg(c->h));
+}
+
+static sqlite3_stmt *prepare(db_t *db, struct sqlite_conn *c, const char *sql)
+{
+	unsigned b = hash(sql) % NBUCKETS;
+	for (struct cached *e = c->buckets[b]; e; e = e->next)
+		if (!strcmp(e->sql, sql))
+			return e->stmt;
+	char *text = rewrite_placeholders(sql);
+	sqlite3_stmt *stmt = NULL;
+	int rc = sqlite3_prepare_v3(c->h, text, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+	free(text);
+	if (rc != SQLITE_OK) {
+		set_err(db, c, rc);
+		sqlite3_finalize(stmt);
+		return NULL;
+	}
+	struct cached *e = xmalloc(sizeof(*e));
+	e->sql = xstrdup(sql);
+	e->stmt = stmt;
+	e->next = c->buckets[b];
+	c->buckets[b] = e;
+	return stmt;
+}
+
+static int bind(db_t *db, struct sqlite_conn *c, sqlite3_stmt *st, const db_param_t *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int rc;
+		switch (p[i].type) {
+		case DB_NULL: rc = sqlite3_bind_null(st, i + 1); break;
+		case DB_INT:
+		case DB_BOOL: rc = sqlite3_bind_int64(st, i + 1, p[i].i); break;
+		case DB_DOUBLE: rc = sqlite3_bind_double(st, i + 1, p[i].d); break;
+		default: rc = sqlite3_bind_text(st, i + 1, p[i].s, -1, SQLITE_STATIC);
+		}
+		if (rc != SQLITE_OK) {
+			set_err(db, c, rc);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int sq_exec(db_t *db, const char *sql, const db_param_t *p, int n, db_res_t **res)
+{
+	struct sqlite_conn *c = db->conn;
+	sqlite3_stmt *st = prepare(db, c, sql);
+	if (!st)
+		return -1;
+	if (sqlite3_bind_parameter_count(st) != n) {
+		db_set_error(db, DB_ERR_OTHER, "statement expects %d parameters, got %d",
+			     sqlite3_bind_parameter_count(st), n);
+		return -1;
+	}
+	if (bind(db, c, st, p, n)) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return -1;
+	}
+	int ncols = sqlite3_column_count(st);
+	db_res_t *r = res ? res_new(ncols) : NULL;
+	const char **vals = ncols ? xcalloc((size_t)ncols, sizeof(char *)) : NULL;
+	size_t *lens = ncols ? xcalloc((size_t)ncols, sizeof(size_t)) : NULL;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!r)
+			continue;
+		for (int i = 0; i < ncols; i++) {
+			if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+				vals[i] = NULL;
+				lens[i] = 0;
+			} else {
+				vals[i] = (const char *)sqlite3_column_text(st, i);
+				lens[i] = (size_t)sqlite3_column_bytes(st, i);
+			}
+		}
+		res_add_row(r, vals, lens);
+	}
+	free(vals);
+	free(lens);
+	if (rc != SQLITE_DONE)
+		set_err(db, c, rc);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		db_res_free(r);
+		return -1;
+	}
+	if (res)
+		*res = r;
+	return 0;
+}
+
+static int sq_exec_script(db_t *db, const char *sql)
+{
+	struct sqlite_conn *c = db->conn;
+	char *msg = NULL;
+	int rc = sqlite3_exec(c->h, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		db_set_error(db, (rc & 0xff) == SQLITE_CONSTRAINT ? DB_ERR_CONSTRAINT : DB_ERR_OTHER,
+			     "%s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int sq_table_exists(db_t *db, const char *table)
+{
+	db_res_t *r;
+	db_param_t p[] = { P_TEXT(table) };
+	if (db_exec(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1", p, 1, &r))
+		return -1;
+	int n = db_nrows(r);
+	db_res_free(r);
+	return n > 0;
+}
+
+static int sq_count_tables(db_t *db)
+{
+	db_res_t *r;
+	if (db_exec(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", NULL, 0, &r))
+		return -1;
+	int n = (int)db_int(r, 0, 0);
+	db_res_free(r);
+	return n;
+}
+
+static void sq_close(db_t *db)
+{
+	struct sqlite_conn *c = db->conn;
+	if (!c)
+		return;
+	for (int b = 0; b < NBUCKETS; b++) {
+		struct cached *e = c->buckets[b];
+		while (e) {
+			struct cached *next = e->next;
+			sqlite3_finalize(e->stmt);
+			free(e->sql);
+			free(e);
+			e = next;
+		}
+	}
+	sqlite3_close(c->h);
+	free(c);
+}
+
+const struct db_ops sqlite_ops = {
+	.name = "sqlite",
+	.begin_sql = "BEGIN IMMEDIATE",
+	.exec = sq_exec,
+	.exec_script = sq_exec_script,
+	.table_exists = sq_table_exists,
+	.count_tables = sq_count_tables,
+	.close = sq_close,
+};
+
+db_t *sqlite_open(int create, sb_t *err)
+{
+	const char *path = settings.sqlite_path;
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		if (errno != ENOENT) {
+			sb_addf(err, "cannot open SQLite database %s: %s", path, strerror(errno));
+			return NULL;
+		}
+		if (!create) {
+			sb_addf(err, "SQLite database %s does not exist: run 'fractalctl set-db' first", path);
+			return NULL;
+		}
+		char *dir = xstrdup(path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		struct stat ds;
+		int dir_ok = stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode);
+		int dir_w = dir_ok && access(dir, W_OK | X_OK) == 0;
+		if (!dir_ok)
+			sb_addf(err, "cannot create SQLite database %s: folder %s does not exist", path, dir);
+		else if (!dir_w)
+			sb_addf(err, "cannot create SQLite database %s: folder %s is not writable", path, dir);
+		free(dir);
+		if (!dir_w)
+			return NULL;
+	} else if (S_ISDIR(st.st_mode)) {
+		sb_addf(err, "cannot open SQLite database %s: it is a folder", path);
+		return NULL;
+	} else if (access(path, R_OK | W_OK) != 0) {
+		sb_addf(err, "cannot open SQLite database %s: the file is not readable and writable", path);
+		return NULL;
+	}
+	sqlite3 *h = NULL;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	int rc = sqlite3_open_v2(path, &h, flags, NULL);
+	if (rc != SQLITE_OK) {
+		sb_addf(err, "cannot open SQLite database %s: %s", path, h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+		sqlite3_close(h);
+		return NULL;
+	}
+	if (sqlite3_db_readonly(h, "main") == 1) {
+		sb_addf(err, "cannot open SQLite database %s: it is read-only", path);
+		sqlite3_close(h);
+		return NULL;
+	}
+	sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
+	/* journal_mode reads the header first: a file that is not a database
+	 * fails here, before anything is written to it */
+	char *msg = NULL;
+	rc = sqlite3_exec(h, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		sb_addf(err, "cannot open SQLite database %s: %s", path, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		sqlite3_close(h);
+		return NULL;
+	}
+	db_t *db = xcalloc(1, sizeof(*db));
+	struct sqlite_conn *c = xcalloc(1, sizeof(*c));
+	c->h = h;
+	db->conn = c;
+	db->ops = &sqlite_ops;
+	sb_init(&db->err, 0);
+	return db;
+}

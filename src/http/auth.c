@@ -1,0 +1,59 @@
+/* auth.c — see auth.h. */
+#include "http/auth.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "config/settings.h"
+#include "util/jwt.h"
+
+static const char *token_of(http_req_t *req)
+{
+	const char *h = http_header(req, "Authorization");
+	if (h) {
+		if (!strncasecmp(h, "Bearer ", 7))
+			return h + 7;
+		return NULL;
+	}
+	return http_cookie(req, "fastapiusersauth");
+}
+
+int auth_require(http_req_t *req, enum auth_level level)
+{
+	const char *tok = token_of(req);
+	int64_t uid;
+	if (!tok || jwt_decode(settings.jwt_secret_key, tok, (int64_t)time(NULL), &uid)) {
+		http_error(req, 401, "Unauthorized");
+		return -1;
+	}
+	db_t *db = http_db(req);
+	if (!db)
+		return -1;
+	db_res_t *r;
+	db_param_t p[] = { P_INT(uid) };
+	if (db_exec(db, "SELECT id, email, is_active, is_superuser, is_verified, is_guest, profile_id "
+			"FROM user_oauth WHERE id = $1", p, 1, &r)) {
+		http_error(req, 500, "Internal Server Error");
+		return -1;
+	}
+	if (db_nrows(r) != 1 || !db_bool(r, 0, 2)) {
+		db_res_free(r);
+		http_error(req, 401, "Unauthorized");
+		return -1;
+	}
+	http_user_t *u = arena_alloc(&req->arena, sizeof(*u));
+	u->id = db_int(r, 0, 0);
+	u->email = arena_strdup(&req->arena, db_text(r, 0, 1));
+	u->is_active = 1;
+	u->is_superuser = db_bool(r, 0, 3);
+	u->is_verified = db_bool(r, 0, 4);
+	u->is_guest = db_bool(r, 0, 5);
+	u->profile_id = db_isnull(r, 0, 6) ? 0 : db_int(r, 0, 6);
+	db_res_free(r);
+	req->user = u;
+	if ((level == AUTH_VERIFIED && !u->is_verified) || (level == AUTH_SUPERUSER && !u->is_superuser)) {
+		http_error(req, 403, "Forbidden");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* auth.h — the guards every protected route calls first.
+ *
+ * A token comes from "Authorization: Bearer <jwt>" or the fastapiusersauth
+ * cookie; it must verify with JWT_SECRET_KEY, carry fastapi-users' audience
+ * and not be expired, and name an active user. Failure answers 401
+ * {"detail": "Unauthorized"}; a user below the required level gets 403.
+ * On success req->user is set and 0 returned; on failure the error is
+ * already answered and -1 returned: the handler just returns. */
+#ifndef AUTH_H
+#define AUTH_H
+
+#include "http/http.h"
+
+enum auth_level {
+	AUTH_ACTIVE,      /* current_user_act */
+	AUTH_VERIFIED,    /* current_user_act_ver */
+	AUTH_SUPERUSER,   /* current_superuser_act */
+};
+
+int auth_require(http_req_t *req, enum auth_level level);
+
+#endif

@@ -1,0 +1,95 @@
+/* http.h — requests, responses and routing, on top of libmicrohttpd.
+ *
+ * A handler gets an http_req_t, reads what it needs (path parameters, query
+ * arguments, body, the current user), and answers through http_json() or
+ * http_error*(); every error body is upstream's {"detail": ...}. All memory
+ * a handler allocates comes from req->arena and dies with the request.
+ * Nothing below src/api/ sees this header's MHD types. */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/db.h"
+#include "util/arena.h"
+#include "util/sb.h"
+
+#define HTTP_MAX_PARAMS 6
+#define HTTP_MAX_BODY (256u << 20) /* 256 MiB: image lists can be large */
+
+typedef struct http_user {
+	int64_t id;
+	const char *email;
+	int is_active, is_superuser, is_verified, is_guest;
+	int64_t profile_id;   /* 0: none */
+} http_user_t;
+
+typedef struct http_req http_req_t;
+typedef void (*http_handler_fn)(http_req_t *req);
+typedef void (*http_work_fn)(http_req_t *req);
+
+struct http_req {
+	const char *method;
+	const char *path;                /* without the query string */
+	const char *params[HTTP_MAX_PARAMS];  /* {placeholders} of the route, in order */
+	int nparams;
+	sb_t body;                       /* the request body */
+	arena_t arena;
+	http_user_t *user;               /* set by the auth guard */
+	/* response */
+	int status;
+	sb_t resp;
+	const char *content_type;
+	const char *location;            /* Location header, if any */
+	const char *extra_header_name, *extra_header_value;
+	/* offloaded work (see http_offload) */
+	int phase;                       /* 0 first call; 1 after the work ran */
+	void *work_state;
+	/* private */
+	struct http_conn_ctx *ctx;
+};
+
+/* Answers with a JSON body (copied). */
+void http_json(http_req_t *req, int status, const char *json);
+/* Answers with the JSON in sb (taken over; sb is left empty). */
+void http_json_sb(http_req_t *req, int status, sb_t *sb);
+/* {"detail": "<text>"} */
+void http_error(http_req_t *req, int status, const char *detail);
+void http_errorf(http_req_t *req, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* {"detail": <raw JSON>} */
+void http_error_json(http_req_t *req, int status, const char *detail_json);
+
+/* A request header, or NULL. */
+const char *http_header(http_req_t *req, const char *name);
+/* A query argument, or NULL. */
+const char *http_query(http_req_t *req, const char *name);
+/* A cookie, or NULL. */
+const char *http_cookie(http_req_t *req, const char *name);
+
+/* The worker thread's database connection (opened on first use, kept for
+ * the life of the thread). NULL after answering 500 when it cannot open. */
+db_t *http_db(http_req_t *req);
+
+/* Runs work(req) on the slow-work threads (password hashing), so that the
+ * request threads keep serving others; the handler is then called again
+ * with req->phase == 1 to finish. A handler calls this and returns. */
+void http_offload(http_req_t *req, http_work_fn work);
+
+/* Routing (router.c). Patterns are exact paths whose segments may be
+ * "{name}" placeholders; the table is the one in api/routes.c. */
+typedef struct http_route {
+	const char *method;
+	const char *pattern;
+	http_handler_fn handler;
+} http_route_t;
+extern const http_route_t http_routes[];
+
+/* Runs the router on req: the handler, or 404/405/307 as Starlette does. */
+void http_dispatch(http_req_t *req, const char *query, const char *host);
+
+/* Server (server.c). Blocks until SIGINT/SIGTERM, then drains and returns
+ * 0; -1 with a message in err when it cannot start. */
+int http_serve(const char *host, int port, sb_t *err);
+
+#endif

@@ -1,0 +1,398 @@
+/* server.c — the HTTP server: libmicrohttpd with an internal pool of
+ * request threads (epoll), each with its own database connection, plus two
+ * slow-work threads for password hashing (http_offload), so that a burst of
+ * logins never stalls other requests.
+ *
+ * Lifecycle of a request: MHD calls access() once with no body, then once
+ * per body chunk, then once more with none; we collect the body (413 beyond
+ * HTTP_MAX_BODY), dispatch, and queue the answer. GET /api/alive/ is
+ * answered on the first call from one shared, prebuilt response: no
+ * allocation, no logging, no database.
+ *
+ * Shutdown: SIGINT/SIGTERM stop the listener (quiesce), requests in flight
+ * finish (up to FRACTAL_GRACEFUL_SHUTDOWN_TIME), then the daemon stops and
+ * each thread's database connection closes. */
+#include "http/http.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <unistd.h>
+
+#include "build_config.h"
+#include "config/settings.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+struct http_conn_ctx {
+	http_req_t req;
+	struct MHD_Connection *conn;
+	int64_t t0;
+	int too_large;
+	int suspended;
+	http_work_fn work;
+	struct http_conn_ctx *next_work;
+};
+
+static atomic_int inflight;
+static struct MHD_Response *alive_response;
+static struct MHD_Daemon *daemon_handle;
+
+/* ---- per-thread database connection ---- */
+
+static pthread_key_t db_key;
+static pthread_once_t db_key_once = PTHREAD_ONCE_INIT;
+
+static void close_thread_db(void *p)
+{
+	db_close(p);
+}
+
+static void make_db_key(void)
+{
+	pthread_key_create(&db_key, close_thread_db);
+}
+
+db_t *http_db(http_req_t *req)
+{
+	pthread_once(&db_key_once, make_db_key);
+	db_t *db = pthread_getspecific(db_key);
+	if (db)
+		return db;
+	sb_t err = SB_INIT;
+	db = db_open(0, &err);
+	if (!db) {
+		log_error("database connection failed: %s", err.buf);
+		sb_release(&err);
+		if (req)
+			http_error(req, 500, "Database connection failed");
+		return NULL;
+	}
+	sb_release(&err);
+	pthread_setspecific(db_key, db);
+	return db;
+}
+
+/* ---- responses ---- */
+
+void http_json_sb(http_req_t *req, int status, sb_t *sb)
+{
+	req->status = status;
+	sb_release(&req->resp);
+	req->resp = *sb;
+	sb_init(sb, 0);
+	req->content_type = "application/json";
+}
+
+void http_json(http_req_t *req, int status, const char *json)
+{
+	req->status = status;
+	sb_reset(&req->resp);
+	sb_adds(&req->resp, json);
+	req->content_type = "application/json";
+}
+
+void http_error_json(http_req_t *req, int status, const char *detail_json)
+{
+	req->status = status;
+	sb_reset(&req->resp);
+	sb_adds(&req->resp, "{\"detail\":");
+	sb_adds(&req->resp, detail_json);
+	sb_addc(&req->resp, '}');
+	req->content_type = "application/json";
+}
+
+void http_error(http_req_t *req, int status, const char *detail)
+{
+	req->status = status;
+	sb_reset(&req->resp);
+	sb_adds(&req->resp, "{\"detail\":");
+	sb_add_json_str(&req->resp, detail);
+	sb_addc(&req->resp, '}');
+	req->content_type = "application/json";
+}
+
+void http_errorf(http_req_t *req, int status, const char *fmt, ...)
+{
+	sb_t sb = SB_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	http_error(req, status, sb.buf);
+	sb_release(&sb);
+}
+
+const char *http_header(http_req_t *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->ctx->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(http_req_t *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->ctx->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_cookie(http_req_t *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->ctx->conn, MHD_COOKIE_KIND, name);
+}
+
+/* ---- slow work (password hashing) ---- */
+
+#define SLOW_THREADS 2
+
+static pthread_mutex_t work_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
+static struct http_conn_ctx *work_head, *work_tail;
+static int work_stop;
+static pthread_t slow_threads[SLOW_THREADS];
+
+void http_offload(http_req_t *req, http_work_fn work)
+{
+	struct http_conn_ctx *ctx = req->ctx;
+	ctx->work = work;
+	ctx->suspended = 1;
+}
+
+static void *slow_worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&work_mu);
+		while (!work_head && !work_stop)
+			pthread_cond_wait(&work_cv, &work_mu);
+		if (!work_head) {
+			pthread_mutex_unlock(&work_mu);
+			break;
+		}
+		struct http_conn_ctx *ctx = work_head;
+		work_head = ctx->next_work;
+		if (!work_head)
+			work_tail = NULL;
+		pthread_mutex_unlock(&work_mu);
+		ctx->work(&ctx->req);
+		ctx->work = NULL;
+		ctx->req.phase = 1;
+		MHD_resume_connection(ctx->conn);
+	}
+	/* this thread's database connection closes through the key destructor */
+	return NULL;
+}
+
+static void enqueue_work(struct http_conn_ctx *ctx)
+{
+	MHD_suspend_connection(ctx->conn);
+	pthread_mutex_lock(&work_mu);
+	ctx->next_work = NULL;
+	if (work_tail)
+		work_tail->next_work = ctx;
+	else
+		work_head = ctx;
+	work_tail = ctx;
+	pthread_cond_signal(&work_cv);
+	pthread_mutex_unlock(&work_mu);
+}
+
+/* ---- MHD callbacks ---- */
+
+static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	sb_t *sb = cls;
+	(void)kind;
+	if (sb->len)
+		sb_addc(sb, '&');
+	sb_adds(sb, key);
+	if (value) {
+		sb_addc(sb, '=');
+		sb_adds(sb, value);
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result send_response(struct http_conn_ctx *ctx)
+{
+	http_req_t *req = &ctx->req;
+	size_t len = req->resp.len;
+	char *body = sb_detach(&req->resp);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (req->content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type);
+	if (req->location)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, req->location);
+	if (req->status == 405)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "");
+	if (req->extra_header_name)
+		MHD_add_response_header(resp, req->extra_header_name, req->extra_header_value);
+	enum MHD_Result r = MHD_queue_response(ctx->conn, (unsigned)req->status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+				 const char *method, const char *version, const char *upload_data,
+				 size_t *upload_data_size, void **con_cls)
+{
+	(void)cls;
+	(void)version;
+	struct http_conn_ctx *ctx = *con_cls;
+	if (!ctx) {
+		if (method[0] == 'G' && !strcmp(url, "/api/alive/") && !strcmp(method, "GET"))
+			return MHD_queue_response(conn, MHD_HTTP_OK, alive_response);
+		atomic_fetch_add(&inflight, 1);
+		ctx = xcalloc(1, sizeof(*ctx));
+		ctx->conn = conn;
+		ctx->t0 = mono_usec();
+		ctx->req.ctx = ctx;
+		ctx->req.method = method;
+		ctx->req.path = url;
+		sb_init(&ctx->req.body, 0);
+		sb_init(&ctx->req.resp, 0);
+		*con_cls = ctx;
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
+			ctx->too_large = 1;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!ctx->too_large && ctx->req.body.len + *upload_data_size > HTTP_MAX_BODY)
+			ctx->too_large = 1;
+		if (!ctx->too_large)
+			sb_add(&ctx->req.body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	http_req_t *req = &ctx->req;
+	if (ctx->too_large) {
+		http_errorf(req, 413, "Request body too large (limit: %u bytes)", HTTP_MAX_BODY);
+		return send_response(ctx);
+	}
+	if (req->phase == 0 && !ctx->suspended) {
+		sb_t query = SB_INIT;
+		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &query);
+		req->status = 200;
+		http_dispatch(req, query.buf, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"));
+		sb_release(&query);
+		if (ctx->suspended) {
+			enqueue_work(ctx);
+			return MHD_YES;
+		}
+	} else if (req->phase == 1 && ctx->suspended) {
+		ctx->suspended = 0;
+		http_dispatch(req, NULL, NULL);
+	}
+	return send_response(ctx);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct http_conn_ctx *ctx = *con_cls;
+	if (!ctx)
+		return;
+	double secs = (double)(mono_usec() - ctx->t0) / 1e6;
+	if (secs > settings.long_request_time)
+		log_warning("Slow request: %s %s, status %d, %.3f s", ctx->req.method, ctx->req.path,
+			    ctx->req.status, secs);
+	sb_release(&ctx->req.body);
+	sb_release(&ctx->req.resp);
+	arena_free(&ctx->req.arena);
+	free(ctx);
+	*con_cls = NULL;
+	atomic_fetch_sub(&inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	sb_t sb = SB_INIT;
+	sb_vaddf(&sb, fmt, ap);
+	while (sb.len && sb.buf[sb.len - 1] == '\n')
+		sb.buf[--sb.len] = '\0';
+	log_msg(LOG_WARNING, "http", "%s", sb.buf);
+	sb_release(&sb);
+}
+
+int http_serve(const char *host, int port, sb_t *err)
+{
+	static char alive_body[128];
+	snprintf(alive_body, sizeof(alive_body), "{\"alive\":true,\"version\":\"%s\"}", FRACTAL_VERSION);
+	alive_response = MHD_create_response_from_buffer(strlen(alive_body), alive_body, MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(alive_response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *ai = NULL;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	int gai = getaddrinfo(host, portstr, &hints, &ai);
+	if (gai) {
+		sb_addf(err, "cannot resolve host '%s': %s", host, gai_strerror(gai));
+		return -1;
+	}
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned pool = (unsigned)(ncpu > 0 ? ncpu * 2 : 4);
+	if (pool < 4)
+		pool = 4;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ITC | MHD_USE_TURBO;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+
+	/* signals go to the thread that waits for them, not to workers */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	daemon_handle = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, NULL,
+					 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+					 MHD_OPTION_THREAD_POOL_SIZE, pool,
+					 MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
+					 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+					 MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+					 MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+					 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+					 MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!daemon_handle) {
+		sb_addf(err, "cannot listen on %s:%d (address in use, or not allowed)", host, port);
+		MHD_destroy_response(alive_response);
+		return -1;
+	}
+	for (int i = 0; i < SLOW_THREADS; i++)
+		pthread_create(&slow_threads[i], NULL, slow_worker, NULL);
+	log_info("fractal-server %s listening on http://%s:%d (%u request threads)", FRACTAL_VERSION, host, port, pool);
+
+	int sig = 0;
+	sigwait(&set, &sig);
+	log_info("Received %s: stop accepting, finishing requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	MHD_quiesce_daemon(daemon_handle);
+	int64_t deadline = mono_usec() + (int64_t)(settings.graceful_shutdown_time * 1e6);
+	while (atomic_load(&inflight) > 0 && mono_usec() < deadline)
+		usleep(10000);
+	if (atomic_load(&inflight) > 0)
+		log_warning("%d requests still in flight after %.1f s: closing them", atomic_load(&inflight),
+			    settings.graceful_shutdown_time);
+	pthread_mutex_lock(&work_mu);
+	work_stop = 1;
+	pthread_cond_broadcast(&work_cv);
+	pthread_mutex_unlock(&work_mu);
+	for (int i = 0; i < SLOW_THREADS; i++)
+		pthread_join(slow_threads[i], NULL);
+	MHD_stop_daemon(daemon_handle);
+	MHD_destroy_response(alive_response);
+	log_info("Shutdown complete");
+	return 0;
+}

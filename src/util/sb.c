@@ -1,0 +1,175 @@
+/* sb.c — the growable string; see sb.h for the invariants. */
+#include "util/sb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char sb_empty[1];
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p) {
+		fputs("fatal: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p) {
+		fputs("fatal: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p) {
+		fputs("fatal: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+void sb_init(sb_t *sb, size_t hint)
+{
+	sb->buf = sb_empty;
+	sb->len = sb->alloc = 0;
+	if (hint)
+		sb_grow(sb, hint);
+}
+
+void sb_release(sb_t *sb)
+{
+	if (sb->alloc)
+		free(sb->buf);
+	sb_init(sb, 0);
+}
+
+void sb_reset(sb_t *sb)
+{
+	sb->len = 0;
+	if (sb->alloc)
+		sb->buf[0] = '\0';
+}
+
+char *sb_detach(sb_t *sb)
+{
+	char *r = sb->alloc ? sb->buf : xstrdup("");
+	sb_init(sb, 0);
+	return r;
+}
+
+void sb_grow(sb_t *sb, size_t extra)
+{
+	size_t need = sb->len + extra + 1;
+	if (need <= sb->alloc)
+		return;
+	size_t n = sb->alloc ? sb->alloc : 64;
+	while (n < need)
+		n = n * 3 / 2 + 16;
+	if (!sb->alloc) {
+		sb->buf = xmalloc(n);
+		sb->buf[0] = '\0';
+	} else {
+		sb->buf = xrealloc(sb->buf, n);
+	}
+	sb->alloc = n;
+}
+
+void sb_add(sb_t *sb, const void *data, size_t n)
+{
+	sb_grow(sb, n);
+	memcpy(sb->buf + sb->len, data, n);
+	sb->len += n;
+	sb->buf[sb->len] = '\0';
+}
+
+void sb_adds(sb_t *sb, const char *s)
+{
+	sb_add(sb, s, strlen(s));
+}
+
+void sb_addc(sb_t *sb, char c)
+{
+	sb_grow(sb, 1);
+	sb->buf[sb->len++] = c;
+	sb->buf[sb->len] = '\0';
+}
+
+void sb_vaddf(sb_t *sb, const char *fmt, va_list ap)
+{
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(sb->buf + sb->len, sb->alloc ? sb->alloc - sb->len : 0, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		return;
+	if ((size_t)n + sb->len + 1 > sb->alloc) {
+		sb_grow(sb, (size_t)n);
+		vsnprintf(sb->buf + sb->len, sb->alloc - sb->len, fmt, ap);
+	}
+	sb->len += (size_t)n;
+}
+
+void sb_addf(sb_t *sb, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sb_vaddf(sb, fmt, ap);
+	va_end(ap);
+}
+
+void sb_add_json_strn(sb_t *sb, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	sb_grow(sb, n + 2);
+	sb_addc(sb, '"');
+	size_t start = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		sb_add(sb, s + start, i - start);
+		start = i + 1;
+		switch (c) {
+		case '"': sb_adds(sb, "\\\""); break;
+		case '\\': sb_adds(sb, "\\\\"); break;
+		case '\n': sb_adds(sb, "\\n"); break;
+		case '\r': sb_adds(sb, "\\r"); break;
+		case '\t': sb_adds(sb, "\\t"); break;
+		case '\b': sb_adds(sb, "\\b"); break;
+		case '\f': sb_adds(sb, "\\f"); break;
+		default: {
+			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			sb_add(sb, u, 6);
+		}
+		}
+	}
+	sb_add(sb, s + start, n - start);
+	sb_addc(sb, '"');
+}
+
+void sb_add_json_str(sb_t *sb, const char *s)
+{
+	sb_add_json_strn(sb, s, strlen(s));
+}

@@ -1,0 +1,14 @@
+/* timeutil.h — time helpers. Timestamps are stored and served as ISO 8601
+ * UTC with microseconds and an explicit offset: "2026-11-26T17:00:00.123456+00:00"
+ * (what upstream's serializers emit with datetime.isoformat()). */
+#ifndef TIMEUTIL_H
+#define TIMEUTIL_H
+
+#include <stdint.h>
+
+/* Monotonic clock in microseconds, for durations. */
+int64_t mono_usec(void);
+/* Writes the current UTC time in the form above; buf needs 40 bytes. */
+void utc_now_iso(char *buf, unsigned long size);
+
+#endif
