@@ -7,6 +7,8 @@
  * same table, so a setting added here shows up in /api/settings/ too. */
 #include "config/settings.h"
 
+#include "build_config.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>

@@ -76,7 +76,22 @@ static void echo(const char *sql, const db_param_t *p, int n, int64_t usec, int 
 {
 	sb_t sb;
 	sb_init(&sb, 256);
-	sb_adds(&sb, sql);
+	/* one line per statement: fold whitespace; cut scripts (migrations) */
+	size_t kept = 0;
+	int space = 0;
+	for (const char *c = sql; *c && kept < 2000; c++) {
+		if (*c == ' ' || *c == '\n' || *c == '\t' || *c == '\r') {
+			space = sb.len > 0;
+			continue;
+		}
+		if (space)
+			sb_addc(&sb, ' ');
+		space = 0;
+		sb_addc(&sb, *c);
+		kept++;
+	}
+	if (kept >= 2000)
+		sb_addf(&sb, " ...(%zu bytes)", strlen(sql));
 	sb_adds(&sb, " | params: [");
 	for (int i = 0; i < n; i++) {
 		if (i)

@@ -242,9 +242,13 @@ db_t *sqlite_open(int create, sb_t *err)
 		if (slash)
 			*(slash == dir ? slash + 1 : slash) = '\0';
 		struct stat ds;
-		int dir_ok = stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode);
+		int st_rc = stat(dir, &ds);
+		int st_errno = errno;
+		int dir_ok = st_rc == 0 && S_ISDIR(ds.st_mode);
 		int dir_w = dir_ok && access(dir, W_OK | X_OK) == 0;
-		if (!dir_ok)
+		if (st_rc != 0 && st_errno != ENOENT && st_errno != ENOTDIR)
+			sb_addf(err, "cannot create SQLite database %s: folder %s is not accessible: %s", path, dir, strerror(st_errno));
+		else if (!dir_ok)
 			sb_addf(err, "cannot create SQLite database %s: folder %s does not exist", path, dir);
 		else if (!dir_w)
 			sb_addf(err, "cannot create SQLite database %s: folder %s is not writable", path, dir);

@@ -257,8 +257,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		sb_init(&ctx->req.resp, 0);
 		*con_cls = ctx;
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
+		if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
+			/* answer now, before reading any of it; MHD closes the
+			 * connection after this response */
 			ctx->too_large = 1;
+			http_errorf(&ctx->req, 413, "Request body too large (limit: %u bytes)", HTTP_MAX_BODY);
+			return send_response(ctx);
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size) {

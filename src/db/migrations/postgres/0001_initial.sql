@@ -160,7 +160,7 @@ CREATE TABLE public.linkuserprojectv2 (
     permissions character varying NOT NULL,
     CONSTRAINT ck_linkuserprojectv2_owner_full_permissions CHECK ((NOT (is_owner AND ((permissions)::text <> 'rwx'::text)))),
     CONSTRAINT ck_linkuserprojectv2_owner_is_verified CHECK ((NOT (is_owner AND (NOT is_verified)))),
-    CONSTRAINT ck_linkuserprojectv2_valid_permissions CHECK (((permissions)::text = ANY ((ARRAY['r'::character varying, 'rw'::character varying, 'rwx'::character varying])::text[])))
+    CONSTRAINT ck_linkuserprojectv2_valid_permissions CHECK ((permissions IN ('r', 'rw', 'rwx')))
 );
 
 CREATE TABLE public.oauthaccount (
@@ -239,7 +239,7 @@ CREATE TABLE public.resource (
     tasks_python_config jsonb DEFAULT '{}'::jsonb NOT NULL,
     tasks_pixi_config jsonb DEFAULT '{}'::jsonb NOT NULL,
     prevent_new_submissions boolean DEFAULT false NOT NULL,
-    CONSTRAINT ck_resource_correct_type CHECK (((type)::text = ANY ((ARRAY['local'::character varying, 'slurm_sudo'::character varying, 'slurm_ssh'::character varying])::text[]))),
+    CONSTRAINT ck_resource_correct_type CHECK ((type IN ('local', 'slurm_sudo', 'slurm_ssh'))),
     CONSTRAINT ck_resource_jobs_slurm_python_worker_set CHECK ((((type)::text = 'local'::text) OR (jobs_slurm_python_worker IS NOT NULL)))
 );
 

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# test.sh — builds fractalctl and runs every test on SQLite and PostgreSQL.
+#
+# Installs what it needs (Debian packages, the PostgreSQL server), builds the
+# binary under AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/),
+# the plain one (build/) and one without PostgreSQL support (build-nopg/),
+# starts a throwaway PostgreSQL cluster on 127.0.0.1 under a temporary folder,
+# runs the black-box suite against the sanitized binary, then removes the
+# cluster. Extra arguments go to pytest (e.g. -k login).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh postgresql python3-pytest
+
+setup() { # dir, meson options...
+	local dir=$1; shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >/dev/null
+	fi
+	local log
+	log=$(ninja -C "$dir" 2>&1) || { echo "$log" >&2; echo "test.sh: build in $dir failed" >&2; exit 1; }
+}
+echo "== building"
+setup build
+setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+setup build-nopg -Dpostgres=disabled
+
+echo "== starting a throwaway PostgreSQL cluster"
+pgdir=$(mktemp -d /tmp/fractal-test-pg.XXXXXX)
+chmod 755 "$pgdir"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap 'tests/pg_cluster.sh stop "$pgdir"' EXIT
+tests/pg_cluster.sh start "$pgdir" "$port"
+
+echo "== running the tests"
+export FRACTALCTL=$PWD/build-asan/fractalctl FRACTALCTL_NOPG=$PWD/build-nopg/fractalctl
+export PGTEST_SOCKET=$pgdir/sock PGTEST_PORT=$port
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+/usr/bin/python3 -m pytest -p no:cacheprovider -q tests "$@"
