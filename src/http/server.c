@@ -43,6 +43,8 @@ struct http_conn_ctx {
 
 static atomic_int inflight;
 static struct MHD_Response *alive_response;
+/* the context of GET /api/alive/ requests: no allocation for them */
+static struct http_conn_ctx alive_marker;
 static struct MHD_Daemon *daemon_handle;
 
 /* ---- per-thread database connection ---- */
@@ -243,9 +245,15 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	(void)cls;
 	(void)version;
 	struct http_conn_ctx *ctx = *con_cls;
+	if (ctx == &alive_marker)
+		return MHD_queue_response(conn, MHD_HTTP_OK, alive_response);
 	if (!ctx) {
-		if (method[0] == 'G' && !strcmp(url, "/api/alive/") && !strcmp(method, "GET"))
-			return MHD_queue_response(conn, MHD_HTTP_OK, alive_response);
+		/* answered on the next call, once the request is complete: a
+		 * response queued on the first call makes MHD close the connection */
+		if (method[0] == 'G' && !strcmp(url, "/api/alive/") && !strcmp(method, "GET")) {
+			*con_cls = &alive_marker;
+			return MHD_YES;
+		}
 		atomic_fetch_add(&inflight, 1);
 		ctx = xcalloc(1, sizeof(*ctx));
 		ctx->conn = conn;
@@ -303,7 +311,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)conn;
 	(void)toe;
 	struct http_conn_ctx *ctx = *con_cls;
-	if (!ctx)
+	if (!ctx || ctx == &alive_marker)
 		return;
 	double secs = (double)(mono_usec() - ctx->t0) / 1e6;
 	if (secs > settings.long_request_time)
