@@ -11,4 +11,9 @@ int64_t mono_usec(void);
 /* Writes the current UTC time in the form above; buf needs 40 bytes. */
 void utc_now_iso(char *buf, unsigned long size);
 
+struct sb;
+/* Appends a canonical timestamp as a JSON string the way upstream's
+ * serializers print it (datetime.isoformat(): no fraction when it is zero). */
+void sb_add_json_ts(struct sb *sb, const char *ts);
+
 #endif

@@ -1,0 +1,449 @@
+/* validate.c — see validate.h. Messages and error types are pydantic 2's. */
+#include "model/validate.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+void verr_init(verr_t *e)
+{
+	e->list = json_array();
+}
+
+void verr_free(verr_t *e)
+{
+	json_decref(e->list);
+	e->list = NULL;
+}
+
+void verr_add(verr_t *e, const char *type, json_t *loc, const char *msg, json_t *input, json_t *ctx)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "loc", loc);
+	json_object_set_new(o, "msg", json_string(msg));
+	json_object_set(o, "input", input ? input : json_null());
+	if (ctx)
+		json_object_set_new(o, "ctx", ctx);
+	json_array_append_new(e->list, o);
+}
+
+int verr_reply(verr_t *e, http_req_t *req)
+{
+	if (!json_array_size(e->list)) {
+		verr_free(e);
+		return 0;
+	}
+	char *s = json_dumps(e->list, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	http_error_json(req, 422, s);
+	free(s);
+	verr_free(e);
+	return 1;
+}
+
+static json_t *loc_with(json_t *loc, const char *key, int64_t index)
+{
+	json_t *l = json_copy(loc);
+	if (key)
+		json_array_append_new(l, json_string(key));
+	else
+		json_array_append_new(l, json_integer(index));
+	return l;
+}
+
+/* ---- scalar coercions (pydantic lax mode) ---- */
+
+static json_t *as_int(json_t *v, json_t *loc, verr_t *e)
+{
+	if (json_is_integer(v))
+		return json_incref(v);
+	if (json_is_boolean(v))
+		return json_integer(json_is_true(v));
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+		if (d == floor(d) && fabs(d) < 9.2e18)
+			return json_integer((json_int_t)d);
+		verr_add(e, "int_from_float", json_incref(loc), "Input should be a valid integer, got a number with a fractional part", v, NULL);
+		return NULL;
+	}
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		while (isspace((unsigned char)*s))
+			s++;
+		char *end;
+		errno = 0;
+		long long n = strtoll(s, &end, 10);
+		const char *t = end;
+		while (isspace((unsigned char)*t))
+			t++;
+		if (*s && end != s && !*t && !errno)
+			return json_integer(n);
+		verr_add(e, "int_parsing", json_incref(loc), "Input should be a valid integer, unable to parse string as an integer", v, NULL);
+		return NULL;
+	}
+	verr_add(e, "int_type", json_incref(loc), "Input should be a valid integer", v, NULL);
+	return NULL;
+}
+
+static json_t *as_float(json_t *v, json_t *loc, verr_t *e)
+{
+	if (json_is_number(v))
+		return json_real(json_number_value(v));
+	if (json_is_boolean(v))
+		return json_real(json_is_true(v));
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end;
+		double d = strtod(s, &end);
+		if (*s && !*end && isfinite(d))
+			return json_real(d);
+		verr_add(e, "float_parsing", json_incref(loc), "Input should be a valid number, unable to parse string as a number", v, NULL);
+		return NULL;
+	}
+	verr_add(e, "float_type", json_incref(loc), "Input should be a valid number", v, NULL);
+	return NULL;
+}
+
+static int strcase_in(const char *s, const char *const *set)
+{
+	for (; *set; set++)
+		if (!strcasecmp(s, *set))
+			return 1;
+	return 0;
+}
+
+static json_t *as_bool(json_t *v, json_t *loc, verr_t *e)
+{
+	static const char *const yes[] = { "1", "on", "t", "true", "y", "yes", NULL };
+	static const char *const no[] = { "0", "off", "f", "false", "n", "no", NULL };
+	if (json_is_boolean(v))
+		return json_incref(v);
+	if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
+		return json_boolean(json_integer_value(v));
+	if (json_is_real(v) && (json_real_value(v) == 0.0 || json_real_value(v) == 1.0))
+		return json_boolean(json_real_value(v) == 1.0);
+	if (json_is_string(v)) {
+		if (strcase_in(json_string_value(v), yes))
+			return json_true();
+		if (strcase_in(json_string_value(v), no))
+			return json_false();
+	}
+	if (json_is_string(v) || json_is_number(v))
+		verr_add(e, "bool_parsing", json_incref(loc), "Input should be a valid boolean, unable to interpret input", v, NULL);
+	else
+		verr_add(e, "bool_type", json_incref(loc), "Input should be a valid boolean", v, NULL);
+	return NULL;
+}
+
+static json_t *as_string(const vfield_t *f, json_t *v, json_t *loc, verr_t *e)
+{
+	if (!json_is_string(v)) {
+		verr_add(e, "string_type", json_incref(loc), "Input should be a valid string", v, NULL);
+		return NULL;
+	}
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+	if (f->type == V_NONEMPTY) {
+		while (n && isspace((unsigned char)*s)) {
+			s++;
+			n--;
+		}
+		while (n && isspace((unsigned char)s[n - 1]))
+			n--;
+		if (n == 0) {
+			verr_add(e, "string_too_short", json_incref(loc), "String should have at least 1 character", v,
+				 json_pack("{s:i}", "min_length", 1));
+			return NULL;
+		}
+	}
+	json_t *out = json_stringn(s, n);
+	if (f->pattern) {
+		regex_t re;
+		int ok = 0;
+		if (!regcomp(&re, f->pattern, REG_EXTENDED | REG_NOSUB)) {
+			ok = regexec(&re, json_string_value(out), 0, NULL, 0) == 0;
+			regfree(&re);
+		}
+		if (!ok) {
+			sb_t msg = SB_INIT;
+			sb_addf(&msg, "String should match pattern '%s'", f->pattern);
+			verr_add(e, "string_pattern_mismatch", json_incref(loc), msg.buf, out,
+				 json_pack("{s:s}", "pattern", f->pattern));
+			sb_release(&msg);
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+const char *check_email(json_t **val, sb_t *msg)
+{
+	const char *s = json_string_value(*val);
+	const char *at = strchr(s, '@');
+	if (!at || strchr(at + 1, '@'))
+		return "value is not a valid email address: The email address is not valid. It must have exactly one @-sign.";
+	if (at == s)
+		return "value is not a valid email address: There must be something before the @-sign.";
+	const char *dom = at + 1;
+	if (!*dom)
+		return "value is not a valid email address: There must be something after the @-sign.";
+	for (const char *p = s; *p; p++)
+		if (isspace((unsigned char)*p) || *p == ',' || *p == '(' || *p == ')' || *p == '<' || *p == '>' ||
+		    *p == '[' || *p == ']' || *p == ';' || *p == ':' || *p == '"' || *p == '\\')
+			return "value is not a valid email address: The email address contains invalid characters.";
+	const char *dot = strrchr(dom, '.');
+	if (!dot || dot == dom || !dot[1] || strstr(dom, ".."))
+		return "value is not a valid email address: The part after the @-sign is not valid. It should have a period.";
+	/* email-validator normalises the domain to lower case */
+	sb_t out = SB_INIT;
+	sb_add(&out, s, (size_t)(dom - s));
+	for (const char *p = dom; *p; p++)
+		sb_addc(&out, (char)tolower((unsigned char)*p));
+	json_decref(*val);
+	*val = json_string(out.buf);
+	sb_release(&out);
+	(void)msg;
+	return NULL;
+}
+
+static json_t *scalar(const vfield_t *f, enum vtype t, json_t *v, json_t *loc, verr_t *e)
+{
+	switch (t) {
+	case V_ANY:
+		return json_incref(v);
+	case V_INT:
+	case V_NONNEG: {
+		json_t *r = as_int(v, loc, e);
+		if (r && t == V_NONNEG && json_integer_value(r) < 0) {
+			verr_add(e, "greater_than_equal", json_incref(loc), "Input should be greater than or equal to 0", v,
+				 json_pack("{s:i}", "ge", 0));
+			json_decref(r);
+			return NULL;
+		}
+		return r;
+	}
+	case V_FLOAT:
+		return as_float(v, loc, e);
+	case V_BOOL:
+		return as_bool(v, loc, e);
+	case V_STR:
+	case V_NONEMPTY:
+	case V_EMAIL: {
+		vfield_t tmp = *f;
+		tmp.type = t == V_EMAIL ? V_STR : t;
+		return as_string(&tmp, v, loc, e);
+	}
+	case V_DICT:
+		if (!json_is_object(v)) {
+			verr_add(e, "dict_type", json_incref(loc), "Input should be a valid dictionary", v, NULL);
+			return NULL;
+		}
+		return json_incref(v);
+	case V_LIST:
+		break;
+	}
+	return NULL;
+}
+
+static json_t *run_check(vcheck_fn check, json_t *r, json_t *orig, json_t *loc, verr_t *e)
+{
+	sb_t msg = SB_INIT;
+	const char *why = check(&r, &msg);
+	if (why) {
+		sb_t full = SB_INIT;
+		sb_addf(&full, "Value error, %s", why);
+		verr_add(e, "value_error", json_incref(loc), full.buf, orig, json_pack("{s:{}}", "error"));
+		sb_release(&full);
+		sb_release(&msg);
+		json_decref(r);
+		return NULL;
+	}
+	sb_release(&msg);
+	return r;
+}
+
+json_t *v_value(const vfield_t *f, json_t *val, json_t *loc, verr_t *e)
+{
+	if (json_is_null(val) && f->nullable)
+		return json_null();
+	json_t *r;
+	if (f->type == V_LIST) {
+		if (!json_is_array(val)) {
+			verr_add(e, "list_type", json_incref(loc), "Input should be a valid list", val, NULL);
+			return NULL;
+		}
+		r = json_array();
+		size_t i;
+		json_t *item;
+		int bad = 0;
+		json_array_foreach(val, i, item) {
+			json_t *iloc = loc_with(loc, NULL, (int64_t)i);
+			json_t *c = scalar(f, f->item, item, iloc, e);
+			if (c && f->item == V_EMAIL)
+				c = run_check(check_email, c, item, iloc, e);
+			json_decref(iloc);
+			if (!c) {
+				bad = 1;
+				continue;
+			}
+			json_array_append_new(r, c);
+		}
+		if (bad) {
+			json_decref(r);
+			return NULL;
+		}
+		if ((int)json_array_size(r) < f->min_length) {
+			sb_t msg = SB_INIT;
+			sb_addf(&msg, "List should have at least %d item%s after validation, not %zu", f->min_length,
+				f->min_length == 1 ? "" : "s", json_array_size(r));
+			verr_add(e, "too_short", json_incref(loc), msg.buf, val,
+				 json_pack("{s:s,s:i,s:i}", "field_type", "List", "min_length", f->min_length,
+					   "actual_length", (int)json_array_size(r)));
+			sb_release(&msg);
+			json_decref(r);
+			return NULL;
+		}
+	} else {
+		r = scalar(f, f->type, val, loc, e);
+		if (r && f->type == V_EMAIL)
+			r = run_check(check_email, r, val, loc, e);
+	}
+	if (r && f->check)
+		r = run_check(f->check, r, val, loc, e);
+	return r;
+}
+
+static json_t *parse_body(http_req_t *req, verr_t *e)
+{
+	if (req->body.len == 0) {
+		verr_add(e, "missing", json_pack("[s]", "body"), "Field required", NULL, NULL);
+		return NULL;
+	}
+	json_error_t jerr;
+	json_t *body = json_loadb(req->body.buf, req->body.len, JSON_DECODE_ANY, &jerr);
+	if (!body) {
+		verr_add(e, "json_invalid", json_pack("[s,i]", "body", jerr.position), "JSON decode error",
+			 json_object(), json_pack("{s:s}", "error", jerr.text));
+		return NULL;
+	}
+	return body;
+}
+
+json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra)
+{
+	verr_t e;
+	verr_init(&e);
+	json_t *body = parse_body(req, &e);
+	if (!body) {
+		verr_reply(&e, req);
+		return NULL;
+	}
+	if (!json_is_object(body)) {
+		verr_add(&e, "model_attributes_type", json_pack("[s]", "body"),
+			 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+		json_decref(body);
+		verr_reply(&e, req);
+		return NULL;
+	}
+	json_t *out = json_object();
+	json_t *base = json_pack("[s]", "body");
+	for (int i = 0; i < nfields; i++) {
+		const vfield_t *f = &fields[i];
+		json_t *v = json_object_get(body, f->name);
+		json_t *loc = loc_with(base, f->name, 0);
+		if (!v) {
+			if (f->required)
+				verr_add(&e, "missing", json_incref(loc), "Field required", body, NULL);
+		} else {
+			json_t *c = v_value(f, v, loc, &e);
+			if (c)
+				json_object_set_new(out, f->name, c);
+		}
+		json_decref(loc);
+	}
+	if (forbid_extra) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(body, k, v) {
+			int known = 0;
+			for (int i = 0; i < nfields && !known; i++)
+				known = !strcmp(fields[i].name, k);
+			if (!known)
+				verr_add(&e, "extra_forbidden", loc_with(base, k, 0), "Extra inputs are not permitted", v, NULL);
+		}
+	}
+	json_decref(base);
+	json_decref(body);
+	if (verr_reply(&e, req)) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
+int v_path_int(http_req_t *req, int idx, const char *name, int64_t *out)
+{
+	verr_t e;
+	verr_init(&e);
+	json_t *s = json_string(idx < req->nparams ? req->params[idx] : "");
+	json_t *loc = json_pack("[s,s]", "path", name);
+	json_t *r = as_int(s, loc, &e);
+	json_decref(loc);
+	json_decref(s);
+	if (!r)
+		return verr_reply(&e, req) ? -1 : -1;
+	*out = json_integer_value(r);
+	json_decref(r);
+	verr_free(&e);
+	return 0;
+}
+
+int v_query_bool(http_req_t *req, const char *name, int *out)
+{
+	const char *v = http_query(req, name);
+	if (!v)
+		return 0;
+	verr_t e;
+	verr_init(&e);
+	json_t *s = json_string(v);
+	json_t *loc = json_pack("[s,s]", "query", name);
+	json_t *r = as_bool(s, loc, &e);
+	json_decref(loc);
+	json_decref(s);
+	if (!r) {
+		verr_reply(&e, req);
+		return -1;
+	}
+	*out = json_is_true(r);
+	json_decref(r);
+	verr_free(&e);
+	return 0;
+}
+
+int v_query_int(http_req_t *req, const char *name, int64_t *out, int *present)
+{
+	const char *v = http_query(req, name);
+	if (present)
+		*present = v != NULL;
+	if (!v)
+		return 0;
+	verr_t e;
+	verr_init(&e);
+	json_t *s = json_string(v);
+	json_t *loc = json_pack("[s,s]", "query", name);
+	json_t *r = as_int(s, loc, &e);
+	json_decref(loc);
+	json_decref(s);
+	if (!r) {
+		verr_reply(&e, req);
+		return -1;
+	}
+	*out = json_integer_value(r);
+	json_decref(r);
+	verr_free(&e);
+	return 0;
+}
