@@ -11,5 +11,27 @@ void api_settings_database(http_req_t *req);
 void api_settings_email(http_req_t *req);
 void api_settings_oauth(http_req_t *req);
 void api_login(http_req_t *req);
+void api_logout(http_req_t *req);
+
+/* users.c */
+void api_register(http_req_t *req);
+void api_current_user_get(http_req_t *req);
+void api_current_user_patch(http_req_t *req);
+void api_current_user_profile_info(http_req_t *req);
+void api_current_user_viewer_paths(http_req_t *req);
+void api_users_list(http_req_t *req);
+void api_user_get(http_req_t *req);
+void api_user_patch(http_req_t *req);
+void api_user_set_groups(http_req_t *req);
+void api_impersonate(http_req_t *req);
+void api_users_csv(http_req_t *req);
+
+/* groups.c */
+void api_groups_list(http_req_t *req);
+void api_group_get(http_req_t *req);
+void api_group_create(http_req_t *req);
+void api_group_delete(http_req_t *req);
+void api_group_add_user(http_req_t *req);
+void api_group_remove_user(http_req_t *req);
 
 #endif

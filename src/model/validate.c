@@ -1,5 +1,6 @@
 /* validate.c — see validate.h. Messages and error types are pydantic 2's. */
 #include "model/validate.h"
+#include "util/timeutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -180,25 +181,39 @@ static json_t *as_string(const vfield_t *f, json_t *v, json_t *loc, verr_t *e)
 	return out;
 }
 
-const char *check_email(json_t **val, sb_t *msg)
+/* email-validator's syntax checks, with its reasons; NULL when fine. */
+static const char *email_reason(const char *s)
 {
-	const char *s = json_string_value(*val);
 	const char *at = strchr(s, '@');
-	if (!at || strchr(at + 1, '@'))
-		return "value is not a valid email address: The email address is not valid. It must have exactly one @-sign.";
+	if (!at)
+		return "An email address must have an @-sign.";
+	if (strchr(at + 1, '@'))
+		return "The email address is not valid. It must have exactly one @-sign.";
 	if (at == s)
-		return "value is not a valid email address: There must be something before the @-sign.";
+		return "There must be something before the @-sign.";
 	const char *dom = at + 1;
 	if (!*dom)
-		return "value is not a valid email address: There must be something after the @-sign.";
+		return "There must be something after the @-sign.";
 	for (const char *p = s; *p; p++)
 		if (isspace((unsigned char)*p) || *p == ',' || *p == '(' || *p == ')' || *p == '<' || *p == '>' ||
 		    *p == '[' || *p == ']' || *p == ';' || *p == ':' || *p == '"' || *p == '\\')
-			return "value is not a valid email address: The email address contains invalid characters.";
+			return "The email address contains invalid characters.";
 	const char *dot = strrchr(dom, '.');
-	if (!dot || dot == dom || !dot[1] || strstr(dom, ".."))
-		return "value is not a valid email address: The part after the @-sign is not valid. It should have a period.";
+	if (!dot || dot == dom || !dot[1] || strstr(dom, "..") || dom[0] == '.')
+		return "The part after the @-sign is not valid. It should have a period.";
+	return NULL;
+}
+
+const char *check_email(json_t **val, sb_t *msg)
+{
+	const char *s = json_string_value(*val);
+	const char *why = email_reason(s);
+	if (why) {
+		sb_addf(msg, "value is not a valid email address: %s", why);
+		return msg->buf;
+	}
 	/* email-validator normalises the domain to lower case */
+	const char *dom = strchr(s, '@') + 1;
 	sb_t out = SB_INIT;
 	sb_add(&out, s, (size_t)(dom - s));
 	for (const char *p = dom; *p; p++)
@@ -206,8 +221,26 @@ const char *check_email(json_t **val, sb_t *msg)
 	json_decref(*val);
 	*val = json_string(out.buf);
 	sb_release(&out);
-	(void)msg;
 	return NULL;
+}
+
+/* EmailStr errors are pydantic's own value_error (no "Value error, "
+ * prefix) with the reason in ctx. */
+static json_t *as_email(json_t *r, json_t *orig, json_t *loc, verr_t *e)
+{
+	const char *why = email_reason(json_string_value(r));
+	if (why) {
+		sb_t msg = SB_INIT;
+		sb_addf(&msg, "value is not a valid email address: %s", why);
+		verr_add(e, "value_error", json_incref(loc), msg.buf, orig, json_pack("{s:s}", "reason", why));
+		sb_release(&msg);
+		json_decref(r);
+		return NULL;
+	}
+	sb_t tmp = SB_INIT;
+	check_email(&r, &tmp);
+	sb_release(&tmp);
+	return r;
 }
 
 static json_t *scalar(const vfield_t *f, enum vtype t, json_t *v, json_t *loc, verr_t *e)
@@ -284,7 +317,7 @@ json_t *v_value(const vfield_t *f, json_t *val, json_t *loc, verr_t *e)
 			json_t *iloc = loc_with(loc, NULL, (int64_t)i);
 			json_t *c = scalar(f, f->item, item, iloc, e);
 			if (c && f->item == V_EMAIL)
-				c = run_check(check_email, c, item, iloc, e);
+				c = as_email(c, item, iloc, e);
 			json_decref(iloc);
 			if (!c) {
 				bad = 1;
@@ -310,7 +343,7 @@ json_t *v_value(const vfield_t *f, json_t *val, json_t *loc, verr_t *e)
 	} else {
 		r = scalar(f, f->type, val, loc, e);
 		if (r && f->type == V_EMAIL)
-			r = run_check(check_email, r, val, loc, e);
+			r = as_email(r, val, loc, e);
 	}
 	if (r && f->check)
 		r = run_check(f->check, r, val, loc, e);
@@ -326,8 +359,10 @@ static json_t *parse_body(http_req_t *req, verr_t *e)
 	json_error_t jerr;
 	json_t *body = json_loadb(req->body.buf, req->body.len, JSON_DECODE_ANY, &jerr);
 	if (!body) {
-		verr_add(e, "json_invalid", json_pack("[s,i]", "body", jerr.position), "JSON decode error",
-			 json_object(), json_pack("{s:s}", "error", jerr.text));
+		json_t *empty = json_object();
+		verr_add(e, "json_invalid", json_pack("[s,i]", "body", jerr.position), "JSON decode error", empty,
+			 json_pack("{s:s}", "error", jerr.text));
+		json_decref(empty);
 		return NULL;
 	}
 	return body;
@@ -446,4 +481,28 @@ int v_query_int(http_req_t *req, const char *name, int64_t *out, int *present)
 	json_decref(r);
 	verr_free(&e);
 	return 0;
+}
+
+int v_query_ts(http_req_t *req, const char *name, char *out)
+{
+	const char *v = http_query(req, name);
+	out[0] = '\0';
+	if (!v)
+		return 0;
+	int rc = ts_parse_aware(v, out, 40);
+	if (!rc)
+		return 0;
+	verr_t e;
+	verr_init(&e);
+	json_t *s = json_string(v);
+	if (rc == -2)
+		verr_add(&e, "timezone_aware", json_pack("[s,s]", "query", name), "Input should have timezone info", s, NULL);
+	else
+		verr_add(&e, "datetime_from_date_parsing", json_pack("[s,s]", "query", name),
+			 "Input should be a valid datetime or date, invalid character in year", s,
+			 json_pack("{s:s}", "error", "invalid character in year"));
+	json_decref(s);
+	verr_reply(&e, req);
+	out[0] = '\0';
+	return -1;
 }

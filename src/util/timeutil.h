@@ -16,4 +16,9 @@ struct sb;
  * serializers print it (datetime.isoformat(): no fraction when it is zero). */
 void sb_add_json_ts(struct sb *sb, const char *ts);
 
+/* Parses an ISO 8601 datetime with a time zone ("...Z", "...+02:00") into
+ * the canonical UTC form (40 bytes). Returns 0, -1 when it is not a
+ * datetime, -2 when it has no time zone (pydantic's AwareDatetime). */
+int ts_parse_aware(const char *in, char *out, unsigned long size);
+
 #endif
