@@ -1,0 +1,77 @@
+"""Auth: every registered route keeps upstream's guard.
+
+The routes come from our route table (src/api/routes.c) and the guard each
+must have from the specification's routes.md (its "caller" column), so a
+route added without its guard, or with the wrong one, fails here. Each route
+is called without a token, with a forged token, with a plain user's token
+and with a guest's token, with every path parameter set to 1.
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+
+def our_routes():
+    text = (ROOT / "src" / "api" / "routes.c").read_text()
+    return re.findall(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*\w+\s*\}', text)
+
+
+def spec_callers(spec_dir):
+    callers = {}
+    for line in (spec_dir / "routes.md").read_text().splitlines():
+        m = re.match(r"\|\s*([A-Z]+)\s*\|\s*`([^`]+)`\s*\|\s*\d+\s*\|\s*([\w+]+)\s*\|", line)
+        if m:
+            callers[(m.group(1), m.group(2))] = m.group(3)
+    return callers
+
+
+def test_every_route_is_in_the_spec(spec_dir):
+    if spec_dir is None:
+        pytest.skip("../shared/spec is not beside this checkout")
+    callers = spec_callers(spec_dir)
+    assert len(callers) >= 140
+    unknown = [r for r in our_routes() if r not in callers]
+    assert unknown == [], "routes not in routes.md: %s" % unknown
+
+
+def fill(path):
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+def test_guards(server, spec_dir, db):
+    if spec_dir is None:
+        pytest.skip("../shared/spec is not beside this checkout")
+    callers = spec_callers(spec_dir)
+    http = server.http
+    admin = http.login()
+    # a plain user: verified, with a profile, not superuser; and a guest
+    for email, guest in (("plain@example.org", False), ("guest@example.org", True)):
+        status, u, _ = http.post("/auth/register/", token=admin,
+                                 body={"email": email, "password": "abcd", "project_dirs": ["/d"]})
+        assert status == 201
+        assert http.request("PATCH", f"/auth/users/{u['id']}/", token=admin,
+                            body={"is_verified": True, "profile_id": 1, "is_guest": guest})[0] == 200
+    plain = http.login("plain@example.org", "abcd")
+    guest = http.login("guest@example.org", "abcd")
+    checked = 0
+    for method, path in our_routes():
+        caller = callers[(method, path)]
+        url = fill(path)
+        if caller == "anyone":
+            continue
+        for tok in (None, "forged.token.value"):
+            status, body, _ = http.request(method, url, token=tok)
+            assert (status, body) == (401, {"detail": "Unauthorized"}), (method, path, tok, status, body)
+        status, body, _ = http.request(method, url, token=plain)
+        if caller == "superuser":
+            assert (status, body) == (403, {"detail": "Forbidden"}), (method, path, status, body)
+        else:
+            assert status not in (401, 403), (method, path, status, body)
+        status, body, _ = http.request(method, url, token=guest)
+        if caller in ("superuser", "user"):
+            assert status == 403, (method, path, status, body)
+        checked += 1
+    assert checked >= 20
