@@ -34,4 +34,31 @@ void api_group_delete(http_req_t *req);
 void api_group_add_user(http_req_t *req);
 void api_group_remove_user(http_req_t *req);
 
+/* project.c */
+void api_project_list(http_req_t *req);
+void api_project_create(http_req_t *req);
+void api_project_get(http_req_t *req);
+void api_project_patch(http_req_t *req);
+void api_project_delete(http_req_t *req);
+void api_project_star(http_req_t *req);
+void api_project_unstar(http_req_t *req);
+
+/* dataset.c */
+void api_dataset_create(http_req_t *req);
+void api_dataset_list(http_req_t *req);
+void api_dataset_get(http_req_t *req);
+void api_dataset_patch(http_req_t *req);
+void api_dataset_delete(http_req_t *req);
+void api_dataset_star(http_req_t *req);
+void api_dataset_unstar(http_req_t *req);
+void api_dataset_export(http_req_t *req);
+void api_dataset_import(http_req_t *req);
+void api_dataset_all(http_req_t *req);
+
+/* images.c */
+void api_images_add(http_req_t *req);
+void api_images_patch(http_req_t *req);
+void api_images_delete(http_req_t *req);
+void api_images_query(http_req_t *req);
+
 #endif

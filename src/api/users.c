@@ -18,6 +18,7 @@
 #include "api/common.h"
 #include "config/settings.h"
 #include "http/auth.h"
+#include "model/images.h"
 #include "model/resource.h"
 #include "model/validate.h"
 #include "util/jwt.h"
@@ -605,20 +606,6 @@ void api_user_get(http_req_t *req)
 	if (v_path_int(req, 0, "user_id", &uid) || v_query_bool(req, "group_ids_names", &with_groups))
 		return;
 	reply_user(req, http_db(req), uid, with_groups, 200);
-}
-
-/* url_is_relative_to for local paths and s3 URLs (both normalised). */
-static int url_is_relative_to(const char *url, const char *base)
-{
-	int us3 = !strncmp(url, "s3://", 5), bs3 = !strncmp(base, "s3://", 5);
-	if (us3 != bs3)
-		return 0;
-	size_t n = strlen(base);
-	if (n > 1 && base[n - 1] == '/')
-		n--;
-	if (strncmp(url, base, n))
-		return 0;
-	return url[n] == '\0' || url[n] == '/' || (n == 1 && base[0] == '/');
 }
 
 /* upstream's _check_project_dirs_update: refuse to remove a project dir

@@ -40,10 +40,18 @@ static unsigned hash(const char *s)
 	return h;
 }
 
-/* $N -> ?N outside string literals and quoted identifiers. */
+/* $N -> ?N outside string literals and quoted identifiers; a trailing
+ * " FOR UPDATE" (row locks, PostgreSQL) is dropped: SQLite has none, and
+ * our write transactions (BEGIN IMMEDIATE) already hold the write lock. */
 static char *rewrite_placeholders(const char *sql)
 {
 	char *out = xstrdup(sql);
+	size_t n = strlen(out);
+	if (n > 11 && !strcmp(out + n - 11, " FOR UPDATE"))
+		out[n - 11] = '\0';
+	/* PostgreSQL's jsonb functions under SQLite's JSON1 names */
+	for (char *f = out; (f = strstr(f, "jsonb_array_length(")); )
+		memmove(f + 4, f + 5, strlen(f + 5) + 1);
 	char quote = 0;
 	for (char *p = out; *p; p++) {
 		if (quote) {

@@ -51,8 +51,21 @@ int auth_require(http_req_t *req, enum auth_level level)
 	u->profile_id = db_isnull(r, 0, 6) ? 0 : db_int(r, 0, 6);
 	db_res_free(r);
 	req->user = u;
-	if ((level == AUTH_VERIFIED && !u->is_verified) || (level == AUTH_SUPERUSER && !u->is_superuser)) {
+	if ((level >= AUTH_GUEST || level == AUTH_VERIFIED) && !u->is_verified) {
 		http_error(req, 403, "Forbidden");
+		return -1;
+	}
+	if (level == AUTH_SUPERUSER && !u->is_superuser) {
+		http_error(req, 403, "Forbidden");
+		return -1;
+	}
+	if (level >= AUTH_GUEST && !u->profile_id) {
+		/* upstream prints Python's repr of the two fields */
+		http_error(req, 403, "Forbidden access (user.is_verified=True user.profile_id=None).");
+		return -1;
+	}
+	if (level == AUTH_USER && u->is_guest) {
+		http_error(req, 403, "This feature is not available for guest users.");
 		return -1;
 	}
 	return 0;

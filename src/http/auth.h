@@ -15,6 +15,8 @@ enum auth_level {
 	AUTH_ACTIVE,      /* current_user_act */
 	AUTH_VERIFIED,    /* current_user_act_ver */
 	AUTH_SUPERUSER,   /* current_superuser_act */
+	AUTH_GUEST,       /* get_api_guest: verified, with a profile */
+	AUTH_USER,        /* get_api_user: as guest, and not a guest-only user */
 };
 
 int auth_require(http_req_t *req, enum auth_level level);

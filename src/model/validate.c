@@ -506,3 +506,39 @@ int v_query_ts(http_req_t *req, const char *name, char *out)
 	out[0] = '\0';
 	return -1;
 }
+
+int v_pagination(http_req_t *req, int64_t *page, int64_t *page_size)
+{
+	int has_size = 0;
+	*page = 1;
+	*page_size = 0;
+	if (v_query_int(req, "page", page, NULL) || v_query_int(req, "page_size", page_size, &has_size))
+		return -1;
+	/* the model's own checks end up as text in a 422 detail string */
+	const char *field = NULL;
+	int64_t bad = 0;
+	if (*page < 1) {
+		field = "page";
+		bad = *page;
+	} else if (has_size && *page_size < 1) {
+		field = "page_size";
+		bad = *page_size;
+	}
+	if (field) {
+		http_errorf(req, 422, "Invalid pagination parameters. Original error: '1 validation error for "
+				      "PaginationRequest\n%s\n  Input should be greater than or equal to 1 "
+				      "[type=greater_than_equal, input_value=%lld, input_type=int]\n    For further "
+				      "information visit https://errors.pydantic.dev/2.12/v/greater_than_equal'.",
+			    field, (long long)bad);
+		return -1;
+	}
+	if (!has_size && *page > 1) {
+		http_errorf(req, 422, "Invalid pagination parameters. Original error: '1 validation error for "
+				      "PaginationRequest\n  Value error, page_size is None but page=%lld is greater than 1. "
+				      "[type=value_error, input_value={'page': %lld, 'page_size': None}, input_type=dict]\n"
+				      "    For further information visit https://errors.pydantic.dev/2.12/v/value_error'.",
+			    (long long)*page, (long long)*page);
+		return -1;
+	}
+	return 0;
+}

@@ -77,6 +77,10 @@ int v_query_int(http_req_t *req, const char *name, int64_t *out, int *present);
  * out[0] is '\0' when absent. */
 int v_query_ts(http_req_t *req, const char *name, char *out);
 
+/* upstream's get_pagination_params: page >= 1 (default 1), page_size >= 1
+ * or absent (*page_size = 0). -1 after answering 422. */
+int v_pagination(http_req_t *req, int64_t *page, int64_t *page_size);
+
 /* Shared checks. */
 const char *check_email(json_t **val, sb_t *msg);
 

@@ -1,0 +1,51 @@
+/* access.h — project-level access control shared by every resource that
+ * lives in a project (datasets, images, workflows, jobs...): upstream's
+ * _get_project_check_access and _get_dataset_check_access.
+ *
+ * Permissions are "r", "rw", "rwx" (read, write, execute); a link must be
+ * verified (an accepted invitation) and contain the required letter. On
+ * failure the error is answered (404 "Project not found", 403 with
+ * upstream's text, 404 "Dataset not found") and -1 returned. */
+#ifndef ACCESS_H
+#define ACCESS_H
+
+#include "http/http.h"
+
+typedef struct project_row {
+	int64_t id;
+	const char *name;          /* in the request arena */
+	const char *description;   /* NULL for null */
+	int is_starred;
+	const char *timestamp_created;
+	int64_t resource_id;
+} project_row_t;
+
+typedef struct dataset_row {
+	int64_t id;
+	const char *name;
+	int64_t project_id;
+	const char *timestamp_created;
+	const char *zarr_dir;
+	int is_starred;
+} dataset_row_t;
+
+int project_access(http_req_t *req, db_t *db, int64_t project_id, char perm, project_row_t *out);
+int dataset_access(http_req_t *req, db_t *db, int64_t project_id, int64_t dataset_id, char perm,
+		   project_row_t *project, dataset_row_t *out);
+
+/* Appends ProjectRead / DatasetRead JSON. */
+void project_json(sb_t *out, const project_row_t *p);
+void dataset_json(sb_t *out, const dataset_row_t *d, const project_row_t *p);
+
+/* Reads the path parameters {project_id} (index 0) and, if wanted,
+ * {dataset_id} (index 1); -1 after answering 422. */
+int path_ids(http_req_t *req, int64_t *project_id, int64_t *dataset_id);
+
+/* "submitted" job ids touching a project or dataset, as upstream lists them
+ * in its refusals: "1, 2"; NULL if none. Arena-allocated. -1 on db error. */
+int submitted_jobs(http_req_t *req, db_t *db, const char *column, int64_t id, char **ids);
+
+/* 204 with no body. */
+void http_no_content(http_req_t *req);
+
+#endif

@@ -1,0 +1,37 @@
+/* images.h — a dataset's images (upstream's SingleImage and its filters):
+ * validation of image and filter JSON, upstream's matching rules, the
+ * aggregation of attributes and types, and serialisation in SingleImage's
+ * field order. The list itself lives in datasetv2.images as one JSON array.
+ * Functions taking a verr_t add pydantic-shaped errors at loc (borrowed). */
+#ifndef IMAGES_H
+#define IMAGES_H
+
+#include <jansson.h>
+
+#include "model/validate.h"
+#include "util/sb.h"
+
+/* ZarrUrlStr/ZarrDirStr: stripped, no ".." component, then "/..."
+ * normpath'd or "s3://..." without trailing slashes. Returns a malloc'd
+ * string, or NULL with a static reason in *why. */
+char *zarr_url_normalise(const char *in, const char **why);
+/* url_is_relative_to for normalised local paths and s3 URLs. */
+int url_is_relative_to(const char *url, const char *base);
+
+/* SingleImage: returns a new object {zarr_url, origin, attributes, types}
+ * or NULL after adding errors. */
+json_t *image_validate(json_t *in, json_t *loc, verr_t *e);
+/* TypeFilters / AttributeFilters; NULL after adding errors. */
+json_t *type_filters_validate(json_t *in, json_t *loc, verr_t *e);
+json_t *attribute_filters_validate(json_t *in, json_t *loc, verr_t *e);
+
+/* upstream's match_filter */
+int image_match(json_t *img, json_t *type_filters, json_t *attribute_filters);
+
+/* Appends one image in SingleImage field order. */
+void image_dump(sb_t *out, json_t *img);
+/* Appends the "attributes" object and "types" list that upstream's
+ * aggregate_attributes / aggregate_types compute over images. */
+void images_aggregate(json_t *images, sb_t *attributes, sb_t *types);
+
+#endif
