@@ -61,4 +61,14 @@ void api_images_patch(http_req_t *req);
 void api_images_delete(http_req_t *req);
 void api_images_query(http_req_t *req);
 
+/* sharing.c */
+void api_guests_list(http_req_t *req);
+void api_guest_invite(http_req_t *req);
+void api_guest_patch(http_req_t *req);
+void api_guest_delete(http_req_t *req);
+void api_invitations_list(http_req_t *req);
+void api_access_get(http_req_t *req);
+void api_access_accept(http_req_t *req);
+void api_access_leave(http_req_t *req);
+
 #endif
