@@ -71,4 +71,10 @@ void api_access_get(http_req_t *req);
 void api_access_accept(http_req_t *req);
 void api_access_leave(http_req_t *req);
 
+/* admin_project.c */
+void api_admin_project_list(http_req_t *req);
+void api_admin_project_transfer(http_req_t *req);
+void api_admin_links_list(http_req_t *req);
+void api_admin_link_verify(http_req_t *req);
+
 #endif

@@ -62,5 +62,9 @@ const http_route_t http_routes[] = {
 	/* /admin/v2 */
 	{ "GET", "/admin/v2/impersonate/{user_id}/", api_impersonate },
 	{ "GET", "/admin/v2/users-csv/", api_users_csv },
+	{ "GET", "/admin/v2/project/", api_admin_project_list },
+	{ "PATCH", "/admin/v2/project/{project_id}/", api_admin_project_transfer },
+	{ "GET", "/admin/v2/linkuserproject/", api_admin_links_list },
+	{ "POST", "/admin/v2/linkuserproject/verify/", api_admin_link_verify },
 	{ NULL, NULL, NULL },
 };

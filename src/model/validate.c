@@ -542,3 +542,18 @@ int v_pagination(http_req_t *req, int64_t *page, int64_t *page_size)
 	}
 	return 0;
 }
+
+int v_query_int_required(http_req_t *req, const char *name, int64_t *out)
+{
+	int present = 0;
+	if (v_query_int(req, name, out, &present))
+		return -1;
+	if (!present) {
+		verr_t e;
+		verr_init(&e);
+		verr_add(&e, "missing", json_pack("[s,s]", "query", name), "Field required", NULL, NULL);
+		verr_reply(&e, req);
+		return -1;
+	}
+	return 0;
+}

@@ -73,6 +73,8 @@ int v_path_int(http_req_t *req, int idx, const char *name, int64_t *out);
 /* Query parameters: absent leaves *out as is; 0, or -1 after answering 422. */
 int v_query_bool(http_req_t *req, const char *name, int *out);
 int v_query_int(http_req_t *req, const char *name, int64_t *out, int *present);
+/* A required int query parameter (422 "missing" when absent). */
+int v_query_int_required(http_req_t *req, const char *name, int64_t *out);
 /* An AwareDatetime query parameter, canonicalised into out (40 bytes);
  * out[0] is '\0' when absent. */
 int v_query_ts(http_req_t *req, const char *name, char *out);
