@@ -280,3 +280,16 @@ def test_large_dataset_query(api, server):
     assert len(page["attributes"]["idx"]) == 10000
     # a generous ceiling under sanitizers; bench/ measures the real figure
     assert elapsed < 5, elapsed
+
+
+def test_image_keys_come_back_in_jsonb_order_on_both_engines(api, server):
+    """Upstream stores images as jsonb: keys sorted by length, then bytes."""
+    pid = api.post("/api/v2/project/", body={"name": "p"})[1]["id"]
+    d = api.post(f"/api/v2/project/{pid}/dataset/", body={"name": "d"})[1]
+    base = f"/api/v2/project/{pid}/dataset/{d['id']}"
+    api.post(f"{base}/images/", body={"zarr_url": f"{d['zarr_dir']}/x", "attributes": {"zz": 1, "b": 2, "a": 3, "ccc": 4},
+                                       "types": {"long_type": True, "t": False}})
+    img = api.post(f"{base}/images/query/")[1]["items"][0]
+    assert list(img) == ["zarr_url", "origin", "attributes", "types"]
+    assert list(img["attributes"]) == ["a", "b", "zz", "ccc"]
+    assert list(img["types"]) == ["t", "long_type"]

@@ -104,6 +104,35 @@ static json_t *zarr_field(json_t *v, json_t *loc, verr_t *e, int nullable)
 	return r;
 }
 
+/* PostgreSQL's jsonb keeps object keys sorted by length, then bytewise;
+ * upstream stores images as jsonb, so that is the order its clients see.
+ * Sorting here gives SQLite the same order. */
+static int jsonb_key_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	size_t lx = strlen(x), ly = strlen(y);
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return memcmp(x, y, lx);
+}
+
+static json_t *jsonb_order(json_t *obj)
+{
+	size_t n = json_object_size(obj), i = 0;
+	const char **keys = xmalloc((n ? n : 1) * sizeof(char *));
+	const char *k;
+	json_t *v;
+	json_object_foreach(obj, k, v)
+		keys[i++] = k;
+	qsort(keys, n, sizeof(char *), jsonb_key_cmp);
+	json_t *out = json_object();
+	for (i = 0; i < n; i++)
+		json_object_set(out, keys[i], json_object_get(obj, keys[i]));
+	free(keys);
+	json_decref(obj);
+	return out;
+}
+
 /* valdict_keys: keys stripped, none empty, none repeated after stripping. */
 static json_t *strip_keys(json_t *d, json_t *loc, verr_t *e)
 {
@@ -186,7 +215,7 @@ json_t *image_validate(json_t *in, json_t *loc, verr_t *e)
 		}
 		json_t *stripped = ok ? strip_keys(attrs, l, e) : NULL;
 		if (stripped)
-			json_object_set_new(out, "attributes", stripped);
+			json_object_set_new(out, "attributes", jsonb_order(stripped));
 	}
 	json_decref(l);
 	json_t *types = json_object_get(in, "types");
@@ -196,7 +225,7 @@ json_t *image_validate(json_t *in, json_t *loc, verr_t *e)
 	} else {
 		json_t *t = type_filters_validate(types, l, e);
 		if (t)
-			json_object_set_new(out, "types", t);
+			json_object_set_new(out, "types", jsonb_order(t));
 	}
 	json_decref(l);
 	if (json_array_size(e->list) != before) {
