@@ -131,9 +131,43 @@ int submitted_jobs(http_req_t *req, db_t *db, const char *column, int64_t id, ch
 	return 0;
 }
 
-void http_no_content(http_req_t *req)
+
+int row_or_404(http_req_t *req, db_t *db, const char *sql, int64_t id, const char *fmt)
 {
-	req->status = 204;
-	req->content_type = NULL;
-	sb_reset(&req->resp);
+	db_res_t *r;
+	if (db_exec(db, sql, (db_param_t[]){ P_INT(id) }, 1, &r)) {
+		api_db_error(req, db);
+		return -1;
+	}
+	int n = db_nrows(r);
+	db_res_free(r);
+	if (!n) {
+		http_errorf(req, 404, fmt, (long long)id);
+		return 1;
+	}
+	return 0;
+}
+
+void delete_unless_jobs(http_req_t *req, db_t *db, const char *what, const char *job_column, int64_t id,
+			const char *sql)
+{
+	if (db_begin(db)) {
+		api_db_error(req, db);
+		return;
+	}
+	char *jobs;
+	if (submitted_jobs(req, db, job_column, id, &jobs)) {
+		db_rollback(db);
+		return;
+	}
+	if (jobs) {
+		db_rollback(db);
+		http_errorf(req, 422, "Cannot delete %s %lld because it is linked to active job(s) %s.", what, (long long)id, jobs);
+		return;
+	}
+	if (db_exec(db, sql, (db_param_t[]){ P_INT(id) }, 1, NULL) || db_commit(db)) {
+		api_db_abort(req, db);
+		return;
+	}
+	http_empty(req, 204);
 }

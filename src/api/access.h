@@ -45,7 +45,16 @@ int path_ids(http_req_t *req, int64_t *project_id, int64_t *dataset_id);
  * in its refusals: "1, 2"; NULL if none. Arena-allocated. -1 on db error. */
 int submitted_jobs(http_req_t *req, db_t *db, const char *column, int64_t id, char **ids);
 
-/* 204 with no body. */
-void http_no_content(http_req_t *req);
+/* Runs sql (one $1 = id parameter); if it returns no row answers 404 with
+ * detail fmt (one %lld for the id) and returns 1; -1 after a 500; 0 if
+ * the row exists. */
+int row_or_404(http_req_t *req, db_t *db, const char *sql, int64_t id, const char *fmt);
+
+/* Deletes one project or dataset (sql with $1 = id) in a transaction,
+ * unless a submitted job still uses it: upstream's 422 "Cannot delete
+ * <what> <id> because it is linked to active job(s) ...". Answers 204. */
+void delete_unless_jobs(http_req_t *req, db_t *db, const char *what, const char *job_column, int64_t id,
+			const char *sql);
+
 
 #endif

@@ -96,22 +96,6 @@ static int user_resource(http_req_t *req, db_t *db, int64_t uid, int64_t *resour
 	return 0;
 }
 
-static int exists(http_req_t *req, db_t *db, const char *sql, int64_t id, const char *what)
-{
-	db_res_t *r;
-	if (db_exec(db, sql, (db_param_t[]){ P_INT(id) }, 1, &r)) {
-		api_db_error(req, db);
-		return -1;
-	}
-	int n = db_nrows(r);
-	db_res_free(r);
-	if (!n) {
-		http_errorf(req, 404, "%s %lld not found.", what, (long long)id);
-		return 1;
-	}
-	return 0;
-}
-
 void api_admin_project_transfer(http_req_t *req)
 {
 	if (auth_require(req, AUTH_SUPERUSER))
@@ -120,8 +104,8 @@ void api_admin_project_transfer(http_req_t *req)
 	if (v_path_int(req, 0, "project_id", &pid) || v_query_int_required(req, "user_id", &uid))
 		return;
 	db_t *db = http_db(req);
-	if (exists(req, db, "SELECT id FROM projectv2 WHERE id = $1", pid, "Project") ||
-	    exists(req, db, "SELECT id FROM user_oauth WHERE id = $1", uid, "User"))
+	if (row_or_404(req, db, "SELECT id FROM projectv2 WHERE id = $1", pid, "Project %lld not found.") ||
+	    row_or_404(req, db, "SELECT id FROM user_oauth WHERE id = $1", uid, "User %lld not found."))
 		return;
 	int64_t new_res, old_res;
 	char *new_rname, *old_rname, *new_email, *old_email;
@@ -195,9 +179,7 @@ void api_admin_project_transfer(http_req_t *req)
 	    db_commit(db))
 		goto dberr_tx;
 	log_info("Successfully transferred project %lld (%s) to %s.", (long long)pid, pname, new_email);
-	req->status = 200;
-	req->content_type = NULL;
-	sb_reset(&req->resp);
+	http_empty(req, 200);
 	goto out;
 dberr_tx:
 	db_rollback(db);
@@ -321,7 +303,5 @@ void api_admin_link_verify(http_req_t *req)
 		api_db_error(req, db);
 		return;
 	}
-	req->status = 200;
-	req->content_type = NULL;
-	sb_reset(&req->resp);
+	http_empty(req, 200);
 }

@@ -267,9 +267,7 @@ static void star(http_req_t *req, int on)
 		api_db_error(req, db);
 		return;
 	}
-	req->status = 200;
-	req->content_type = NULL;
-	sb_reset(&req->resp);
+	http_empty(req, 200);
 }
 
 void api_dataset_star(http_req_t *req)
@@ -294,25 +292,7 @@ void api_dataset_delete(http_req_t *req)
 	dataset_row_t d;
 	if (dataset_access(req, db, pid, did, 'w', &p, &d))
 		return;
-	if (db_begin(db)) {
-		api_db_error(req, db);
-		return;
-	}
-	char *jobs;
-	if (submitted_jobs(req, db, "dataset_id", did, &jobs)) {
-		db_rollback(db);
-		return;
-	}
-	if (jobs) {
-		db_rollback(db);
-		http_errorf(req, 422, "Cannot delete dataset %lld because it is linked to active job(s) %s.", (long long)did, jobs);
-		return;
-	}
-	if (db_exec(db, "DELETE FROM datasetv2 WHERE id = $1", (db_param_t[]){ P_INT(did) }, 1, NULL) || db_commit(db)) {
-		api_db_abort(req, db);
-		return;
-	}
-	http_no_content(req);
+	delete_unless_jobs(req, db, "dataset", "dataset_id", did, "DELETE FROM datasetv2 WHERE id = $1");
 }
 
 void api_dataset_export(http_req_t *req)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
 #include "config/settings.h"
@@ -57,18 +58,7 @@ static int reply_group(http_req_t *req, db_t *db, int64_t gid, int status)
 
 static int group_exists(http_req_t *req, db_t *db, int64_t gid)
 {
-	db_res_t *r;
-	if (db_exec(db, "SELECT name FROM usergroup WHERE id = $1", (db_param_t[]){ P_INT(gid) }, 1, &r)) {
-		api_db_error(req, db);
-		return -1;
-	}
-	int n = db_nrows(r);
-	db_res_free(r);
-	if (!n) {
-		http_errorf(req, 404, "UserGroup %lld not found.", (long long)gid);
-		return 1;
-	}
-	return 0;
+	return row_or_404(req, db, "SELECT id FROM usergroup WHERE id = $1", gid, "UserGroup %lld not found.");
 }
 
 void api_groups_list(http_req_t *req)
@@ -202,9 +192,7 @@ void api_group_delete(http_req_t *req)
 		api_db_abort(req, db);
 		return;
 	}
-	req->status = 204;
-	req->content_type = NULL;
-	sb_reset(&req->resp);
+	http_empty(req, 204);
 }
 
 static void add_or_remove(http_req_t *req, int add)

@@ -142,9 +142,7 @@ void api_images_add(http_req_t *req)
 		api_db_abort(req, db);
 		goto out;
 	}
-	req->status = 201;
-	req->content_type = NULL;
-	sb_reset(&req->resp);
+	http_empty(req, 201);
 out:
 	json_decref(images);
 	json_decref(img);
@@ -280,7 +278,7 @@ void api_images_delete(http_req_t *req)
 	    db_commit(db)) {
 		api_db_abort(req, db);
 	} else {
-		http_no_content(req);
+		http_empty(req, 204);
 	}
 	json_decref(images);
 }

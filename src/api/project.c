@@ -208,27 +208,9 @@ void api_project_delete(http_req_t *req)
 		http_error(req, 403, "Only the owner can delete a Project.");
 		return;
 	}
-	if (db_begin(db)) {
-		api_db_error(req, db);
-		return;
-	}
-	char *jobs;
-	if (submitted_jobs(req, db, "project_id", pid, &jobs)) {
-		db_rollback(db);
-		return;
-	}
-	if (jobs) {
-		db_rollback(db);
-		http_errorf(req, 422, "Cannot delete project %lld because it is linked to active job(s) %s.", (long long)pid, jobs);
-		return;
-	}
 	/* datasets, workflows and links go with it (ON DELETE CASCADE), and
 	 * their history; jobs keep their dumps (ON DELETE SET NULL) */
-	if (db_exec(db, "DELETE FROM projectv2 WHERE id = $1", (db_param_t[]){ P_INT(pid) }, 1, NULL) || db_commit(db)) {
-		api_db_abort(req, db);
-		return;
-	}
-	http_no_content(req);
+	delete_unless_jobs(req, db, "project", "project_id", pid, "DELETE FROM projectv2 WHERE id = $1");
 }
 
 static void star(http_req_t *req, int on)
@@ -246,9 +228,7 @@ static void star(http_req_t *req, int on)
 		api_db_error(req, db);
 		return;
 	}
-	req->status = 200;
-	req->content_type = NULL;
-	sb_reset(&req->resp);
+	http_empty(req, 200);
 }
 
 void api_project_star(http_req_t *req)

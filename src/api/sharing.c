@@ -109,13 +109,6 @@ static int get_link(http_req_t *req, db_t *db, int64_t pid, int64_t uid, int *is
 	return 0;
 }
 
-static void empty_reply(http_req_t *req, int status)
-{
-	req->status = status;
-	req->content_type = NULL;
-	sb_reset(&req->resp);
-}
-
 void api_guests_list(http_req_t *req)
 {
 	if (auth_require(req, AUTH_GUEST))
@@ -186,7 +179,7 @@ void api_guest_invite(http_req_t *req)
 			api_db_error(req, db);
 		goto out;
 	}
-	empty_reply(req, 201);
+	http_empty(req, 201);
 out:
 	json_decref(b);
 }
@@ -227,7 +220,7 @@ void api_guest_patch(http_req_t *req)
 			    3, NULL))
 			api_db_error(req, db);
 		else
-			empty_reply(req, 200);
+			http_empty(req, 200);
 	}
 	json_decref(b);
 }
@@ -250,7 +243,7 @@ void api_guest_delete(http_req_t *req)
 		    (db_param_t[]){ P_INT(pid), P_INT(gid) }, 2, NULL))
 		api_db_error(req, db);
 	else
-		http_no_content(req);
+		http_empty(req, 204);
 }
 
 void api_invitations_list(http_req_t *req)
@@ -343,7 +336,7 @@ void api_access_accept(http_req_t *req)
 		    (db_param_t[]){ P_BOOL(1), P_INT(pid), P_INT(req->user->id) }, 3, NULL))
 		api_db_error(req, db);
 	else
-		empty_reply(req, 200);
+		http_empty(req, 200);
 }
 
 void api_access_leave(http_req_t *req)
@@ -365,5 +358,5 @@ void api_access_leave(http_req_t *req)
 		    (db_param_t[]){ P_INT(pid), P_INT(req->user->id) }, 2, NULL))
 		api_db_error(req, db);
 	else
-		http_no_content(req);
+		http_empty(req, 204);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
 #include "config/settings.h"
@@ -225,37 +226,15 @@ static void reply_user(http_req_t *req, db_t *db, int64_t uid, int with_groups, 
 	sb_release(&out);
 }
 
-/* 0 if the user exists, 1 (after answering 404) if not, -1 on db error. */
+/* 0 if the user/profile exists, 1 (after answering 404) if not, -1 on db error. */
 static int user_or_404(http_req_t *req, db_t *db, int64_t uid)
 {
-	db_res_t *r;
-	if (db_exec(db, "SELECT id FROM user_oauth WHERE id = $1", (db_param_t[]){ P_INT(uid) }, 1, &r)) {
-		api_db_error(req, db);
-		return -1;
-	}
-	int n = db_nrows(r);
-	db_res_free(r);
-	if (!n) {
-		http_errorf(req, 404, "User %lld not found.", (long long)uid);
-		return 1;
-	}
-	return 0;
+	return row_or_404(req, db, "SELECT id FROM user_oauth WHERE id = $1", uid, "User %lld not found.");
 }
 
 static int profile_or_404(http_req_t *req, db_t *db, int64_t pid)
 {
-	db_res_t *r;
-	if (db_exec(db, "SELECT id FROM profile WHERE id = $1", (db_param_t[]){ P_INT(pid) }, 1, &r)) {
-		api_db_error(req, db);
-		return -1;
-	}
-	int n = db_nrows(r);
-	db_res_free(r);
-	if (!n) {
-		http_errorf(req, 404, "Profile %lld not found.", (long long)pid);
-		return 1;
-	}
-	return 0;
+	return row_or_404(req, db, "SELECT id FROM profile WHERE id = $1", pid, "Profile %lld not found.");
 }
 
 /* 1 if another user has this e-mail (case-insensitively); -1 on error. */
@@ -407,9 +386,7 @@ void api_logout(http_req_t *req)
 {
 	if (auth_require(req, AUTH_ACTIVE))
 		return;
-	req->status = 204;
-	sb_reset(&req->resp);
-	req->content_type = NULL;
+	http_empty(req, 204);
 }
 
 /* ---- POST /auth/register/ ---- */

@@ -60,6 +60,9 @@ void http_errorf(http_req_t *req, int status, const char *fmt, ...) __attribute_
 /* {"detail": <raw JSON>} */
 void http_error_json(http_req_t *req, int status, const char *detail_json);
 
+/* An answer with no body (200 for stars, 201, 204...). */
+void http_empty(http_req_t *req, int status);
+
 /* A request header, or NULL. */
 const char *http_header(http_req_t *req, const char *name);
 /* A query argument, or NULL. */

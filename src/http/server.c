@@ -111,6 +111,13 @@ void http_error_json(http_req_t *req, int status, const char *detail_json)
 	req->content_type = "application/json";
 }
 
+void http_empty(http_req_t *req, int status)
+{
+	req->status = status;
+	req->content_type = NULL;
+	sb_reset(&req->resp);
+}
+
 void http_error(http_req_t *req, int status, const char *detail)
 {
 	req->status = status;
