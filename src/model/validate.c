@@ -326,8 +326,10 @@ json_t *v_parse_body(http_req_t *req, verr_t *e)
 	json_error_t jerr;
 	json_t *body = json_loadb(req->body.buf, req->body.len, JSON_DECODE_ANY, &jerr);
 	if (!body) {
-		verr_add(e, "json_invalid", json_pack("[s,i]", "body", jerr.position), "JSON decode error",
-			 json_object(), json_pack("{s:s}", "error", jerr.text));
+		json_t *empty = json_object(); /* verr_add borrows the input */
+		verr_add(e, "json_invalid", json_pack("[s,i]", "body", jerr.position), "JSON decode error", empty,
+			 json_pack("{s:s}", "error", jerr.text));
+		json_decref(empty);
 		return NULL;
 	}
 	return body;
