@@ -539,3 +539,15 @@ def test_init_db_data_validates_like_the_api(env, db, tmp_path):
     assert json.loads(row[3]) == dict(PIXI_STORED, SLURM_CONFIG=dict(PIXI_SLURM, mem_per_cpu=None, preamble=[]))
     assert db.query("SELECT resource_type, username, ssh_key_path FROM profile") == \
         [["slurm_ssh", "fractal", "/keys/id_ed25519"]]
+    # memory sizes end in MB: "3T", a digit string, an integral float, a repeated unit
+    runner = copy.deepcopy(SLURM_RUNNER)
+    runner["default_slurm_config"]["mem"] = " 3T "
+    runner["gpu_slurm_config"]["mem"] = "5GG"
+    runner["batching_config"].update(target_mem_per_job="10", max_mem_per_job=2.0)
+    (tmp_path / "ssh2.json").write_text(json.dumps(dict(res, name="other", jobs_runner_config=runner)))
+    (tmp_path / "prof2.json").write_text(json.dumps(dict(SSH_PROFILE, name="other")))
+    r = run(["init-db-data", "--resource", "ssh2.json", "--profile", "prof2.json"], env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    stored = json.loads(db.query("SELECT jobs_runner_config FROM resource WHERE name = 'other'")[0][0])
+    assert (stored["default_slurm_config"]["mem"], stored["gpu_slurm_config"]["mem"]) == (3000000, 5000)
+    assert (stored["batching_config"]["target_mem_per_job"], stored["batching_config"]["max_mem_per_job"]) == (10, 2)

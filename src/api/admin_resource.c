@@ -102,8 +102,8 @@ static void profile_json(sb_t *sb, db_res_t *r, int i)
 
 typedef void (*row_fn)(sb_t *sb, db_res_t *r, int i);
 
-/* Answers status with the rows of a query: a list, or the single row
- * (rows == 0: the caller has checked it exists). */
+/* Answers status with the rows of a query: all of them as a list, or
+ * (list == 0) its first row, which the caller knows exists. */
 static void answer_rows(http_req_t *req, db_res_t *r, row_fn row, int list, int status)
 {
 	sb_t sb = SB_INIT;
@@ -212,8 +212,9 @@ static void name_exists_error(http_req_t *req, int profile, const char *name)
 	http_errorf(req, 422, "%s with name '%s' already exists.", profile ? "Profile" : "Resource", name);
 }
 
-/* Runs a query for the row of table `id` (its columns cols); 0 and the
- * result, which may be empty, or -1 (db error). */
+/* The row of resource (profile) id, with the columns its read model
+ * shows: 0 and the result (caller frees; no row if there is no such id),
+ * or -1 (db error). */
 static int fetch_row(db_t *db, int profile, int64_t id, db_res_t **r)
 {
 	db_param_t p[] = { P_INT(id) };

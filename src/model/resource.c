@@ -10,6 +10,8 @@
 #include "model/resource.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -221,13 +223,20 @@ static int mem_to_mb(const char *s, int64_t *mb)
 		if (!all_digits(s, n))
 			return -1;
 	}
-	if (n > 12) /* beyond any memory size; keeps the product in range */
+	/* Python's ints have no limit; ours stop at int64 (far beyond any memory) */
+	char *digits = xstrndup(s, n);
+	errno = 0;
+	long long v = strtoll(digits, NULL, 10);
+	free(digits);
+	if (errno || v > INT64_MAX / mult)
 		return -1;
-	*mb = strtoll(s, NULL, 10) * mult;
+	*mb = v * mult;
 	return 0;
 }
 
-/* ---- values ---- */
+/* ---- values ----
+ * Every validator below returns a new reference to the value in its
+ * dumped form (the caller decrefs), or NULL after adding its errors. */
 
 static json_t *vvalue(struct vctx *c, enum vtype type, enum vtype item, vcheck_fn check, json_t *v, json_t *loc)
 {
@@ -290,8 +299,8 @@ static json_t *mem_mb(struct vctx *c, json_t *v, json_t *loc)
 }
 
 /* valdict_keys: keys stripped, none empty, none repeated; a key that
- * changed moves to the end (upstream pops and re-inserts it). Returns the
- * new object, or NULL with the message in msg. */
+ * changed moves to the end (upstream pops and re-inserts it). Returns a
+ * new object (caller decrefs), or NULL with the message in msg. */
 static json_t *valdict_keys(json_t *d, sb_t *msg)
 {
 	json_t *keys = json_array();

@@ -46,7 +46,7 @@ int profile_update(db_t *db, json_t *prof, int64_t id);
 
 /* Normalises an absolute path as upstream's AbsolutePathStr: stripped,
  * absolute, no ".." component, then os.path.normpath. Returns malloc'd
- * text or NULL (with the reason, prefixed by field, in err). */
+ * text (caller frees) or NULL (with the reason, prefixed by field, in err). */
 char *abs_path_normalise(const char *in, const char *field, sb_t *err);
 
 #endif
