@@ -77,4 +77,17 @@ void api_admin_project_transfer(http_req_t *req);
 void api_admin_links_list(http_req_t *req);
 void api_admin_link_verify(http_req_t *req);
 
+/* admin_resource.c */
+void api_admin_resource_list(http_req_t *req);
+void api_admin_resource_create(http_req_t *req);
+void api_admin_resource_get(http_req_t *req);
+void api_admin_resource_update(http_req_t *req);
+void api_admin_resource_delete(http_req_t *req);
+void api_admin_resource_profile_list(http_req_t *req);
+void api_admin_resource_profile_create(http_req_t *req);
+void api_admin_profile_list(http_req_t *req);
+void api_admin_profile_get(http_req_t *req);
+void api_admin_profile_update(http_req_t *req);
+void api_admin_profile_delete(http_req_t *req);
+
 #endif

@@ -66,5 +66,17 @@ const http_route_t http_routes[] = {
 	{ "PATCH", "/admin/v2/project/{project_id}/", api_admin_project_transfer },
 	{ "GET", "/admin/v2/linkuserproject/", api_admin_links_list },
 	{ "POST", "/admin/v2/linkuserproject/verify/", api_admin_link_verify },
+	/* /admin/v2/resource, /admin/v2/profile */
+	{ "GET", "/admin/v2/resource/", api_admin_resource_list },
+	{ "POST", "/admin/v2/resource/", api_admin_resource_create },
+	{ "GET", "/admin/v2/resource/{resource_id}/", api_admin_resource_get },
+	{ "PUT", "/admin/v2/resource/{resource_id}/", api_admin_resource_update },
+	{ "DELETE", "/admin/v2/resource/{resource_id}/", api_admin_resource_delete },
+	{ "GET", "/admin/v2/resource/{resource_id}/profile/", api_admin_resource_profile_list },
+	{ "POST", "/admin/v2/resource/{resource_id}/profile/", api_admin_resource_profile_create },
+	{ "GET", "/admin/v2/profile/", api_admin_profile_list },
+	{ "GET", "/admin/v2/profile/{profile_id}/", api_admin_profile_get },
+	{ "PUT", "/admin/v2/profile/{profile_id}/", api_admin_profile_update },
+	{ "DELETE", "/admin/v2/profile/{profile_id}/", api_admin_profile_delete },
 	{ NULL, NULL, NULL },
 };

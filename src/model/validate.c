@@ -350,7 +350,7 @@ json_t *v_value(const vfield_t *f, json_t *val, json_t *loc, verr_t *e)
 	return r;
 }
 
-static json_t *parse_body(http_req_t *req, verr_t *e)
+json_t *v_parse_body(http_req_t *req, verr_t *e)
 {
 	if (req->body.len == 0) {
 		verr_add(e, "missing", json_pack("[s]", "body"), "Field required", NULL, NULL);
@@ -359,7 +359,7 @@ static json_t *parse_body(http_req_t *req, verr_t *e)
 	json_error_t jerr;
 	json_t *body = json_loadb(req->body.buf, req->body.len, JSON_DECODE_ANY, &jerr);
 	if (!body) {
-		json_t *empty = json_object();
+		json_t *empty = json_object(); /* verr_add borrows the input */
 		verr_add(e, "json_invalid", json_pack("[s,i]", "body", jerr.position), "JSON decode error", empty,
 			 json_pack("{s:s}", "error", jerr.text));
 		json_decref(empty);
@@ -372,7 +372,7 @@ json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_
 {
 	verr_t e;
 	verr_init(&e);
-	json_t *body = parse_body(req, &e);
+	json_t *body = v_parse_body(req, &e);
 	if (!body) {
 		verr_reply(&e, req);
 		return NULL;
@@ -420,19 +420,28 @@ json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_
 	return out;
 }
 
+int v_path_int_e(http_req_t *req, int idx, const char *name, int64_t *out, verr_t *e)
+{
+	json_t *s = json_string(idx < req->nparams ? req->params[idx] : "");
+	json_t *loc = json_pack("[s,s]", "path", name);
+	json_t *r = as_int(s, loc, e);
+	json_decref(loc);
+	json_decref(s);
+	if (!r)
+		return -1;
+	*out = json_integer_value(r);
+	json_decref(r);
+	return 0;
+}
+
 int v_path_int(http_req_t *req, int idx, const char *name, int64_t *out)
 {
 	verr_t e;
 	verr_init(&e);
-	json_t *s = json_string(idx < req->nparams ? req->params[idx] : "");
-	json_t *loc = json_pack("[s,s]", "path", name);
-	json_t *r = as_int(s, loc, &e);
-	json_decref(loc);
-	json_decref(s);
-	if (!r)
-		return verr_reply(&e, req) ? -1 : -1;
-	*out = json_integer_value(r);
-	json_decref(r);
+	if (v_path_int_e(req, idx, name, out, &e)) {
+		verr_reply(&e, req);
+		return -1;
+	}
 	verr_free(&e);
 	return 0;
 }

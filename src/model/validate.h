@@ -70,6 +70,12 @@ json_t *v_value(const vfield_t *f, json_t *val, json_t *loc, verr_t *e);
 
 /* Path parameter number idx as an int; 0 or -1 after answering 422. */
 int v_path_int(http_req_t *req, int idx, const char *name, int64_t *out);
+/* The same, adding the error to e instead of answering: FastAPI reports
+ * the errors of path parameters and body in one 422. */
+int v_path_int_e(http_req_t *req, int idx, const char *name, int64_t *out, verr_t *e);
+/* The JSON body (new reference), or NULL after adding FastAPI's error to
+ * e: "missing" at ["body"] for an empty body, "json_invalid" otherwise. */
+json_t *v_parse_body(http_req_t *req, verr_t *e);
 /* Query parameters: absent leaves *out as is; 0, or -1 after answering 422. */
 int v_query_bool(http_req_t *req, const char *name, int *out);
 int v_query_int(http_req_t *req, const char *name, int64_t *out, int *present);
