@@ -713,6 +713,31 @@ def test_dump_errors(dbs, engine, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("d.json")] == []
 
 
+def test_dump_refuses_to_overwrite_the_sqlite_database(dbs, tmp_path):
+    d = make(dbs, "sqlite", tmp_path, "d")
+    before = d.path.read_bytes()
+    wal = Path(str(d.path) + "-wal")
+    wal.touch()   # the WAL comes and goes with connections: make sure it is there
+    for target in (d.path, wal):
+        r = run(["dump", "--output", str(target)], env=d.env, cwd=d.tmp)
+        assert r.returncode == 1 and "is the database itself" in r.stderr, r.stderr
+    assert d.path.read_bytes() == before
+    assert d.query("SELECT version_num FROM alembic_version") == [[HEAD]]
+
+
+def test_dump_refuses_text_that_is_not_utf8(dbs, tmp_path):
+    d = make(dbs, "sqlite", tmp_path, "d")
+    con = sqlite3.connect(d.path)
+    con.execute("INSERT INTO usergroup (id, name, timestamp_created) VALUES (7, CAST(X'61FF62' AS TEXT), 'x')")
+    con.commit()
+    con.close()
+    r = run(["dump", "--output", str(tmp_path / "bad.json")], env=d.env, cwd=d.tmp)
+    assert r.returncode == 1
+    assert "table usergroup, column name holds text that is not valid UTF-8 (row id=7)" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("bad.json")]
+
+
 # ---- docs/database.md: every command in it runs here ----
 
 DOC = ROOT / "docs" / "database.md"

@@ -176,6 +176,11 @@ int db_rollback(db_t *db)
 	return rc;
 }
 
+const char *db_file(const db_t *db)
+{
+	return db->ops->file ? db->ops->file(db) : NULL;
+}
+
 int db_begin_snapshot(db_t *db)
 {
 	int rc = db_exec(db, db->ops->snapshot_sql, NULL, 0, NULL);

@@ -86,6 +86,10 @@ int db_table_exists(db_t *db, const char *table);
 /* Number of user tables, or -1. */
 int db_count_tables(db_t *db);
 
+/* The file that holds the database (SQLite), or NULL when a server holds
+ * it (PostgreSQL). Lives as long as db. */
+const char *db_file(const db_t *db);
+
 /* A read-only transaction that sees one consistent snapshot of the whole
  * database while other connections keep writing (SQLite: a deferred read
  * transaction, which WAL mode lets writers run beside; PostgreSQL:

@@ -16,6 +16,7 @@ struct db_ops {
 	int (*exec_script)(db_t *db, const char *sql);
 	int (*table_exists)(db_t *db, const char *table);
 	int (*count_tables)(db_t *db);
+	const char *(*file)(const db_t *db);   /* NULL: no file of ours */
 	/* fill s->tables (already zeroed); db.c sorts and frees */
 	int (*schema_read)(db_t *db, db_schema_t *s);
 	int (*id_counter_get)(db_t *db, const char *table, int64_t *next);

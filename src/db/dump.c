@@ -121,16 +121,51 @@ static void out_line(struct out *o, sb_t *line, int hashed)
 	sb_reset(line);
 }
 
-static void add_value(sb_t *sb, const db_res_t *r, int row, int col, enum db_type type)
+/* 1 if s is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF). */
+static int utf8_valid(const unsigned char *s)
+{
+	while (*s) {
+		unsigned c = *s;
+		int n;
+		unsigned min;
+		if (c < 0x80) {
+			s++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1, min = 0x80, c &= 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, min = 0x800, c &= 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, min = 0x10000, c &= 0x07;
+		} else {
+			return 0;
+		}
+		for (int i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			c = (c << 6) | (s[i] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return 0;
+		s += n + 1;
+	}
+	return 1;
+}
+
+/* Appends one value; -1 when it cannot be written as JSON text (not
+ * UTF-8: SQLite stores whatever bytes it is given), so that we fail now
+ * rather than write a dump that restore would refuse. */
+static int add_value(sb_t *sb, const db_res_t *r, int row, int col, enum db_type type)
 {
 	const char *v = db_text(r, row, col);
 	if (!v) {
 		sb_adds(sb, "null");
-		return;
+		return 0;
 	}
 	if (type == DB_BOOL) {
 		sb_adds(sb, db_bool(r, row, col) ? "true" : "false");
-		return;
+		return 0;
 	}
 	if (type == DB_INT) {
 		char *end;
@@ -138,11 +173,14 @@ static void add_value(sb_t *sb, const db_res_t *r, int row, int col, enum db_typ
 		long long i = strtoll(v, &end, 10);
 		if (*v && !*end && !errno) {
 			sb_addf(sb, "%lld", i);
-			return;
+			return 0;
 		}
 		/* not an integer after all (SQLite stores what it is given): keep the text */
 	}
+	if (!utf8_valid((const unsigned char *)v))
+		return -1;
 	sb_add_json_str(sb, v);
+	return 0;
 }
 
 struct sort_ctx {
@@ -176,15 +214,23 @@ static int row_cmp(const void *a, const void *b, void *arg)
 	return 0;
 }
 
-static void add_row(sb_t *line, const db_res_t *r, int row, const struct db_table *t)
+static int add_row(sb_t *line, const db_res_t *r, int row, const struct db_table *t, sb_t *err)
 {
 	sb_addc(line, '[');
 	for (int c = 0; c < t->ncols; c++) {
 		if (c)
 			sb_addc(line, ',');
-		add_value(line, r, row, c, t->cols[c].type);
+		if (add_value(line, r, row, c, t->cols[c].type)) {
+			sb_addf(err, "table %s, column %s holds text that is not valid UTF-8 (row", t->name, t->cols[c].name);
+			for (int k = 0; k < t->ncols; k++)
+				if (t->cols[k].pk)
+					sb_addf(err, " %s=%s", t->cols[k].name, db_text(r, row, k) ? db_text(r, row, k) : "NULL");
+			sb_adds(err, "): a dump cannot hold it; correct the value first");
+			return -1;
+		}
 	}
 	sb_addc(line, ']');
+	return 0;
 }
 
 static int dump_table(db_t *db, const struct db_table *t, struct out *o, int64_t *count, sb_t *err)
@@ -249,7 +295,11 @@ static int dump_table(db_t *db, const struct db_table *t, struct out *o, int64_t
 			}
 			int n = db_nrows(r);
 			for (int i = 0; i < n; i++) {
-				add_row(&line, r, i, t);
+				if (add_row(&line, r, i, t, err)) {
+					db_res_free(r);
+					sb_release(&next);
+					goto out;
+				}
 				out_line(o, &line, 1);
 			}
 			*count += n;
@@ -282,14 +332,18 @@ static int dump_table(db_t *db, const struct db_table *t, struct out *o, int64_t
 			idx[i] = i;
 		struct sort_ctx ctx = { r, t, key, nkey };
 		qsort_r(idx, (size_t)n, sizeof(int), row_cmp, &ctx);
-		for (int i = 0; i < n; i++) {
-			add_row(&line, r, idx[i], t);
-			out_line(o, &line, 1);
+		int bad = 0;
+		for (int i = 0; i < n && !bad; i++) {
+			bad = add_row(&line, r, idx[i], t, err);
+			if (!bad)
+				out_line(o, &line, 1);
 		}
 		*count = n;
 		free(idx);
 		free(key);
 		db_res_free(r);
+		if (bad)
+			goto out;
 	}
 	rc = 0;
 out:
@@ -383,9 +437,52 @@ out:
 	return rc;
 }
 
+/* 1 if path names the database's own file (or its WAL and shared-memory
+ * companions): renaming a dump onto it would destroy the database. */
+static int is_database_file(db_t *db, const char *path)
+{
+	const char *file = db_file(db);
+	struct stat a, b;
+	if (!file || !*file || stat(path, &a))
+		return 0;
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	int same = 0;
+	sb_t f = SB_INIT;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]) && !same; i++) {
+		sb_reset(&f);
+		sb_addf(&f, "%s%s", file, suffixes[i]);
+		same = !stat(f.buf, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	}
+	sb_release(&f);
+	return same;
+}
+
+/* After a rename, the folder entry itself must reach the disk. */
+static void sync_folder(const char *path)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, 2, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd >= 0) {
+		fsync(fd);   /* best effort: the file itself is already synced */
+		close(fd);
+	}
+	free(dir);
+}
+
 int dump_write(db_t *db, const char *path, struct dump_stats *st, sb_t *err)
 {
 	memset(st, 0, sizeof(*st));
+	if (is_database_file(db, path)) {
+		sb_addf(err, "%s is the database itself: choose another output file", path);
+		return -1;
+	}
 	sb_t tmp = SB_INIT;
 	sb_addf(&tmp, "%s.tmp-XXXXXX", path);
 	/* mkstemp: mode 0600, in the target's folder so that rename is atomic */
@@ -425,6 +522,7 @@ int dump_write(db_t *db, const char *path, struct dump_stats *st, sb_t *err)
 		sb_addf(err, "cannot write %s: %s", path, strerror(errno));
 		goto out;
 	}
+	sync_folder(path);
 	rc = 0;
 out:
 	if (o.gz)

@@ -269,6 +269,12 @@ static int sq_id_counter_set(db_t *db, const char *table, int64_t next)
 	return db_exec(db, "INSERT INTO sqlite_sequence (name, seq) VALUES ($1, $2)", p, 2, NULL);
 }
 
+static const char *sq_file(const db_t *db)
+{
+	const struct sqlite_conn *c = db->conn;
+	return sqlite3_db_filename(c->h, "main");
+}
+
 static void sq_close(db_t *db)
 {
 	struct sqlite_conn *c = db->conn;
@@ -298,6 +304,7 @@ const struct db_ops sqlite_ops = {
 	.exec_script = sq_exec_script,
 	.table_exists = sq_table_exists,
 	.count_tables = sq_count_tables,
+	.file = sq_file,
 	.schema_read = sq_schema_read,
 	.id_counter_get = sq_id_counter_get,
 	.id_counter_set = sq_id_counter_set,
