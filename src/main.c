@@ -20,6 +20,8 @@ static const struct command commands[] = {
 	{ "start", cmd_start, "Start the server" },
 	{ "set-db", cmd_set_db, "Initialise/upgrade database schemas" },
 	{ "init-db-data", cmd_init_db_data, "Populate database with initial data" },
+	{ "dump", cmd_dump, "Write a snapshot of the whole database to a file" },
+	{ "restore", cmd_restore, "Load a dump into a new, empty database" },
 	{ "version", cmd_version, "Print the version" },
 	{ NULL, NULL, NULL },
 };
@@ -58,14 +60,36 @@ static int opt_matches(const struct cli_opt *o, const char *arg, const char **in
 	return o->short_name && !strcmp(arg, o->short_name);
 }
 
+static int is_positional(const struct cli_opt *o)
+{
+	return o->long_name[0] != '-';
+}
+
 static void cmd_usage(FILE *out, const char *cmd, const char *desc, const struct cli_opt *opts, int nopts)
 {
 	fprintf(out, "usage: fractalctl %s [-h]", cmd);
 	for (int i = 0; i < nopts; i++)
-		fprintf(out, " [%s%s%s]", opts[i].long_name, opts[i].metavar ? " " : "",
-			opts[i].metavar ? opts[i].metavar : "");
-	fprintf(out, "\n\n%s\n\noptions:\n  -h, --help            show this help message and exit\n", desc);
+		if (!is_positional(&opts[i]))
+			fprintf(out, " [%s%s%s]", opts[i].long_name, opts[i].metavar ? " " : "",
+				opts[i].metavar ? opts[i].metavar : "");
+	for (int i = 0; i < nopts; i++)
+		if (is_positional(&opts[i]))
+			fprintf(out, " %s", opts[i].long_name);
+	fprintf(out, "\n\n%s\n\n", desc);
+	int npos = 0;
+	for (int i = 0; i < nopts; i++)
+		npos += is_positional(&opts[i]);
+	if (npos) {
+		fprintf(out, "positional arguments:\n");
+		for (int i = 0; i < nopts; i++)
+			if (is_positional(&opts[i]))
+				fprintf(out, "  %-21s %s\n", opts[i].long_name, opts[i].help);
+		fprintf(out, "\n");
+	}
+	fprintf(out, "options:\n  -h, --help            show this help message and exit\n");
 	for (int i = 0; i < nopts; i++) {
+		if (is_positional(&opts[i]))
+			continue;
 		char left[64];
 		snprintf(left, sizeof(left), "%s%s%s%s%s", opts[i].short_name ? opts[i].short_name : "",
 			 opts[i].short_name ? ", " : "", opts[i].long_name, opts[i].metavar ? " " : "",
@@ -85,8 +109,18 @@ int cli_parse(const char *cmd, const char *desc, int argc, char **argv, struct c
 			return -1;
 		}
 		int found = 0;
+		if (arg[0] != '-' || !strcmp(arg, "-")) {
+			/* the next positional argument still without a value */
+			for (int i = 0; i < nopts && !found; i++)
+				if (is_positional(&opts[i]) && !opts[i].value) {
+					opts[i].value = arg;
+					found = 1;
+				}
+		}
 		for (int i = 0; i < nopts && !found; i++) {
 			const char *inl;
+			if (is_positional(&opts[i]))
+				continue;
 			if (!opt_matches(&opts[i], arg, &inl))
 				continue;
 			found = 1;
@@ -109,6 +143,13 @@ int cli_parse(const char *cmd, const char *desc, int argc, char **argv, struct c
 		}
 	}
 	return 0;
+}
+
+int cli_required(const char *cmd, const char *desc, const struct cli_opt *opts, int nopts, const char *name)
+{
+	cmd_usage(stderr, cmd, desc, opts, nopts);
+	fprintf(stderr, "fractalctl %s: error: the following arguments are required: %s\n", cmd, name);
+	return 2;
 }
 
 int cli_load_settings(int groups)

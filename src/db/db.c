@@ -176,6 +176,19 @@ int db_rollback(db_t *db)
 	return rc;
 }
 
+const char *db_file(const db_t *db)
+{
+	return db->ops->file ? db->ops->file(db) : NULL;
+}
+
+int db_begin_snapshot(db_t *db)
+{
+	int rc = db_exec(db, db->ops->snapshot_sql, NULL, 0, NULL);
+	if (!rc)
+		db->in_tx = 1;
+	return rc;
+}
+
 int db_table_exists(db_t *db, const char *table)
 {
 	return db->ops->table_exists(db, table);
@@ -184,6 +197,89 @@ int db_table_exists(db_t *db, const char *table)
 int db_count_tables(db_t *db)
 {
 	return db->ops->count_tables(db);
+}
+
+/* ---- schema ---- */
+
+struct db_table *schema_add_table(db_schema_t *s, const char *name)
+{
+	s->tables = xrealloc(s->tables, (size_t)(s->ntables + 1) * sizeof(*s->tables));
+	struct db_table *t = &s->tables[s->ntables++];
+	memset(t, 0, sizeof(*t));
+	t->name = xstrdup(name);
+	return t;
+}
+
+void table_add_column(struct db_table *t, const char *name, enum db_type type, int pk)
+{
+	t->cols = xrealloc(t->cols, (size_t)(t->ncols + 1) * sizeof(*t->cols));
+	t->cols[t->ncols++] = (struct db_column){ .name = xstrdup(name), .type = type, .pk = pk };
+}
+
+void table_add_ref(struct db_table *t, const char *referenced)
+{
+	if (!strcmp(referenced, t->name))
+		return;
+	for (int i = 0; i < t->nrefs; i++)
+		if (!strcmp(t->refs[i], referenced))
+			return;
+	t->refs = xrealloc(t->refs, (size_t)(t->nrefs + 1) * sizeof(char *));
+	t->refs[t->nrefs++] = xstrdup(referenced);
+}
+
+static int table_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct db_table *)a)->name, ((const struct db_table *)b)->name);
+}
+
+int db_schema_read(db_t *db, db_schema_t **out)
+{
+	db_schema_t *s = xcalloc(1, sizeof(*s));
+	*out = NULL;
+	if (db->ops->schema_read(db, s)) {
+		db_schema_free(s);
+		return -1;
+	}
+	if (s->ntables)
+		qsort(s->tables, (size_t)s->ntables, sizeof(*s->tables), table_cmp);
+	*out = s;
+	return 0;
+}
+
+void db_schema_free(db_schema_t *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->ntables; i++) {
+		struct db_table *t = &s->tables[i];
+		for (int c = 0; c < t->ncols; c++)
+			free(t->cols[c].name);
+		for (int r = 0; r < t->nrefs; r++)
+			free(t->refs[r]);
+		free(t->cols);
+		free(t->refs);
+		free(t->name);
+	}
+	free(s->tables);
+	free(s);
+}
+
+const struct db_table *db_schema_table(const db_schema_t *s, const char *name)
+{
+	for (int i = 0; i < s->ntables; i++)
+		if (!strcmp(s->tables[i].name, name))
+			return &s->tables[i];
+	return NULL;
+}
+
+int db_id_counter_get(db_t *db, const char *table, int64_t *next)
+{
+	return db->ops->id_counter_get(db, table, next);
+}
+
+int db_id_counter_set(db_t *db, const char *table, int64_t next)
+{
+	return db->ops->id_counter_set(db, table, next);
 }
 
 /* ---- results ---- */

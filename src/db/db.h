@@ -12,8 +12,10 @@
  *   - DB_TS: an ISO 8601 timestamp; timestamptz on PostgreSQL, text on SQLite;
  *   - DB_SECRET: text that DB_ECHO never prints (passwords, hashes).
  * Results come back as text cells in one canonical form whatever the engine:
- * booleans as "t"/"f" (db_bool() reads them), PostgreSQL arrays as JSON array
- * text, timestamps as "YYYY-mm-ddTHH:MM:SS.ffffff+00:00".
+ * PostgreSQL arrays as JSON array text, timestamps as
+ * "YYYY-mm-ddTHH:MM:SS.ffffff+00:00", JSON as its text. Booleans are the
+ * one exception: "t"/"f" on PostgreSQL, "1"/"0" on SQLite; db_bool() reads
+ * both.
  *
  * Ownership: a db_res_t belongs to the caller, freed with db_res_free();
  * strings returned by db_text() live as long as the result. A db_t belongs
@@ -83,6 +85,56 @@ int db_rollback(db_t *db);
 int db_table_exists(db_t *db, const char *table);
 /* Number of user tables, or -1. */
 int db_count_tables(db_t *db);
+
+/* The file that holds the database (SQLite), or NULL when a server holds
+ * it (PostgreSQL). Lives as long as db. */
+const char *db_file(const db_t *db);
+
+/* A read-only transaction that sees one consistent snapshot of the whole
+ * database while other connections keep writing (SQLite: a deferred read
+ * transaction, which WAL mode lets writers run beside; PostgreSQL:
+ * REPEATABLE READ READ ONLY). End it with db_commit() or db_rollback(). */
+int db_begin_snapshot(db_t *db);
+
+/* ---- schema introspection, for dump and restore ----
+ *
+ * A column's type in db_type terms: DB_INT, DB_BOOL, DB_DOUBLE, DB_JSON,
+ * DB_ARRAY, DB_TS or DB_TEXT. SQLite declares JSON, arrays and timestamps
+ * as TEXT, so there they read as DB_TEXT; PostgreSQL tells them apart. */
+struct db_column {
+	char *name;
+	enum db_type type;
+	int pk;              /* 1-based position in the primary key; 0: not in it */
+};
+
+struct db_table {
+	char *name;
+	int ncols;
+	struct db_column *cols;   /* in the table's column order */
+	int nrefs;
+	char **refs;         /* tables this one references by a foreign key,
+	                        itself excluded, each once */
+	int id_counter;      /* 1: its "id" comes from a sequence (PostgreSQL)
+	                        or AUTOINCREMENT (SQLite) */
+};
+
+typedef struct db_schema {
+	int ntables;
+	struct db_table *tables;  /* every table of the current schema (SQLite's
+	                             own sqlite_* excluded), sorted by name */
+} db_schema_t;
+
+/* Reads the tables, columns, primary keys and foreign keys. *out belongs to
+ * the caller, freed with db_schema_free(). */
+int db_schema_read(db_t *db, db_schema_t **out);
+void db_schema_free(db_schema_t *s);
+const struct db_table *db_schema_table(const db_schema_t *s, const char *name);
+
+/* The id the table's counter hands out next (1 for a fresh one), and
+ * setting it. Only for tables with id_counter set. PostgreSQL sequences are
+ * not transactional: a setval stays even if the transaction rolls back. */
+int db_id_counter_get(db_t *db, const char *table, int64_t *next);
+int db_id_counter_set(db_t *db, const char *table, int64_t next);
 
 const char *db_errmsg(const db_t *db);
 enum db_errclass db_errclass(const db_t *db);

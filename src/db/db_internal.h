@@ -11,10 +11,16 @@
 struct db_ops {
 	const char *name;
 	const char *begin_sql;
+	const char *snapshot_sql;     /* db_begin_snapshot() */
 	int (*exec)(db_t *db, const char *sql, const db_param_t *p, int n, db_res_t **res);
 	int (*exec_script)(db_t *db, const char *sql);
 	int (*table_exists)(db_t *db, const char *table);
 	int (*count_tables)(db_t *db);
+	const char *(*file)(const db_t *db);   /* NULL: no file of ours */
+	/* fill s->tables (already zeroed); db.c sorts and frees */
+	int (*schema_read)(db_t *db, db_schema_t *s);
+	int (*id_counter_get)(db_t *db, const char *table, int64_t *next);
+	int (*id_counter_set)(db_t *db, const char *table, int64_t next);
 	void (*close)(db_t *db);
 };
 
@@ -42,6 +48,12 @@ extern const struct db_ops sqlite_ops;
 extern const struct db_ops postgres_ops;
 db_t *sqlite_open(int create, sb_t *err);
 db_t *postgres_open(sb_t *err);
+
+/* Appends a table to s (name copied) and returns it, to be filled with
+ * table_add_column() / table_add_ref(). */
+struct db_table *schema_add_table(db_schema_t *s, const char *name);
+void table_add_column(struct db_table *t, const char *name, enum db_type type, int pk);
+void table_add_ref(struct db_table *t, const char *referenced);
 
 /* The canonical timestamp form from PostgreSQL's ISO output
  * ("2026-11-26 17:00:00.12+00" -> "2026-11-26T17:00:00.120000+00:00"). */

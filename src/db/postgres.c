@@ -329,6 +329,113 @@ static int pg_count_tables(db_t *db)
 	return n;
 }
 
+static enum db_type pg_type(const char *typname)
+{
+	static const struct { const char *name; enum db_type type; } map[] = {
+		{ "int2", DB_INT }, { "int4", DB_INT }, { "int8", DB_INT },
+		{ "bool", DB_BOOL },
+		{ "float4", DB_DOUBLE }, { "float8", DB_DOUBLE }, { "numeric", DB_DOUBLE },
+		{ "json", DB_JSON }, { "jsonb", DB_JSON },
+		{ "timestamptz", DB_TS }, { "timestamp", DB_TS },
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(typname, map[i].name))
+			return map[i].type;
+	/* array types are named after their element with a leading '_' */
+	return typname[0] == '_' ? DB_ARRAY : DB_TEXT;
+}
+
+/* The table's name, schema-qualified and quoted, as pg_get_serial_sequence
+ * wants it (it does not quote its first argument itself). */
+#define QUALIFIED "quote_ident(current_schema()) || '.' || quote_ident($1)"
+
+static int pg_schema_read(db_t *db, db_schema_t *s)
+{
+	db_res_t *tr = NULL, *cr = NULL, *fr = NULL, *sr = NULL;
+	if (db_exec(db, "SELECT c.relname, c.oid FROM pg_catalog.pg_class c "
+			"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+			"WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY c.relname",
+		    NULL, 0, &tr))
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < db_nrows(tr) && !rc; i++) {
+		struct db_table *t = schema_add_table(s, db_text(tr, i, 0));
+		db_param_t p[] = { P_TEXT(db_text(tr, i, 1)) };
+		if (db_exec(db, "SELECT a.attname, t.typname, COALESCE((SELECT k.ord FROM pg_catalog.pg_index i, "
+				"unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+				"WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum), 0) "
+				"FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+				"WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+			    p, 1, &cr) ||
+		    db_exec(db, "SELECT DISTINCT f.relname FROM pg_catalog.pg_constraint k "
+				"JOIN pg_catalog.pg_class f ON f.oid = k.confrelid "
+				"WHERE k.contype = 'f' AND k.conrelid = $1::oid",
+			    p, 1, &fr)) {
+			rc = -1;
+			break;
+		}
+		int has_id = 0;
+		for (int c = 0; c < db_nrows(cr); c++) {
+			table_add_column(t, db_text(cr, c, 0), pg_type(db_text(cr, c, 1)), (int)db_int(cr, c, 2));
+			has_id |= !strcmp(db_text(cr, c, 0), "id");
+		}
+		for (int f = 0; f < db_nrows(fr); f++)
+			table_add_ref(t, db_text(fr, f, 0));
+		if (has_id) {
+			/* pg_get_serial_sequence errors on a missing column: ask only
+			 * when there is an "id" */
+			db_param_t q[] = { P_TEXT(t->name) };
+			if (db_exec(db, "SELECT pg_get_serial_sequence(" QUALIFIED ", 'id') IS NOT NULL", q, 1, &sr)) {
+				rc = -1;
+				break;
+			}
+			t->id_counter = db_bool(sr, 0, 0);
+			db_res_free(sr);
+			sr = NULL;
+		}
+		db_res_free(cr);
+		db_res_free(fr);
+		cr = fr = NULL;
+	}
+	db_res_free(cr);
+	db_res_free(fr);
+	db_res_free(tr);
+	return rc;
+}
+
+static int pg_id_counter_get(db_t *db, const char *table, int64_t *next)
+{
+	db_res_t *r;
+	db_param_t p[] = { P_TEXT(table) };
+	if (db_exec(db, "SELECT pg_get_serial_sequence(" QUALIFIED ", 'id')", p, 1, &r))
+		return -1;
+	if (db_isnull(r, 0, 0)) {
+		db_set_error(db, DB_ERR_OTHER, "table %s has no id sequence", table);
+		db_res_free(r);
+		return -1;
+	}
+	/* the name comes back quoted and qualified, ready for SQL; a sequence
+	 * is read like a one-row table (not transactional: it may be ahead
+	 * of a snapshot, never behind) */
+	sb_t sql = SB_INIT;
+	sb_addf(&sql, "SELECT last_value, is_called FROM %s", db_text(r, 0, 0));
+	db_res_free(r);
+	int rc = db_exec(db, sql.buf, NULL, 0, &r);
+	sb_release(&sql);
+	if (rc)
+		return -1;
+	*next = db_int(r, 0, 0) + (db_bool(r, 0, 1) ? 1 : 0);
+	db_res_free(r);
+	return 0;
+}
+
+static int pg_id_counter_set(db_t *db, const char *table, int64_t next)
+{
+	/* is_called = false: nextval() hands out `next` itself */
+	db_param_t p[] = { P_TEXT(table), P_INT(next < 1 ? 1 : next) };
+	return db_exec(db, "SELECT setval(pg_get_serial_sequence(" QUALIFIED ", 'id'), $2, false)", p, 2, NULL);
+}
+
 static void pg_close(db_t *db)
 {
 	struct pg_conn *c = db->conn;
@@ -342,10 +449,14 @@ static void pg_close(db_t *db)
 const struct db_ops postgres_ops = {
 	.name = "postgres",
 	.begin_sql = "BEGIN",
+	.snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	.exec = pg_exec,
 	.exec_script = pg_exec_script,
 	.table_exists = pg_table_exists,
 	.count_tables = pg_count_tables,
+	.schema_read = pg_schema_read,
+	.id_counter_get = pg_id_counter_get,
+	.id_counter_set = pg_id_counter_set,
 	.close = pg_close,
 };
 

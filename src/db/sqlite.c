@@ -203,6 +203,86 @@ static int sq_count_tables(db_t *db)
 	return n;
 }
 
+/* SQLite's affinity rules (datatype3.html, 3.1), plus BOOLEAN, which
+ * SQLite stores as NUMERIC and we as 0/1. */
+static enum db_type decl_type(const char *decl)
+{
+	if (!decl)
+		return DB_TEXT;
+	if (strcasestr(decl, "INT"))
+		return DB_INT;
+	if (strcasestr(decl, "BOOL"))
+		return DB_BOOL;
+	if (strcasestr(decl, "REAL") || strcasestr(decl, "FLOA") || strcasestr(decl, "DOUB"))
+		return DB_DOUBLE;
+	return DB_TEXT;
+}
+
+static int sq_schema_read(db_t *db, db_schema_t *s)
+{
+	db_res_t *tr = NULL, *cr = NULL, *fr = NULL;
+	if (db_exec(db, "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+		    NULL, 0, &tr))
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < db_nrows(tr) && !rc; i++) {
+		const char *name = db_text(tr, i, 0), *sql = db_text(tr, i, 1);
+		struct db_table *t = schema_add_table(s, name);
+		db_param_t p[] = { P_TEXT(name) };
+		if (db_exec(db, "SELECT name, type, pk FROM pragma_table_info($1) ORDER BY cid", p, 1, &cr) ||
+		    db_exec(db, "SELECT DISTINCT \"table\" FROM pragma_foreign_key_list($1)", p, 1, &fr)) {
+			rc = -1;
+			break;
+		}
+		int has_id = 0;
+		for (int c = 0; c < db_nrows(cr); c++) {
+			table_add_column(t, db_text(cr, c, 0), decl_type(db_text(cr, c, 1)), (int)db_int(cr, c, 2));
+			has_id |= !strcmp(db_text(cr, c, 0), "id");
+		}
+		for (int f = 0; f < db_nrows(fr); f++)
+			table_add_ref(t, db_text(fr, f, 0));
+		/* only AUTOINCREMENT keeps a counter (sqlite_sequence); a plain
+		 * INTEGER PRIMARY KEY reuses the largest id + 1 */
+		t->id_counter = has_id && sql && strcasestr(sql, "AUTOINCREMENT") != NULL;
+		db_res_free(cr);
+		db_res_free(fr);
+		cr = fr = NULL;
+	}
+	db_res_free(cr);
+	db_res_free(fr);
+	db_res_free(tr);
+	return rc;
+}
+
+static int sq_id_counter_get(db_t *db, const char *table, int64_t *next)
+{
+	db_res_t *r;
+	db_param_t p[] = { P_TEXT(table) };
+	if (db_exec(db, "SELECT seq FROM sqlite_sequence WHERE name = $1", p, 1, &r))
+		return -1;
+	/* no row: nothing was ever inserted */
+	*next = db_nrows(r) ? db_int(r, 0, 0) + 1 : 1;
+	db_res_free(r);
+	return 0;
+}
+
+static int sq_id_counter_set(db_t *db, const char *table, int64_t next)
+{
+	/* sqlite_sequence has no unique key on name: replace by hand */
+	db_param_t p[] = { P_TEXT(table), P_INT(next - 1) };
+	if (db_exec(db, "DELETE FROM sqlite_sequence WHERE name = $1", p, 1, NULL))
+		return -1;
+	if (next <= 1)
+		return 0;
+	return db_exec(db, "INSERT INTO sqlite_sequence (name, seq) VALUES ($1, $2)", p, 2, NULL);
+}
+
+static const char *sq_file(const db_t *db)
+{
+	const struct sqlite_conn *c = db->conn;
+	return sqlite3_db_filename(c->h, "main");
+}
+
 static void sq_close(db_t *db)
 {
 	struct sqlite_conn *c = db->conn;
@@ -225,10 +305,17 @@ static void sq_close(db_t *db)
 const struct db_ops sqlite_ops = {
 	.name = "sqlite",
 	.begin_sql = "BEGIN IMMEDIATE",
+	/* deferred: the snapshot starts at the first read and holds no lock
+	 * that writers wait on (WAL) */
+	.snapshot_sql = "BEGIN DEFERRED",
 	.exec = sq_exec,
 	.exec_script = sq_exec_script,
 	.table_exists = sq_table_exists,
 	.count_tables = sq_count_tables,
+	.file = sq_file,
+	.schema_read = sq_schema_read,
+	.id_counter_get = sq_id_counter_get,
+	.id_counter_set = sq_id_counter_set,
 	.close = sq_close,
 };
 
