@@ -79,7 +79,8 @@ def wrk(url, method="GET", body=None, token=None, content_type="application/json
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     script.write(f'wrk.method = "{method}"\n')
     if body is not None:
-        script.write("wrk.body = " + json.dumps(body) + "\n")
+        text = body if isinstance(body, str) else json.dumps(body)
+        script.write("wrk.body = " + json.dumps(text) + "\n")
         script.write(f'wrk.headers["Content-Type"] = "{content_type}"\n')
     if token:
         script.write(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
