@@ -293,3 +293,18 @@ def test_image_keys_come_back_in_jsonb_order_on_both_engines(api, server):
     assert list(img) == ["zarr_url", "origin", "attributes", "types"]
     assert list(img["attributes"]) == ["a", "b", "zz", "ccc"]
     assert list(img["types"]) == ["t", "long_type"]
+
+
+def test_image_reads_see_every_write_even_from_outside_the_server(api, db):
+    """Reads reuse a parsed copy of the list while the row's version matches."""
+    pid = api.post("/api/v2/project/", body={"name": "p"})[1]["id"]
+    d = api.post(f"/api/v2/project/{pid}/dataset/", body={"name": "d"})[1]
+    url = f"/api/v2/project/{pid}/dataset/{d['id']}/images/query/"
+    api.post(f"/api/v2/project/{pid}/dataset/{d['id']}/images/", body={"zarr_url": f"{d['zarr_dir']}/a"})
+    assert [i["zarr_url"] for i in api.post(url)[1]["items"]] == [f"{d['zarr_dir']}/a"]
+    assert api.post(url)[1]["total_count"] == 1  # served from the cache
+    new = '[{"zarr_url": "/x/b", "origin": null, "attributes": {"k": 1}, "types": {}}]'
+    db.execute(f"UPDATE datasetv2 SET images = '{new}' WHERE id = {d['id']}")
+    page = api.post(url)[1]
+    assert [i["zarr_url"] for i in page["items"]] == ["/x/b"] and page["attributes"] == {"k": [1]}
+    assert api.get(f"/api/v2/project/{pid}/dataset/{d['id']}/export/")[1]["images"][0]["zarr_url"] == "/x/b"

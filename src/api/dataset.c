@@ -11,6 +11,7 @@
 #include "api/common.h"
 #include "http/auth.h"
 #include "model/images.h"
+#include "model/imgcache.h"
 #include "model/resource.h"
 #include "model/validate.h"
 #include "util/timeutil.h"
@@ -307,28 +308,26 @@ void api_dataset_export(http_req_t *req)
 	dataset_row_t d;
 	if (dataset_access(req, db, pid, did, 'r', &p, &d))
 		return;
-	db_res_t *r;
-	if (db_exec(db, "SELECT images FROM datasetv2 WHERE id = $1", (db_param_t[]){ P_INT(did) }, 1, &r)) {
+	imglist_t *l = imglist_get(db, did);
+	if (!l) {
 		api_db_error(req, db);
 		return;
 	}
-	json_t *images = json_loads(db_text(r, 0, 0), 0, NULL);
-	db_res_free(r);
 	sb_t o = SB_INIT;
 	sb_adds(&o, "{\"name\":");
 	sb_add_json_str(&o, d.name);
 	sb_adds(&o, ",\"zarr_dir\":");
 	sb_add_json_str(&o, d.zarr_dir);
 	sb_adds(&o, ",\"images\":[");
-	size_t i;
-	json_t *img;
-	json_array_foreach(images, i, img) {
+	for (size_t i = 0; i < imglist_count(l); i++) {
+		size_t len;
+		const char *js = imglist_json(l, i, &len);
 		if (i)
 			sb_addc(&o, ',');
-		image_dump(&o, img);
+		sb_add(&o, js, len);
 	}
 	sb_adds(&o, "]}");
-	json_decref(images);
+	imglist_release(l);
 	http_json_sb(req, 200, &o);
 }
 

@@ -13,14 +13,15 @@
 #include "api/common.h"
 #include "http/auth.h"
 #include "model/images.h"
+#include "model/imgcache.h"
 #include "model/validate.h"
 
-/* The dataset's image list (new reference), optionally under the row
- * lock; NULL after answering 500. */
-static json_t *load_images(http_req_t *req, db_t *db, int64_t did, int lock)
+/* The dataset's image list (new reference) under the row lock, for a
+ * write; NULL after answering 500. Reads use model/imgcache.c. */
+static json_t *load_images(http_req_t *req, db_t *db, int64_t did)
 {
 	db_res_t *r;
-	if (db_exec(db, lock ? "SELECT images FROM datasetv2 WHERE id = $1 FOR UPDATE" : "SELECT images FROM datasetv2 WHERE id = $1",
+	if (db_exec(db, "SELECT images FROM datasetv2 WHERE id = $1 FOR UPDATE",
 		    (db_param_t[]){ P_INT(did) }, 1, &r)) {
 		api_db_error(req, db);
 		return NULL;
@@ -121,7 +122,7 @@ void api_images_add(http_req_t *req)
 		api_db_error(req, db);
 		goto out;
 	}
-	if (!(images = load_images(req, db, did, 1))) {
+	if (!(images = load_images(req, db, did))) {
 		db_rollback(db);
 		goto out;
 	}
@@ -207,7 +208,7 @@ void api_images_patch(http_req_t *req)
 		api_db_error(req, db);
 		goto out;
 	}
-	if (!(images = load_images(req, db, did, 1))) {
+	if (!(images = load_images(req, db, did))) {
 		db_rollback(db);
 		goto out;
 	}
@@ -260,7 +261,7 @@ void api_images_delete(http_req_t *req)
 		api_db_error(req, db);
 		return;
 	}
-	if (!(images = load_images(req, db, did, 1))) {
+	if (!(images = load_images(req, db, did))) {
 		db_rollback(db);
 		return;
 	}
@@ -334,24 +335,26 @@ void api_images_query(http_req_t *req)
 	db_t *db = http_db(req);
 	project_row_t p;
 	dataset_row_t d;
-	json_t *images = NULL;
-	if (dataset_access(req, db, pid, did, 'r', &p, &d) || !(images = load_images(req, db, did, 0))) {
+	if (dataset_access(req, db, pid, did, 'r', &p, &d)) {
 		json_decref(q);
 		return;
 	}
-	sb_t attrs = SB_INIT, types = SB_INIT;
-	images_aggregate(images, &attrs, &types);
+	imglist_t *l = imglist_get(db, did);
+	if (!l) {
+		api_db_error(req, db);
+		json_decref(q);
+		return;
+	}
 	json_t *tf = json_object_get(q, "type_filters"), *af = json_object_get(q, "attribute_filters");
 	json_t *zu = json_object_get(q, "zarr_url");
-	int filtering = json_object_size(tf) || json_object_size(af);
+	imgfilter_t *f = json_object_size(tf) || json_object_size(af) ? imgfilter_new(l, tf, af) : NULL;
 	/* the matching images, by index */
-	size_t n = json_array_size(images), total = 0;
+	size_t n = imglist_count(l), total = 0;
 	size_t *match = xmalloc((n ? n : 1) * sizeof(size_t));
 	for (size_t i = 0; i < n; i++) {
-		json_t *img = json_array_get(images, i);
-		if (zu && strcmp(json_string_value(json_object_get(img, "zarr_url")), json_string_value(zu)))
+		if (zu && strcmp(imglist_zarr_url(l, i), json_string_value(zu)))
 			continue;
-		if (filtering && !image_match(img, tf, af))
+		if (f && !imgfilter_match(f, l, i))
 			continue;
 		match[total++] = i;
 		if (zu)
@@ -367,24 +370,26 @@ void api_images_query(http_req_t *req)
 		from = (size_t)((page - 1) * page_size);
 		to = from + (size_t)page_size < total ? from + (size_t)page_size : total;
 	}
+	const char *attrs = imglist_attributes(l), *types = imglist_types(l);
 	sb_t o = SB_INIT;
-	sb_grow(&o, (to - from) * 200 + attrs.len + types.len + 128);
+	sb_grow(&o, (to - from) * 200 + strlen(attrs) + strlen(types) + 128);
 	sb_addf(&o, "{\"current_page\":%lld,\"page_size\":%lld,\"total_count\":%zu,\"items\":[", (long long)page,
 		(long long)page_size, total);
 	for (size_t k = from; k < to; k++) {
+		size_t len;
+		const char *js = imglist_json(l, match[k], &len);
 		if (k > from)
 			sb_addc(&o, ',');
-		image_dump(&o, json_array_get(images, match[k]));
+		sb_add(&o, js, len);
 	}
 	sb_adds(&o, "],\"attributes\":");
-	sb_add(&o, attrs.buf, attrs.len);
+	sb_adds(&o, attrs);
 	sb_adds(&o, ",\"types\":");
-	sb_add(&o, types.buf, types.len);
+	sb_adds(&o, types);
 	sb_addc(&o, '}');
 	http_json_sb(req, 200, &o);
 	free(match);
-	sb_release(&attrs);
-	sb_release(&types);
-	json_decref(images);
+	imgfilter_free(f);
+	imglist_release(l);
 	json_decref(q);
 }

@@ -381,3 +381,10 @@ void ts_canonical(const char *in, sb_t *out)
 		sb_adds(out, "+00:00");
 	}
 }
+
+int db_row_version(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text)
+{
+	*text = NULL;
+	version[0] = '\0';
+	return db->ops->row_version(db, table, column, id, version, text);
+}

@@ -436,6 +436,22 @@ static int pg_id_counter_set(db_t *db, const char *table, int64_t next)
 	return db_exec(db, "SELECT setval(pg_get_serial_sequence(" QUALIFIED ", 'id'), $2, false)", p, 2, NULL);
 }
 
+static int pg_row_version(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text)
+{
+	(void)column;
+	(void)text;
+	char sql[160];
+	snprintf(sql, sizeof(sql), "SELECT xmin::text || '/' || ctid::text FROM %s WHERE id = $1", table);
+	db_res_t *r;
+	if (db_exec(db, sql, (db_param_t[]){ P_INT(id) }, 1, &r))
+		return -1;
+	int found = db_nrows(r) > 0;
+	if (found)
+		snprintf(version, 64, "xmin:%s", db_text(r, 0, 0));
+	db_res_free(r);
+	return found;
+}
+
 static void pg_close(db_t *db)
 {
 	struct pg_conn *c = db->conn;
@@ -457,6 +473,7 @@ const struct db_ops postgres_ops = {
 	.schema_read = pg_schema_read,
 	.id_counter_get = pg_id_counter_get,
 	.id_counter_set = pg_id_counter_set,
+	.row_version = pg_row_version,
 	.close = pg_close,
 };
 

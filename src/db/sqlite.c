@@ -9,6 +9,7 @@
 #include "db/db_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,31 @@ static const char *sq_file(const db_t *db)
 	return sqlite3_db_filename(c->h, "main");
 }
 
+static int sq_row_version(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text)
+{
+	char sql[160];
+	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE id = $1", column, table);
+	db_res_t *r;
+	if (db_exec(db, sql, (db_param_t[]){ P_INT(id) }, 1, &r))
+		return -1;
+	if (!db_nrows(r)) {
+		db_res_free(r);
+		return 0;
+	}
+	const char *t = db_text(r, 0, 0);
+	if (!t)
+		t = "";
+	/* FNV-1a, 64 bits: a changed column gives another token */
+	uint64_t h = 1469598103934665603ull;
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)t; *p; p++, n++)
+		h = (h ^ *p) * 1099511628211ull;
+	snprintf(version, 64, "%zu:%016llx", n, (unsigned long long)h);
+	*text = xstrdup(t);
+	db_res_free(r);
+	return 1;
+}
+
 static void sq_close(db_t *db)
 {
 	struct sqlite_conn *c = db->conn;
@@ -316,6 +342,7 @@ const struct db_ops sqlite_ops = {
 	.schema_read = sq_schema_read,
 	.id_counter_get = sq_id_counter_get,
 	.id_counter_set = sq_id_counter_set,
+	.row_version = sq_row_version,
 	.close = sq_close,
 };
 

@@ -327,50 +327,6 @@ json_t *attribute_filters_validate(json_t *in, json_t *loc, verr_t *e)
 	return out;
 }
 
-/* Python's ==: numbers and booleans compare by value (True == 1 == 1.0). */
-static int py_equal(json_t *a, json_t *b)
-{
-	int an = json_is_number(a) || json_is_boolean(a), bn = json_is_number(b) || json_is_boolean(b);
-	if (an && bn) {
-		double x = json_is_boolean(a) ? json_is_true(a) : json_number_value(a);
-		double y = json_is_boolean(b) ? json_is_true(b) : json_number_value(b);
-		return x == y;
-	}
-	if (json_is_string(a) && json_is_string(b))
-		return json_string_length(a) == json_string_length(b) &&
-		       !memcmp(json_string_value(a), json_string_value(b), json_string_length(a));
-	return 0;
-}
-
-int image_match(json_t *img, json_t *type_filters, json_t *attribute_filters)
-{
-	const char *k;
-	json_t *v;
-	json_t *types = json_object_get(img, "types");
-	json_object_foreach(type_filters, k, v) {
-		json_t *have = json_object_get(types, k);
-		int h = have ? json_is_true(have) : 0;
-		if (h != json_is_true(v))
-			return 0;
-	}
-	json_t *attrs = json_object_get(img, "attributes");
-	json_object_foreach(attribute_filters, k, v) {
-		json_t *have = json_object_get(attrs, k);
-		if (!have || json_is_null(have))
-			return 0;
-		int found = 0;
-		size_t i;
-		json_t *x;
-		json_array_foreach(v, i, x) if (py_equal(have, x)) {
-			found = 1;
-			break;
-		}
-		if (!found)
-			return 0;
-	}
-	return 1;
-}
-
 static void dump_value(sb_t *out, json_t *v)
 {
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));

@@ -25,9 +25,6 @@ json_t *image_validate(json_t *in, json_t *loc, verr_t *e);
 json_t *type_filters_validate(json_t *in, json_t *loc, verr_t *e);
 json_t *attribute_filters_validate(json_t *in, json_t *loc, verr_t *e);
 
-/* upstream's match_filter */
-int image_match(json_t *img, json_t *type_filters, json_t *attribute_filters);
-
 /* Appends one image in SingleImage field order. */
 void image_dump(sb_t *out, json_t *img);
 /* Appends the "attributes" object and "types" list that upstream's
