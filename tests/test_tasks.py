@@ -350,3 +350,12 @@ def test_admin_make_core(api, db):
     assert api.post("/admin/v2/task/make-not-core/", body=[12345])[1] == \
         {"detail": "Not all tasks were found (Missing IDs: [12345])."}
     assert api.post("/admin/v2/task/make-core/", body=[b["id"]], token=bob)[0] == 403
+
+
+def test_json_columns_keep_text_like_upstream(api, db):
+    """meta/args schemas are json (not jsonb): stored as written, floats as Python's json.dumps prints them."""
+    schema = {"b": {"default": 0.1, "max": 1e16, "min": 1e-07, "n": 3, "x": None, "t": True}, "a": "é"}
+    t = create(api, name="f", args_schema_non_parallel=schema)[1]
+    assert t["args_schema_non_parallel"] == schema and list(t["args_schema_non_parallel"]) == ["b", "a"]
+    text = db.query(f"SELECT args_schema_non_parallel FROM taskv2 WHERE id = {t['id']}")[0][0]
+    assert text == '{"b":{"default":0.1,"max":1e+16,"min":1e-07,"n":3,"x":null,"t":true},"a":"é"}'

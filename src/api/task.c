@@ -84,7 +84,7 @@ void api_task_get(http_req_t *req)
 /* A JSON value as stored: compact, in the key order it has (malloc'd). */
 static char *dump(json_t *v)
 {
-	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+	return json_dump_py(v);
 }
 
 void api_task_patch(http_req_t *req)

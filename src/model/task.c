@@ -128,6 +128,58 @@ json_t *jsonb_ordered(json_t *obj)
 	return out;
 }
 
+char *json_dump_py(json_t *v)
+{
+	sb_t o = SB_INIT;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *x;
+		int first = 1;
+		sb_addc(&o, '{');
+		json_object_foreach(v, k, x) {
+			char *item = json_dump_py(x);
+			if (!first)
+				sb_addc(&o, ',');
+			first = 0;
+			sb_add_json_str(&o, k);
+			sb_addc(&o, ':');
+			sb_adds(&o, item);
+			free(item);
+		}
+		sb_addc(&o, '}');
+		break;
+	}
+	case JSON_ARRAY: {
+		size_t i;
+		json_t *x;
+		sb_addc(&o, '[');
+		json_array_foreach(v, i, x) {
+			char *item = json_dump_py(x);
+			if (i)
+				sb_addc(&o, ',');
+			sb_adds(&o, item);
+			free(item);
+		}
+		sb_addc(&o, ']');
+		break;
+	}
+	case JSON_STRING:
+		sb_add_json_strn(&o, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_REAL:
+		/* json.dumps prints floats with repr(): 0.1, 1e-07, 1e+16 */
+		py_repr_json(&o, v);
+		break;
+	default: {
+		char *s = json_dumps(v, JSON_ENCODE_ANY);
+		sb_adds(&o, s);
+		free(s);
+	}
+	}
+	return sb_detach(&o);
+}
+
 /* ---- field validators ---- */
 
 static json_t *loc_add(json_t *loc, const char *key)

@@ -33,6 +33,11 @@ const char *task_validate_cmd(const char *cmd, const char *allow, const char *at
  * upstream's order for jsonb columns. obj is borrowed. */
 json_t *jsonb_ordered(json_t *obj);
 
+/* v as compact JSON text, keys in their order, floats printed as Python's
+ * json.dumps prints them (shortest repr: 0.1, not jansson's
+ * 0.10000000000000001). Malloc'd. */
+char *json_dump_py(json_t *v);
+
 /* The five task types, as upstream's TaskType; 1 if s is one of them. */
 int task_type_valid(const char *s);
 #define TASK_TYPE_EXPECTED "'compound', 'converter_compound', 'non_parallel', 'converter_non_parallel' or 'parallel'"
