@@ -43,6 +43,23 @@ def test_list_sorts_versions_as_pep440(api):
                                        "input_types", "docs_info", "docs_link"]
 
 
+# packaging's spellings: separators, aliases (c/pre/preview = rc, r/rev =
+# post), implicit numbers, case, huge numbers, local parts (numeric above
+# alphanumeric), trailing zeros, and strings it refuses ("1.0.", "1.0+")
+TRICKY = ["1.0a.", "01.02", "1.2", "1.0-r3", "1.0_a_1", "1.0.", "1.0+", "1.0c1", "1.0rc1", "1.0preview2", "1.0.dev",
+          "1.0a1.dev1", "1.0a1.post1.dev1", "1.0.post1.dev2", "1.0+A", "1.0+1", "1.0+a.1", "1.0+1.a",
+          "99999999999999999999999.0", "1.0BETA", "2!0", "Zeta", "alpha", "1.0.0.0.1", "1.0.0.0.0"]
+TRICKY_EXPECTED = ["2!0", "99999999999999999999999.0", "01.02", "1.2", "1.0.0.0.1", "1.0-r3", "1.0.post1.dev2",
+                   "1.0+1.a", "1.0+1", "1.0+a.1", "1.0+A", "1.0.0.0.0", "1.0preview2", "1.0c1", "1.0rc1", "1.0BETA",
+                   "1.0a1.post1.dev1", "1.0_a_1", "1.0a1.dev1", "1.0a.", "1.0.dev", "alpha", "Zeta", "1.0.", "1.0+"]
+
+
+def test_list_sorts_tricky_versions(api):
+    for v in TRICKY:
+        assert create(api, name="tricky", version=v, query="?private=true")[0] == 201, v
+    assert [g["version"] for g in dict(api.get("/api/v2/task-group/")[1])["tricky"]] == TRICKY_EXPECTED
+
+
 def test_list_keeps_one_group_per_version(api, db):
     bob_id, bob = new_user(api, "bob@example.org")
     carol_id, carol = new_user(api, "carol@example.org")
