@@ -90,4 +90,31 @@ void api_admin_profile_get(http_req_t *req);
 void api_admin_profile_update(http_req_t *req);
 void api_admin_profile_delete(http_req_t *req);
 
+/* task.c */
+void api_task_list(http_req_t *req);
+void api_task_create(http_req_t *req);
+void api_task_get(http_req_t *req);
+void api_task_patch(http_req_t *req);
+void api_task_delete(http_req_t *req);
+
+/* task_group.c */
+void api_tg_activity_list(http_req_t *req);
+void api_tg_activity_get(http_req_t *req);
+void api_tg_list(http_req_t *req);
+void api_tg_get(http_req_t *req);
+void api_tg_patch(http_req_t *req);
+
+/* admin_task.c */
+void api_admin_task_list(http_req_t *req);
+void api_admin_task_make_core(http_req_t *req);
+void api_admin_task_make_not_core(http_req_t *req);
+
+/* admin_task_group.c */
+void api_admin_tg_activity_list(http_req_t *req);
+void api_admin_tg_list(http_req_t *req);
+void api_admin_tg_get(http_req_t *req);
+void api_admin_tg_patch(http_req_t *req);
+void api_admin_tg_make_core(http_req_t *req);
+void api_admin_tg_make_not_core(http_req_t *req);
+
 #endif

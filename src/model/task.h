@@ -1,0 +1,45 @@
+/* task.h — the request models of tasks (upstream's schemas/v2/task.py):
+ * TaskCreate and TaskUpdate, with pydantic's 422 bodies, and the checks
+ * other task routes share (validate_cmd, jsonb key order).
+ *
+ * Both parsers read the request body, answer the 422 themselves on any
+ * error and then return NULL; on success they return a new object (the
+ * caller decrefs) holding only the fields that were sent, coerced and
+ * normalised as pydantic leaves them (strings stripped, dictionary keys
+ * stripped, input/output types in jsonb key order). TaskCreate's result
+ * always has "type", inferred from the commands when not sent. */
+#ifndef MODEL_TASK_H
+#define MODEL_TASK_H
+
+#include <jansson.h>
+
+#include "http/http.h"
+#include "util/sb.h"
+
+json_t *task_create_parse(http_req_t *req);
+json_t *task_update_parse(http_req_t *req);
+
+/* A body that is a non-empty list of unique non-negative ints
+ * (NonEmptyListUniqueNonNegativeInt): a new array, or NULL after the 422. */
+json_t *task_ids_parse(http_req_t *req);
+
+/* upstream's validate_cmd: NULL when cmd holds none of the characters
+ * `#$&*()\|[]{};<>?! (less those in allow, which may be NULL); otherwise the
+ * message, built in msg, naming attribute ("Command" by default). */
+const char *task_validate_cmd(const char *cmd, const char *allow, const char *attribute, sb_t *msg);
+
+/* A new object with obj's members ordered as PostgreSQL's jsonb keeps them
+ * (shorter keys first, then bytewise), so that both engines answer with
+ * upstream's order for jsonb columns. obj is borrowed. */
+json_t *jsonb_ordered(json_t *obj);
+
+/* v as compact JSON text, keys in their order, floats printed as Python's
+ * json.dumps prints them (shortest repr: 0.1, not jansson's
+ * 0.10000000000000001). Malloc'd. */
+char *json_dump_py(json_t *v);
+
+/* The five task types, as upstream's TaskType; 1 if s is one of them. */
+int task_type_valid(const char *s);
+#define TASK_TYPE_EXPECTED "'compound', 'converter_compound', 'non_parallel', 'converter_non_parallel' or 'parallel'"
+
+#endif
