@@ -171,3 +171,31 @@ void delete_unless_jobs(http_req_t *req, db_t *db, const char *what, const char 
 	}
 	http_empty(req, 204);
 }
+
+int workflow_access(http_req_t *req, db_t *db, int64_t project_id, int64_t workflow_id, char perm,
+		    project_row_t *project, workflow_row_t *out)
+{
+	if (project_access(req, db, project_id, perm, project))
+		return -1;
+	db_res_t *r;
+	if (db_exec(db, "SELECT id, name, project_id, timestamp_created, description, template_id, is_starred "
+			"FROM workflowv2 WHERE id = $1 AND project_id = $2",
+		    (db_param_t[]){ P_INT(workflow_id), P_INT(project_id) }, 2, &r)) {
+		api_db_error(req, db);
+		return -1;
+	}
+	if (!db_nrows(r)) {
+		db_res_free(r);
+		http_error(req, 404, "Workflow not found");
+		return -1;
+	}
+	out->id = db_int(r, 0, 0);
+	out->name = arena_strdup(&req->arena, db_text(r, 0, 1));
+	out->project_id = db_int(r, 0, 2);
+	out->timestamp_created = arena_strdup(&req->arena, db_text(r, 0, 3));
+	out->description = db_text(r, 0, 4) ? arena_strdup(&req->arena, db_text(r, 0, 4)) : NULL;
+	out->template_id = db_isnull(r, 0, 5) ? 0 : db_int(r, 0, 5);
+	out->is_starred = db_bool(r, 0, 6);
+	db_res_free(r);
+	return 0;
+}

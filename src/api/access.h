@@ -33,6 +33,31 @@ int project_access(http_req_t *req, db_t *db, int64_t project_id, char perm, pro
 int dataset_access(http_req_t *req, db_t *db, int64_t project_id, int64_t dataset_id, char perm,
 		   project_row_t *project, dataset_row_t *out);
 
+typedef struct workflow_row {
+	int64_t id;
+	const char *name;
+	int64_t project_id;
+	const char *timestamp_created;
+	const char *description;
+	int64_t template_id;       /* 0: null */
+	int is_starred;
+} workflow_row_t;
+
+/* upstream's _get_workflow_check_access: project access, then 404
+ * "Workflow not found" unless the workflow is in that project. */
+int workflow_access(http_req_t *req, db_t *db, int64_t project_id, int64_t workflow_id, char perm,
+		    project_row_t *project, workflow_row_t *out);
+
+/* A workflow task's columns (alias w), then TASK_COLS (task_common.h):
+ * what wftask_json reads, plus one warning column when with_warning. */
+#define WFT_COLS                                                                                        \
+	"w.id, w.workflow_id, w.\"order\", w.meta_non_parallel, w.meta_parallel, w.args_non_parallel, " \
+	"w.args_parallel, w.type_filters, w.task_type, w.task_id, w.alias, w.description"
+#define WFT_NCOLS 12
+struct db_res;
+/* Appends WorkflowTaskRead (with_warning: WorkflowTaskReadWithWarning). */
+void wftask_json(sb_t *o, db_res_t *r, int i, int with_warning);
+
 /* Appends ProjectRead / DatasetRead JSON. */
 void project_json(sb_t *out, const project_row_t *p);
 void dataset_json(sb_t *out, const dataset_row_t *d, const project_row_t *p);

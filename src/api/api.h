@@ -117,4 +117,21 @@ void api_admin_tg_patch(http_req_t *req);
 void api_admin_tg_make_core(http_req_t *req);
 void api_admin_tg_make_not_core(http_req_t *req);
 
+/* workflow.c */
+void api_workflow_list(http_req_t *req);
+void api_workflow_create(http_req_t *req);
+void api_workflow_get(http_req_t *req);
+void api_workflow_patch(http_req_t *req);
+void api_workflow_delete(http_req_t *req);
+void api_workflow_star(http_req_t *req);
+void api_workflow_unstar(http_req_t *req);
+void api_workflow_export(http_req_t *req);
+void api_workflow_type_filters_flow(http_req_t *req);
+
+/* wftask.c */
+void api_wftask_create(http_req_t *req);
+void api_wftask_get(http_req_t *req);
+void api_wftask_patch(http_req_t *req);
+void api_wftask_delete(http_req_t *req);
+
 #endif

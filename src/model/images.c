@@ -1,5 +1,6 @@
 /* images.c — see images.h. */
 #include "model/images.h"
+#include "model/task.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -104,31 +105,11 @@ static json_t *zarr_field(json_t *v, json_t *loc, verr_t *e, int nullable)
 	return r;
 }
 
-/* PostgreSQL's jsonb keeps object keys sorted by length, then bytewise;
- * upstream stores images as jsonb, so that is the order its clients see.
- * Sorting here gives SQLite the same order. */
-static int jsonb_key_cmp(const void *a, const void *b)
-{
-	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-	size_t lx = strlen(x), ly = strlen(y);
-	if (lx != ly)
-		return lx < ly ? -1 : 1;
-	return memcmp(x, y, lx);
-}
-
+/* upstream stores images as jsonb: attributes and types come back in
+ * jsonb's key order, so we store them in that order on both engines */
 static json_t *jsonb_order(json_t *obj)
 {
-	size_t n = json_object_size(obj), i = 0;
-	const char **keys = xmalloc((n ? n : 1) * sizeof(char *));
-	const char *k;
-	json_t *v;
-	json_object_foreach(obj, k, v)
-		keys[i++] = k;
-	qsort(keys, n, sizeof(char *), jsonb_key_cmp);
-	json_t *out = json_object();
-	for (i = 0; i < n; i++)
-		json_object_set(out, keys[i], json_object_get(obj, keys[i]));
-	free(keys);
+	json_t *out = jsonb_ordered(obj);
 	json_decref(obj);
 	return out;
 }

@@ -128,6 +128,27 @@ json_t *jsonb_ordered(json_t *obj)
 	return out;
 }
 
+json_t *jsonb_ordered_deep(json_t *v)
+{
+	if (json_is_array(v)) {
+		json_t *out = json_array();
+		size_t i;
+		json_t *x;
+		json_array_foreach(v, i, x)
+			json_array_append_new(out, jsonb_ordered_deep(x));
+		return out;
+	}
+	if (!json_is_object(v))
+		return json_incref(v);
+	json_t *shallow = jsonb_ordered(v);
+	const char *k;
+	json_t *x;
+	void *tmp;
+	json_object_foreach_safe(shallow, tmp, k, x)
+		json_object_set_new(shallow, k, jsonb_ordered_deep(x));
+	return shallow;
+}
+
 char *json_dump_py(json_t *v)
 {
 	sb_t o = SB_INIT;

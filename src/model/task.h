@@ -33,6 +33,11 @@ const char *task_validate_cmd(const char *cmd, const char *allow, const char *at
  * upstream's order for jsonb columns. obj is borrowed. */
 json_t *jsonb_ordered(json_t *obj);
 
+/* The same, at every depth (objects inside objects and arrays): the order
+ * jsonb gives a whole document such as a workflow task's args. New
+ * reference; v is borrowed. */
+json_t *jsonb_ordered_deep(json_t *v);
+
 /* v as compact JSON text, keys in their order, floats printed as Python's
  * json.dumps prints them (shortest repr: 0.1, not jansson's
  * 0.10000000000000001). Malloc'd. */

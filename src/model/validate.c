@@ -368,6 +368,37 @@ json_t *v_parse_body(http_req_t *req, verr_t *e)
 	return body;
 }
 
+json_t *v_object(json_t *body, const vfield_t *fields, int nfields, int forbid_extra, json_t *base, verr_t *e)
+{
+	json_t *out = json_object();
+	for (int i = 0; i < nfields; i++) {
+		const vfield_t *f = &fields[i];
+		json_t *v = json_object_get(body, f->name);
+		json_t *loc = loc_with(base, f->name, 0);
+		if (!v) {
+			if (f->required)
+				verr_add(e, "missing", json_incref(loc), "Field required", body, NULL);
+		} else {
+			json_t *c = v_value(f, v, loc, e);
+			if (c)
+				json_object_set_new(out, f->name, c);
+		}
+		json_decref(loc);
+	}
+	if (forbid_extra) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(body, k, v) {
+			int known = 0;
+			for (int i = 0; i < nfields && !known; i++)
+				known = !strcmp(fields[i].name, k);
+			if (!known)
+				verr_add(e, "extra_forbidden", loc_with(base, k, 0), "Extra inputs are not permitted", v, NULL);
+		}
+	}
+	return out;
+}
+
 json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra)
 {
 	verr_t e;
@@ -384,33 +415,8 @@ json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_
 		verr_reply(&e, req);
 		return NULL;
 	}
-	json_t *out = json_object();
 	json_t *base = json_pack("[s]", "body");
-	for (int i = 0; i < nfields; i++) {
-		const vfield_t *f = &fields[i];
-		json_t *v = json_object_get(body, f->name);
-		json_t *loc = loc_with(base, f->name, 0);
-		if (!v) {
-			if (f->required)
-				verr_add(&e, "missing", json_incref(loc), "Field required", body, NULL);
-		} else {
-			json_t *c = v_value(f, v, loc, &e);
-			if (c)
-				json_object_set_new(out, f->name, c);
-		}
-		json_decref(loc);
-	}
-	if (forbid_extra) {
-		const char *k;
-		json_t *v;
-		json_object_foreach(body, k, v) {
-			int known = 0;
-			for (int i = 0; i < nfields && !known; i++)
-				known = !strcmp(fields[i].name, k);
-			if (!known)
-				verr_add(&e, "extra_forbidden", loc_with(base, k, 0), "Extra inputs are not permitted", v, NULL);
-		}
-	}
+	json_t *out = v_object(body, fields, nfields, forbid_extra, base, &e);
 	json_decref(base);
 	json_decref(body);
 	if (verr_reply(&e, req)) {

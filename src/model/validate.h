@@ -63,6 +63,11 @@ void verr_free(verr_t *e);
  * (caller decrefs) or NULL after answering 422. */
 json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra);
 
+/* Validates the members of one object (a model nested in a body, or each
+ * item of a list body) with errors at base + field (base borrowed). Always
+ * returns a new object of the valid fields; check e for errors. */
+json_t *v_object(json_t *obj, const vfield_t *fields, int nfields, int forbid_extra, json_t *base, verr_t *e);
+
 /* Validates one value (used by v_body, and by routes with nested models);
  * returns a new reference to the coerced value, or NULL after adding errors
  * at loc (borrowed). */
