@@ -8,12 +8,13 @@ def api(server):
     return server.http
 
 
-def task(api, name, **fields):
+def task(api, name, query="", **fields):
     body = {"name": name, "version": "1.0"}
     if not any(k.startswith("command") for k in fields):
         body["command_non_parallel"] = "python np.py"
     body.update(fields)
-    status, t, _ = api.post("/api/v2/task/", body=body)
+    body = {k: v for k, v in body.items() if v is not None}
+    status, t, _ = api.post("/api/v2/task/" + query, body=body)
     assert status == 201, t
     return t
 
@@ -95,7 +96,9 @@ def test_workflow_tasks_insert_order_patch_delete(api, proj):
     # type filters flow
     flow = api.get(f"{base}/type-filters-flow/")[1]
     assert [f["workflowtask_id"] for f in flow] == [ids[2], ids[0], ids[1]]
-    assert flow[1]["input_type_filters"] == {"3D": True, "mip": True}
+    by_id = {f["workflowtask_id"]: f for f in flow}
+    assert by_id[a["id"]]["input_type_filters"] == {"3D": True, "mip": True}
+    assert flow[2]["current_type_filters"] == {}
     # delete and renumber
     assert api.request("DELETE", f"{base}/wftask/{a['id']}/")[0] == 204
     wfr = api.get(f"{base}/")[1]
@@ -161,7 +164,7 @@ def test_guest_reads_but_cannot_write(api, proj):
     u = api.post("/auth/register/", body={"email": "g@example.org", "password": "abcd", "project_dirs": ["/d"]})[1]
     api.request("PATCH", f"/auth/users/{u['id']}/", body={"is_verified": True, "profile_id": 1})
     tok = api.login("g@example.org", "abcd")
-    t1 = task(api, "one")
+    t1 = task(api, "one", query="?private=true")
     wf = api.post(f"/api/v2/project/{proj}/workflow/", body={"name": "wf"})[1]
     api.post(f"/api/v2/project/{proj}/workflow/{wf['id']}/wftask/", body=[{"task_id": t1["id"]}])
     api.post(f"/api/v2/project/{proj}/guest/?email=g@example.org", body={"permissions": "r"})
