@@ -109,8 +109,18 @@ def single(client, method, path, body=None, form=None, token=None, n=SINGLE_N):
 
 
 def populate(c, admin):
-    """Upstream's benchmark users and volumes (benchmarks/populate_db), as far as served."""
+    """Upstream's benchmark users and volumes (benchmarks/populate_db), as far as served:
+    the admin's working and failing tasks (shared through the default group);
+    power: a project with 20 workflows (half of 1 task, half of 3), plus 99 more
+    projects for the project-list figure; dataset: 20 datasets of 1,000 images and
+    20 one-task workflows; project: 25 projects. Jobs are not served yet."""
     tokens, ids = {}, {}
+    task_ids = []
+    for name in ("working", "failing"):
+        st, t = c.call("POST", "/api/v2/task/", token=admin,
+                       body={"name": name, "version": "0.1.0", "command_non_parallel": f"python {name}.py"})
+        assert st == 201, t
+        task_ids.append(t["id"])
     for u in USERS:
         email = f"{u}@example.org"
         st, user = c.call("POST", "/auth/register/", token=admin,
@@ -118,12 +128,25 @@ def populate(c, admin):
         assert st == 201, user
         c.call("PATCH", f"/auth/users/{user['id']}/", token=admin, body={"is_verified": True, "profile_id": 1})
         tokens[u] = c.login(email, f"{u}-pwd")
-    # power and project users: many projects; dataset user: 20 datasets of 1,000 images
-    for u, n in (("power", 100), ("project", 100), ("vanilla", 1), ("dataset", 1), ("job", 1)):
+    for u, n in (("power", 100), ("project", 25), ("vanilla", 1), ("dataset", 1), ("job", 1)):
         for i in range(n):
             st, p = c.call("POST", "/api/v2/project/", token=tokens[u], body={"name": f"project {i}"})
             assert st == 201, p
             ids.setdefault(u, p["id"])
+
+    def workflows(user, n, three_every=0):
+        for i in range(n):
+            st, wf = c.call("POST", f"/api/v2/project/{ids[user]}/workflow/", token=tokens[user],
+                            body={"name": f"workflow {i}"})
+            assert st == 201, wf
+            wts = [{"task_id": task_ids[0]}]
+            if three_every and i % three_every == 0:
+                wts += [{"task_id": task_ids[0]}, {"task_id": task_ids[1]}]
+            st, _ = c.call("POST", f"/api/v2/project/{ids[user]}/workflow/{wf['id']}/wftask/", token=tokens[user], body=wts)
+            assert st == 201
+
+    workflows("power", 20, three_every=2)
+    workflows("dataset", 20)
     pid = ids["dataset"]
     for k in range(20):
         zarr = f"/bench/dataset/d{k}"
@@ -182,8 +205,9 @@ def run_engine(engine, pg):
         ("GET /api/v2/project/{p}/dataset/", "GET", f"/api/v2/project/{pid}/dataset/", None, tokens["dataset"]),
         ("GET /api/v2/job/", None, None, None, None),
         ("GET /api/v2/project/ (100 projects)", "GET", "/api/v2/project/", None, tokens["power"]),
-        ("GET /api/v2/task-group/", None, None, None, None),
-        ("GET /api/v2/project/{p}/workflow/", None, None, None, None),
+        ("GET /api/v2/task-group/", "GET", "/api/v2/task-group/", None, tokens["vanilla"]),
+        ("GET /api/v2/project/{p}/workflow/ (20 workflows)", "GET", f"/api/v2/project/{ids['power']}/workflow/", None,
+         tokens["power"]),
         ("POST .../images/query/ (1,000 images, page of 1,000)", "POST",
          f"/api/v2/project/{pid}/dataset/{did}/images/query/", {}, tokens["dataset"]),
         ("GET /auth/current-user/", "GET", "/auth/current-user/", None, tokens["vanilla"]),
