@@ -172,14 +172,22 @@ def test_many_concurrent_requests(server):
     assert errors == []
 
 
-def test_server_reconnects_after_losing_its_postgres_connection(server, db):
-    if db.engine != "postgres":
-        pytest.skip("a PostgreSQL connection only")
-    from conftest import psql
-    token = server.http.login()
-    assert server.http.get("/api/settings/app/", token=token)[0] == 200
-    killed = psql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                              f"WHERE application_name = 'fractalctl' AND datname = '{db.name}'")
-    assert int(killed[0][0]) >= 1
-    for _ in range(10):
-        assert server.http.get("/api/settings/app/", token=token)[0] == 200
+def test_server_reconnects_after_losing_its_postgres_connection(tmp_path):
+    """PostgreSQL only: a worker's connection killed under it is reopened."""
+    from conftest import Database, psql
+    db = Database("postgres", tmp_path)
+    try:
+        env = dict(db.env, JWT_SECRET_KEY=JWT_SECRET)
+        server = Server(init_db(env, tmp_path), tmp_path)
+        try:
+            token = server.http.login()
+            assert server.http.get("/api/settings/app/", token=token)[0] == 200
+            killed = psql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                      f"WHERE application_name = 'fractalctl' AND datname = '{db.name}'")
+            assert int(killed[0][0]) >= 1
+            for _ in range(10):
+                assert server.http.get("/api/settings/app/", token=token)[0] == 200
+        finally:
+            assert server.stop() == 0
+    finally:
+        db.drop()
