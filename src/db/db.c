@@ -115,12 +115,7 @@ static void echo(const char *sql, const db_param_t *p, int n, int64_t usec, int 
 	}
 	sb_addf(&sb, "] | %.3f ms%s", (double)usec / 1000.0, rc ? " | ERROR" : "");
 	/* DB_ECHO is explicit: print regardless of the log threshold */
-	int saved = log_enabled(LOG_INFO);
-	if (!saved)
-		log_set_level(LOG_INFO);
-	log_msg(LOG_INFO, "db.echo", "%s", sb.buf);
-	if (!saved)
-		log_set_level(settings.logging_level);
+	log_always(LOG_INFO, "db.echo", "%s", sb.buf);
 	sb_release(&sb);
 }
 

@@ -28,10 +28,8 @@ static const char *level_name(int level)
 	return "DEBUG";
 }
 
-void log_msg(int level, const char *name, const char *fmt, ...)
+static void vlog(int level, const char *name, const char *fmt, va_list ap)
 {
-	if (level < threshold)
-		return;
 	struct timeval tv;
 	struct tm tm;
 	char ts[32];
@@ -41,12 +39,27 @@ void log_msg(int level, const char *name, const char *fmt, ...)
 	sb_t sb;
 	sb_init(&sb, 256);
 	sb_addf(&sb, "%s,%03ld - %s - %s - ", ts, (long)(tv.tv_usec / 1000), name, level_name(level));
-	va_list ap;
-	va_start(ap, fmt);
 	sb_vaddf(&sb, fmt, ap);
-	va_end(ap);
 	sb_addc(&sb, '\n');
 	ssize_t r = write(STDERR_FILENO, sb.buf, sb.len);
 	(void)r;
 	sb_release(&sb);
+}
+
+void log_msg(int level, const char *name, const char *fmt, ...)
+{
+	if (level < threshold)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, name, fmt, ap);
+	va_end(ap);
+}
+
+void log_always(int level, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, name, fmt, ap);
+	va_end(ap);
 }

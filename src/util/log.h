@@ -10,6 +10,8 @@ enum { LOG_DEBUG = 10, LOG_INFO = 20, LOG_WARNING = 30, LOG_ERROR = 40, LOG_CRIT
 void log_set_level(int level);
 int log_enabled(int level);
 void log_msg(int level, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Logs whatever the threshold (DB_ECHO asked for its lines explicitly). */
+void log_always(int level, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_msg(LOG_DEBUG, "fractalctl", __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, "fractalctl", __VA_ARGS__)
