@@ -66,38 +66,39 @@ void wftask_json(sb_t *o, db_res_t *r, int i, int with_warning)
 	sb_addc(o, '}');
 }
 
-/* The workflow tasks of a workflow (or one of them: wft_id > 0), in order,
- * with warnings computed for the current user. */
-static int wftasks_query(http_req_t *req, db_t *db, int64_t workflow_id, int64_t wft_id, db_res_t **r)
+/* The workflow tasks of one workflow (workflow_id > 0) or of every workflow
+ * of a project, in order, with warnings computed for the current user. */
+static int wftasks_query(http_req_t *req, db_t *db, int64_t workflow_id, int64_t project_id, db_res_t **r)
 {
 	int64_t resource_id = 0;
 	if (user_resource_id(req, db, req->user->id, &resource_id))
 		return -1;
 	int rc = db_exec(db, "SELECT " WFT_COLS ", " TASK_COLS ", " WFT_WARNING " FROM workflowtaskv2 w "
 			     "JOIN taskv2 t ON t.id = w.task_id JOIN taskgroupv2 g ON g.id = t.taskgroupv2_id "
-			     "WHERE w.workflow_id = $1 AND ($4 = 0 OR w.id = $4) ORDER BY w.\"order\", w.id",
-			 (db_param_t[]){ P_INT(workflow_id), P_INT(req->user->id), P_INT(resource_id), P_INT(wft_id) }, 4, r);
+			     "WHERE w.workflow_id = $1 OR w.workflow_id IN (SELECT id FROM workflowv2 WHERE project_id = $4) "
+			     "ORDER BY w.workflow_id, w.\"order\", w.id",
+			 (db_param_t[]){ P_INT(workflow_id), P_INT(req->user->id), P_INT(resource_id), P_INT(project_id) }, 4, r);
 	if (rc)
 		api_db_error(req, db);
 	return rc;
 }
 
-/* WorkflowRead (with_warnings: WorkflowReadWithWarnings) */
-static int workflow_json(http_req_t *req, db_t *db, sb_t *o, const workflow_row_t *w, const project_row_t *p,
-			 int with_warnings)
+/* WorkflowRead (with_warnings: WorkflowReadWithWarnings), its task list
+ * taken from the rows of wfts (from wftasks_query) of this workflow */
+static void workflow_json(sb_t *o, const workflow_row_t *w, const project_row_t *p, db_res_t *wfts, int with_warnings)
 {
-	db_res_t *r;
-	if (wftasks_query(req, db, w->id, 0, &r))
-		return -1;
 	sb_addf(o, "{\"id\":%lld,\"name\":", (long long)w->id);
 	sb_add_json_str(o, w->name);
 	sb_addf(o, ",\"project_id\":%lld,\"is_starred\":%s,\"task_list\":[", (long long)w->project_id, JBOOL(w->is_starred));
-	for (int i = 0; i < db_nrows(r); i++) {
-		if (i)
+	int first = 1;
+	for (int i = 0; i < db_nrows(wfts); i++) {
+		if (db_int(wfts, i, 1) != w->id)
+			continue;
+		if (!first)
 			sb_addc(o, ',');
-		wftask_json(o, r, i, with_warnings);
+		first = 0;
+		wftask_json(o, wfts, i, with_warnings);
 	}
-	db_res_free(r);
 	sb_adds(o, "],\"project\":");
 	project_json(o, p);
 	sb_adds(o, ",\"timestamp_created\":");
@@ -108,7 +109,6 @@ static int workflow_json(http_req_t *req, db_t *db, sb_t *o, const workflow_row_
 		sb_addf(o, ",\"template_id\":%lld}", (long long)w->template_id);
 	else
 		sb_adds(o, ",\"template_id\":null}");
-	return 0;
 }
 
 static void reply_workflow(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int status, int with_warnings)
@@ -117,10 +117,13 @@ static void reply_workflow(http_req_t *req, db_t *db, int64_t pid, int64_t wid, 
 	workflow_row_t w;
 	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
 		return;
+	db_res_t *wfts;
+	if (wftasks_query(req, db, wid, 0, &wfts))
+		return;
 	sb_t o = SB_INIT;
-	if (!workflow_json(req, db, &o, &w, &p, with_warnings))
-		http_json_sb(req, status, &o);
-	sb_release(&o);
+	workflow_json(&o, &w, &p, wfts, with_warnings);
+	db_res_free(wfts);
+	http_json_sb(req, status, &o);
 }
 
 static int path_workflow(http_req_t *req, int64_t *pid, int64_t *wid)
@@ -178,6 +181,11 @@ void api_workflow_list(http_req_t *req)
 		api_db_error(req, db);
 		return;
 	}
+	db_res_t *wfts;
+	if (wftasks_query(req, db, 0, pid, &wfts)) {
+		db_res_free(r);
+		return;
+	}
 	sb_t o = SB_INIT;
 	sb_addc(&o, '[');
 	for (int i = 0; i < db_nrows(r); i++) {
@@ -186,13 +194,10 @@ void api_workflow_list(http_req_t *req)
 				     .template_id = db_isnull(r, i, 5) ? 0 : db_int(r, i, 5), .is_starred = db_bool(r, i, 6) };
 		if (i)
 			sb_addc(&o, ',');
-		if (workflow_json(req, db, &o, &w, &p, 0)) {
-			db_res_free(r);
-			sb_release(&o);
-			return;
-		}
+		workflow_json(&o, &w, &p, wfts, 0);
 	}
 	sb_addc(&o, ']');
+	db_res_free(wfts);
 	db_res_free(r);
 	http_json_sb(req, 200, &o);
 }
