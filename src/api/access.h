@@ -9,7 +9,10 @@
 #ifndef ACCESS_H
 #define ACCESS_H
 
+#include <jansson.h>
+
 #include "http/http.h"
+#include "model/validate.h"
 
 typedef struct project_row {
 	int64_t id;
@@ -57,6 +60,26 @@ int workflow_access(http_req_t *req, db_t *db, int64_t project_id, int64_t workf
 struct db_res;
 /* Appends WorkflowTaskRead (with_warning: WorkflowTaskReadWithWarning). */
 void wftask_json(sb_t *o, db_res_t *r, int i, int with_warning);
+
+/* workflow.c: answers one workflow (after read access) as WorkflowRead
+ * (with_warnings: WorkflowReadWithWarnings, warnings for req->user). */
+void reply_workflow(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int status, int with_warnings);
+/* Appends WorkflowExport (what .../export/ answers); -1 after a 500. */
+int workflow_export_json(http_req_t *req, db_t *db, const workflow_row_t *w, sb_t *o);
+
+/* wftask.c, shared with the workflow import. The validators of
+ * WorkflowTaskCreate's fields (vcheck_fn, validate.h): DictStrAny,
+ * WorkflowTaskArgument; coerce_type_filters makes obj's type_filters
+ * values booleans, errors at base + ["type_filters", key]. */
+const char *check_dict_keys(json_t **val, sb_t *msg);
+const char *check_args(json_t **val, sb_t *msg);
+int coerce_type_filters(json_t *obj, json_t *base, verr_t *e);
+/* Inserts one workflow task (item: WorkflowTaskCreate's fields, task_id
+ * aside) at position pos, inside the caller's transaction: upstream's type
+ * filters check (422) then _workflow_insert_task. The new id, or -1 after
+ * answering (the caller rolls back). */
+int64_t wftask_insert(http_req_t *req, db_t *db, int64_t wid, int64_t task_id, const char *task_type, int64_t pos,
+		      json_t *item);
 
 /* Appends ProjectRead / DatasetRead JSON. */
 void project_json(sb_t *out, const project_row_t *p);

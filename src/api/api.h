@@ -128,6 +128,19 @@ void api_workflow_unstar(http_req_t *req);
 void api_workflow_export(http_req_t *req);
 void api_workflow_type_filters_flow(http_req_t *req);
 
+/* workflow_import.c */
+void api_workflow_import(http_req_t *req);
+void api_workflow_import_from_template(http_req_t *req);
+
+/* workflow_template.c */
+void api_template_list(http_req_t *req);
+void api_template_create(http_req_t *req);
+void api_template_import(http_req_t *req);
+void api_template_get(http_req_t *req);
+void api_template_patch(http_req_t *req);
+void api_template_delete(http_req_t *req);
+void api_template_export(http_req_t *req);
+
 /* wftask.c */
 void api_wftask_create(http_req_t *req);
 void api_wftask_get(http_req_t *req);

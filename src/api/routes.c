@@ -55,6 +55,8 @@ const http_route_t http_routes[] = {
 	/* /api/v2: workflows and workflow tasks */
 	{ "GET", "/api/v2/project/{project_id}/workflow/", api_workflow_list },
 	{ "POST", "/api/v2/project/{project_id}/workflow/", api_workflow_create },
+	{ "POST", "/api/v2/project/{project_id}/workflow/import/", api_workflow_import },
+	{ "POST", "/api/v2/project/{project_id}/workflow/import-from-template/", api_workflow_import_from_template },
 	{ "GET", "/api/v2/project/{project_id}/workflow/{workflow_id}/", api_workflow_get },
 	{ "PATCH", "/api/v2/project/{project_id}/workflow/{workflow_id}/", api_workflow_patch },
 	{ "DELETE", "/api/v2/project/{project_id}/workflow/{workflow_id}/", api_workflow_delete },
@@ -66,6 +68,14 @@ const http_route_t http_routes[] = {
 	{ "GET", "/api/v2/project/{project_id}/workflow/{workflow_id}/wftask/{workflow_task_id}/", api_wftask_get },
 	{ "PATCH", "/api/v2/project/{project_id}/workflow/{workflow_id}/wftask/{workflow_task_id}/", api_wftask_patch },
 	{ "DELETE", "/api/v2/project/{project_id}/workflow/{workflow_id}/wftask/{workflow_task_id}/", api_wftask_delete },
+	/* /api/v2: workflow templates */
+	{ "GET", "/api/v2/workflow-template/", api_template_list },
+	{ "POST", "/api/v2/workflow-template/", api_template_create },
+	{ "POST", "/api/v2/workflow-template/import/", api_template_import },
+	{ "GET", "/api/v2/workflow-template/{template_id}/", api_template_get },
+	{ "PATCH", "/api/v2/workflow-template/{template_id}/", api_template_patch },
+	{ "DELETE", "/api/v2/workflow-template/{template_id}/", api_template_delete },
+	{ "GET", "/api/v2/workflow-template/{template_id}/export/", api_template_export },
 	/* /auth */
 	{ "POST", "/auth/register/", api_register },
 	{ "GET", "/auth/current-user/", api_current_user_get },

@@ -15,7 +15,7 @@
 #include "model/validate.h"
 
 /* DictStrAny: keys stripped, not empty, not repeated after stripping */
-static const char *check_dict_keys(json_t **val, sb_t *msg)
+const char *check_dict_keys(json_t **val, sb_t *msg)
 {
 	json_t *out = json_object();
 	const char *k;
@@ -52,7 +52,7 @@ static const char *check_dict_keys(json_t **val, sb_t *msg)
 }
 
 /* WorkflowTaskArgument: DictStrAny without the keys the runner sets */
-static const char *check_args(json_t **val, sb_t *msg)
+const char *check_args(json_t **val, sb_t *msg)
 {
 	const char *why = check_dict_keys(val, msg);
 	if (why)
@@ -96,7 +96,7 @@ static const char *check_type_filters(json_t **val, sb_t *msg)
 	{ .name = "alias", .type = V_NONEMPTY, .nullable = 1 }
 
 /* type_filters values must be booleans (lax): coerce them */
-static int coerce_type_filters(json_t *obj, json_t *base, verr_t *e)
+int coerce_type_filters(json_t *obj, json_t *base, verr_t *e)
 {
 	json_t *tf = json_object_get(obj, "type_filters");
 	if (!json_is_object(tf))
@@ -244,6 +244,59 @@ static char *merged_meta(const char *task_meta, json_t *given)
 	return s;
 }
 
+/* upstream's _check_type_filters_compatibility then _workflow_insert_task:
+ * the task's meta under the given one, args and type filters in jsonb
+ * order, the later workflow tasks shifted by one. */
+int64_t wftask_insert(http_req_t *req, db_t *db, int64_t wid, int64_t task_id, const char *task_type, int64_t pos,
+		      json_t *item)
+{
+	db_res_t *r;
+	if (db_exec(db, "SELECT input_types, meta_parallel, meta_non_parallel FROM taskv2 WHERE id = $1",
+		    (db_param_t[]){ P_INT(task_id) }, 1, &r)) {
+		api_db_error(req, db);
+		return -1;
+	}
+	json_t *tf = json_object_get(item, "type_filters");
+	json_t *empty = json_object();
+	if (!json_is_object(tf))
+		tf = empty;
+	if (check_type_filters_compat(req, db_text(r, 0, 0), tf)) {
+		json_decref(empty);
+		db_res_free(r);
+		return -1;
+	}
+	char *mp = merged_meta(db_text(r, 0, 1), json_object_get(item, "meta_parallel"));
+	char *mnp = merged_meta(db_text(r, 0, 2), json_object_get(item, "meta_non_parallel"));
+	db_res_free(r);
+	r = NULL;
+	char *anp = dump_or_null(json_object_get(item, "args_non_parallel"), 1);
+	char *ap = dump_or_null(json_object_get(item, "args_parallel"), 1);
+	char *tfs = dump_or_null(tf, 1);
+	json_decref(empty);
+	int rc = db_exec(db, "UPDATE workflowtaskv2 SET \"order\" = \"order\" + 1 WHERE workflow_id = $1 AND \"order\" >= $2",
+			 (db_param_t[]){ P_INT(wid), P_INT(pos) }, 2, NULL);
+	if (!rc)
+		rc = db_exec(db, "INSERT INTO workflowtaskv2 (workflow_id, \"order\", meta_parallel, meta_non_parallel, "
+				 "args_parallel, args_non_parallel, task_type, task_id, type_filters, alias, description) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+			     (db_param_t[]){ P_INT(wid), P_INT(pos), P_JSON(mp), P_JSON(mnp), P_JSON(ap), P_JSON(anp),
+					     P_TEXT(task_type), P_INT(task_id), P_JSON(tfs),
+					     P_TEXT(json_string_value(json_object_get(item, "alias"))),
+					     P_TEXT(json_string_value(json_object_get(item, "description"))) }, 11, &r);
+	free(mp);
+	free(mnp);
+	free(anp);
+	free(ap);
+	free(tfs);
+	if (rc) {
+		api_db_error(req, db);
+		return -1;
+	}
+	int64_t id = db_int(r, 0, 0);
+	db_res_free(r);
+	return id;
+}
+
 void api_wftask_create(http_req_t *req)
 {
 	if (auth_require(req, AUTH_USER))
@@ -344,45 +397,12 @@ void api_wftask_create(http_req_t *req)
 					     "associated Task is `non_parallel`.");
 			goto out;
 		}
-		if (db_exec(db, "SELECT input_types, meta_parallel, meta_non_parallel FROM taskv2 WHERE id = $1",
-			    (db_param_t[]){ P_INT(task_id) }, 1, &r))
-			goto dberr_tx;
-		json_t *tf = json_object_get(it, "type_filters");
-		json_t *empty = json_object();
-		if (check_type_filters_compat(req, db_text(r, 0, 0), tf ? tf : empty)) {
-			json_decref(empty);
+		int64_t id = wftask_insert(req, db, wid, task_id, t.type, order + (int64_t)i, it);
+		if (id < 0) {
 			db_rollback(db);
 			goto out;
 		}
-		char *mp = merged_meta(db_text(r, 0, 1), json_object_get(it, "meta_parallel"));
-		char *mnp = merged_meta(db_text(r, 0, 2), json_object_get(it, "meta_non_parallel"));
-		db_res_free(r);
-		r = NULL;
-		char *anp = dump_or_null(json_object_get(it, "args_non_parallel"), 1);
-		char *ap = dump_or_null(json_object_get(it, "args_parallel"), 1);
-		char *tfs = dump_or_null(tf ? tf : empty, 1);
-		json_decref(empty);
-		int64_t pos = order + (int64_t)i;
-		int rc = db_exec(db, "UPDATE workflowtaskv2 SET \"order\" = \"order\" + 1 WHERE workflow_id = $1 AND \"order\" >= $2",
-				 (db_param_t[]){ P_INT(wid), P_INT(pos) }, 2, NULL);
-		if (!rc)
-			rc = db_exec(db, "INSERT INTO workflowtaskv2 (workflow_id, \"order\", meta_parallel, meta_non_parallel, "
-					 "args_parallel, args_non_parallel, task_type, task_id, type_filters, alias, description) "
-					 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-				     (db_param_t[]){ P_INT(wid), P_INT(pos), P_JSON(mp), P_JSON(mnp), P_JSON(ap), P_JSON(anp),
-						     P_TEXT(t.type), P_INT(task_id), P_JSON(tfs),
-						     P_TEXT(json_string_value(json_object_get(it, "alias"))),
-						     P_TEXT(json_string_value(json_object_get(it, "description"))) }, 11, &r);
-		free(mp);
-		free(mnp);
-		free(anp);
-		free(ap);
-		free(tfs);
-		if (rc)
-			goto dberr_tx;
-		sb_addf(&created, "%s%lld", created.len ? "," : "", (long long)db_int(r, 0, 0));
-		db_res_free(r);
-		r = NULL;
+		sb_addf(&created, "%s%lld", created.len ? "," : "", (long long)id);
 	}
 	if (reorder(db, wid) || db_commit(db))
 		goto dberr_tx;

@@ -111,7 +111,7 @@ static void workflow_json(sb_t *o, const workflow_row_t *w, const project_row_t 
 		sb_adds(o, ",\"template_id\":null}");
 }
 
-static void reply_workflow(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int status, int with_warnings)
+void reply_workflow(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int status, int with_warnings)
 {
 	project_row_t p;
 	workflow_row_t w;
@@ -389,6 +389,47 @@ void api_workflow_unstar(http_req_t *req)
 	star(req, 0);
 }
 
+/* WorkflowExport of w (also a template's data); -1 after answering 500. */
+int workflow_export_json(http_req_t *req, db_t *db, const workflow_row_t *w, sb_t *o)
+{
+	db_res_t *r;
+	if (db_exec(db, "SELECT w.meta_non_parallel, w.meta_parallel, w.args_non_parallel, w.args_parallel, w.type_filters, "
+			"w.description, w.alias, g.pkg_name, g.version, t.name FROM workflowtaskv2 w JOIN taskv2 t ON t.id = w.task_id "
+			"JOIN taskgroupv2 g ON g.id = t.taskgroupv2_id WHERE w.workflow_id = $1 ORDER BY w.\"order\", w.id",
+		    (db_param_t[]){ P_INT(w->id) }, 1, &r)) {
+		api_db_error(req, db);
+		return -1;
+	}
+	sb_adds(o, "{\"name\":");
+	sb_add_json_str(o, w->name);
+	sb_adds(o, ",\"description\":");
+	str_or_null(o, w->description);
+	sb_adds(o, ",\"task_list\":[");
+	static const char *const js[] = { "meta_non_parallel", "meta_parallel", "args_non_parallel", "args_parallel",
+					  "type_filters" };
+	for (int i = 0; i < db_nrows(r); i++) {
+		sb_adds(o, i ? ",{" : "{");
+		for (int k = 0; k < 5; k++) {
+			sb_addf(o, "%s\"%s\":", k ? "," : "", js[k]);
+			raw_or_null(o, db_text(r, i, k));
+		}
+		sb_adds(o, ",\"description\":");
+		str_or_null(o, db_text(r, i, 5));
+		sb_adds(o, ",\"alias\":");
+		str_or_null(o, db_text(r, i, 6));
+		sb_adds(o, ",\"task\":{\"pkg_name\":");
+		sb_add_json_str(o, db_text(r, i, 7));
+		sb_adds(o, ",\"version\":");
+		sb_add_json_str(o, db_text(r, i, 8));
+		sb_adds(o, ",\"name\":");
+		sb_add_json_str(o, db_text(r, i, 9));
+		sb_adds(o, "}}");
+	}
+	sb_adds(o, "]}");
+	db_res_free(r);
+	return 0;
+}
+
 void api_workflow_export(http_req_t *req)
 {
 	if (auth_require(req, AUTH_GUEST))
@@ -401,43 +442,11 @@ void api_workflow_export(http_req_t *req)
 	workflow_row_t w;
 	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
 		return;
-	db_res_t *r;
-	if (db_exec(db, "SELECT w.meta_non_parallel, w.meta_parallel, w.args_non_parallel, w.args_parallel, w.type_filters, "
-			"w.description, w.alias, g.pkg_name, g.version, t.name FROM workflowtaskv2 w JOIN taskv2 t ON t.id = w.task_id "
-			"JOIN taskgroupv2 g ON g.id = t.taskgroupv2_id WHERE w.workflow_id = $1 ORDER BY w.\"order\", w.id",
-		    (db_param_t[]){ P_INT(wid) }, 1, &r)) {
-		api_db_error(req, db);
-		return;
-	}
 	sb_t o = SB_INIT;
-	sb_adds(&o, "{\"name\":");
-	sb_add_json_str(&o, w.name);
-	sb_adds(&o, ",\"description\":");
-	str_or_null(&o, w.description);
-	sb_adds(&o, ",\"task_list\":[");
-	static const char *const js[] = { "meta_non_parallel", "meta_parallel", "args_non_parallel", "args_parallel",
-					  "type_filters" };
-	for (int i = 0; i < db_nrows(r); i++) {
-		sb_adds(&o, i ? ",{" : "{");
-		for (int k = 0; k < 5; k++) {
-			sb_addf(&o, "%s\"%s\":", k ? "," : "", js[k]);
-			raw_or_null(&o, db_text(r, i, k));
-		}
-		sb_adds(&o, ",\"description\":");
-		str_or_null(&o, db_text(r, i, 5));
-		sb_adds(&o, ",\"alias\":");
-		str_or_null(&o, db_text(r, i, 6));
-		sb_adds(&o, ",\"task\":{\"pkg_name\":");
-		sb_add_json_str(&o, db_text(r, i, 7));
-		sb_adds(&o, ",\"version\":");
-		sb_add_json_str(&o, db_text(r, i, 8));
-		sb_adds(&o, ",\"name\":");
-		sb_add_json_str(&o, db_text(r, i, 9));
-		sb_adds(&o, "}}");
-	}
-	sb_adds(&o, "]}");
-	db_res_free(r);
-	http_json_sb(req, 200, &o);
+	if (workflow_export_json(req, db, &w, &o))
+		sb_release(&o);
+	else
+		http_json_sb(req, 200, &o);
 }
 
 /* upstream's merge_type_filters: NULL, or the conflict message */
