@@ -77,7 +77,7 @@ static void extras(json_t *obj, const vfield_t *fields, int n, json_t *loc, verr
 	}
 }
 
-json_t *workflow_import_validate(json_t *v, json_t *loc, verr_t *e, int *crash)
+json_t *workflow_import_validate(json_t *v, json_t *loc, verr_t *e)
 {
 	static const vfield_t wf_fields[] = {
 		{ .name = "name", .type = V_NONEMPTY, .required = 1 },
@@ -114,14 +114,23 @@ json_t *workflow_import_validate(json_t *v, json_t *loc, verr_t *e, int *crash)
 		json_t *base = loc_add(loc, "task_list", 0);
 		json_array_append_new(base, json_integer((json_int_t)i));
 		if (!json_is_object(it)) {
-			*crash = 1;
+			/* upstream's legacy-filters validator crashes here (500);
+			 * we answer what pydantic would have said */
+			verr_add(e, "model_attributes_type", json_incref(base),
+				 "Input should be a valid dictionary or object to extract fields from", it, NULL);
 			json_decref(base);
 			continue;
 		}
 		json_t *item = json_copy(it);
 		int lf = legacy_filters(item, base, e);
-		if (lf < 0)
-			*crash = 1;
+		if (lf < 0) {
+			/* upstream crashes (500) on legacy input_filters without
+			 * "attributes" or not a dict: a clear 422 instead */
+			json_t *l = loc_add(base, "input_filters", 0);
+			verr_add(e, "value_error", l,
+				 "Value error, legacy `input_filters` must be an object with `attributes` and `types`",
+				 json_object_get(it, "input_filters"), json_pack("{s:{}}", "error"));
+		}
 		if (!lf) {
 			json_t *o = v_object(item, wft_fields, 9, 0, base, e);
 			coerce_type_filters(o, base, e);
@@ -317,7 +326,7 @@ void workflow_import_run(http_req_t *req, db_t *db, int64_t pid, json_t *wf, int
 		goto out_free;
 	}
 	/* WorkflowTaskCreate re-validates the args as WorkflowTaskArgument:
-	 * upstream raises that ValidationError unhandled (500) */
+	 * upstream raises that ValidationError unhandled (500); we say why */
 	json_array_foreach(list, i, it) {
 		static const char *const args[] = { "args_non_parallel", "args_parallel" };
 		for (int k = 0; k < 2; k++) {
@@ -328,11 +337,12 @@ void workflow_import_run(http_req_t *req, db_t *db, int64_t pid, json_t *wf, int
 			sb_t m = SB_INIT;
 			const char *why = check_args(&copy, &m);
 			json_decref(copy);
-			sb_release(&m);
 			if (why) {
-				http_error(req, 500, "Internal Server Error");
+				http_errorf(req, 422, "Task %zu of the workflow: %s", i, why);
+				sb_release(&m);
 				goto out_free;
 			}
+			sb_release(&m);
 		}
 	}
 	char now[40];
@@ -388,19 +398,14 @@ void api_workflow_import(http_req_t *req)
 	verr_t e;
 	verr_init(&e);
 	json_t *body = v_parse_body(req, &e), *wf = NULL;
-	int crash = 0;
 	if (body) {
 		json_t *loc = json_pack("[s]", "body");
-		wf = workflow_import_validate(body, loc, &e, &crash);
+		wf = workflow_import_validate(body, loc, &e);
 		json_decref(loc);
 	}
 	json_decref(body);
-	if (crash) {
-		verr_free(&e);
-		http_error(req, 500, "Internal Server Error");
-	} else if (!verr_reply(&e, req)) {
+	if (!verr_reply(&e, req))
 		workflow_import_run(req, http_db(req), pid, wf, 0);
-	}
 	json_decref(wf);
 }
 
@@ -467,12 +472,11 @@ void api_workflow_import_from_template(http_req_t *req)
 	/* WorkflowImport(**template.data): a template that is not one is
 	 * upstream's unhandled ValidationError */
 	json_t *data = json_loads(t.data, 0, NULL), *loc = json_pack("[s]", "data");
-	int crash = 0;
 	verr_init(&e);
-	wf = workflow_import_validate(data, loc, &e, &crash);
+	wf = workflow_import_validate(data, loc, &e);
 	json_decref(data);
 	json_decref(loc);
-	if (crash || json_array_size(e.list)) {
+	if (json_array_size(e.list)) {
 		verr_free(&e);
 		http_error(req, 500, "Internal Server Error");
 		goto out;

@@ -12,9 +12,9 @@
 
 /* Validates v as WorkflowImport with errors at loc (borrowed); returns a new
  * object of the valid fields (input order kept, legacy input_filters turned
- * into type_filters). *crash is set when upstream's legacy-filters validator
- * would raise something other than a ValueError (a 500 there). */
-json_t *workflow_import_validate(json_t *v, json_t *loc, verr_t *e, int *crash);
+ * into type_filters). Where upstream's legacy-filters validator crashes
+ * (a 500 there), e gets a plain validation error instead. */
+json_t *workflow_import_validate(json_t *v, json_t *loc, verr_t *e);
 
 /* upstream's _import_workflow then the answer: 201 WorkflowReadWithWarnings,
  * or the error. template_id 0: none; otherwise the template's

@@ -88,9 +88,10 @@ static void raw_value(sb_t *o, json_t *v)
 	free(s);
 }
 
-/* The stored data through WorkflowExport; -1 where upstream's response
- * validation fails (null type_filters or task version, as a template
- * imported without them holds): upstream then answers 500. */
+/* The stored data through WorkflowExport. A template imported without
+ * type_filters or task version (upstream stores those, then answers 500 to
+ * every read of them) is shown with {} and null instead. -1 only for data
+ * that is not a workflow at all. */
 static int export_json(sb_t *o, const char *text)
 {
 	json_t *d = json_loads(text, 0, NULL);
@@ -108,11 +109,9 @@ static int export_json(sb_t *o, const char *text)
 		static const char *const keys[] = { "meta_non_parallel", "meta_parallel", "args_non_parallel", "args_parallel",
 						    "type_filters", "description", "alias" };
 		json_t *task = json_object_get(t, "task"), *tf = json_object_get(t, "type_filters");
-		if ((tf && !json_is_object(tf)) || !json_is_string(json_object_get(task, "version")))
-			goto out;
 		for (int k = 0; k < 7; k++) {
 			sb_addf(o, "%s\"%s\":", k ? "," : (i ? ",{" : "{"), keys[k]);
-			if (k == 4 && !tf)
+			if (k == 4 && !json_is_object(tf))
 				sb_adds(o, "{}");
 			else
 				raw_value(o, json_object_get(t, keys[k]));
@@ -307,7 +306,6 @@ static json_t *template_body(http_req_t *req, int with_data)
 	verr_t e;
 	verr_init(&e);
 	json_t *body = v_parse_body(req, &e), *out = NULL;
-	int crash = 0;
 	if (body && !json_is_object(body)) {
 		verr_add(&e, "model_attributes_type", json_pack("[s]", "body"),
 			 "Input should be a valid dictionary or object to extract fields from", body, NULL);
@@ -322,18 +320,14 @@ static json_t *template_body(http_req_t *req, int with_data)
 		json_t *d = json_object_get(out, "data");
 		if (d) {
 			json_t *loc = json_pack("[s,s]", "body", "data");
-			json_object_set_new(out, "data", workflow_import_validate(d, loc, &e, &crash));
+			json_object_set_new(out, "data", workflow_import_validate(d, loc, &e));
 			json_decref(loc);
 		}
 		json_decref(base);
 	}
 	json_decref(body);
-	if (crash) {
-		verr_free(&e);
-		http_error(req, 500, "Internal Server Error");
-	} else if (!verr_reply(&e, req)) {
+	if (!verr_reply(&e, req))
 		return out;
-	}
 	json_decref(out);
 	return NULL;
 }
