@@ -352,6 +352,34 @@ out:
 	json_decref(body);
 }
 
+
+/* PUT of an existing resource (kind 0) or profile (kind 1): in one
+ * transaction, 404 when it is gone, else save() the validated document. */
+static void put_existing(http_req_t *req, int kind, json_t *doc, int64_t id)
+{
+	db_t *db = http_db(req);
+	if (!db)
+		return;
+	if (db_begin(db)) {
+		internal_error(req, db, 0);
+		return;
+	}
+	db_res_t *r;
+	if (fetch_row(db, kind, id, &r)) {
+		internal_error(req, db, 1);
+		return;
+	}
+	if (db_nrows(r) == 0) {
+		db_res_free(r);
+		db_rollback(db);
+		not_found(req, kind, id);
+		return;
+	}
+	char *old_name = arena_strdup(&req->arena, db_text(r, 0, 1));
+	db_res_free(r);
+	save(req, db, kind, doc, id, old_name, 0, 200);
+}
+
 void api_admin_resource_update(http_req_t *req)
 {
 	json_t *body;
@@ -362,27 +390,7 @@ void api_admin_resource_update(http_req_t *req)
 	if (auth_require(req, AUTH_SUPERUSER) || !(doc = check_request(req, body, "resource_id", &id, 0)) ||
 	    backend_mismatch(req, doc))
 		goto out;
-	db_t *db = http_db(req);
-	if (!db)
-		goto out;
-	if (db_begin(db)) {
-		internal_error(req, db, 0);
-		goto out;
-	}
-	db_res_t *r;
-	if (fetch_row(db, 0, id, &r)) {
-		internal_error(req, db, 1);
-		goto out;
-	}
-	if (db_nrows(r) == 0) {
-		db_res_free(r);
-		db_rollback(db);
-		not_found(req, 0, id);
-		goto out;
-	}
-	char *old_name = arena_strdup(&req->arena, db_text(r, 0, 1));
-	db_res_free(r);
-	save(req, db, 0, doc, id, old_name, 0, 200);
+	put_existing(req, 0, doc, id);
 out:
 	json_decref(doc);
 	json_decref(body);
@@ -562,27 +570,7 @@ void api_admin_profile_update(http_req_t *req)
 	int64_t id = 0;
 	if (auth_require(req, AUTH_SUPERUSER) || !(doc = check_request(req, body, "profile_id", &id, 1)))
 		goto out;
-	db_t *db = http_db(req);
-	if (!db)
-		goto out;
-	if (db_begin(db)) {
-		internal_error(req, db, 0);
-		goto out;
-	}
-	db_res_t *r;
-	if (fetch_row(db, 1, id, &r)) {
-		internal_error(req, db, 1);
-		goto out;
-	}
-	if (db_nrows(r) == 0) {
-		db_res_free(r);
-		db_rollback(db);
-		not_found(req, 1, id);
-		goto out;
-	}
-	char *old_name = arena_strdup(&req->arena, db_text(r, 0, 1));
-	db_res_free(r);
-	save(req, db, 1, doc, id, old_name, 0, 200);
+	put_existing(req, 1, doc, id);
 out:
 	json_decref(doc);
 	json_decref(body);
