@@ -21,6 +21,7 @@
 #include "http/auth.h"
 #include "model/images.h"
 #include "model/resource.h"
+#include "model/task.h"
 #include "model/validate.h"
 #include "util/jwt.h"
 #include "util/password.h"
@@ -39,7 +40,6 @@ static const char *check_unique_list(json_t **val, sb_t *msg)
 	return NULL;
 }
 
-static const char forbidden_cmd_chars[] = "`#$&*()\\|[]{};<>?!";
 
 /* ListUniqueProjectDir + _validate_cmd_list: absolute paths (normalised)
  * or s3://bucket/key URLs, unique, without shell metacharacters. */
@@ -76,9 +76,8 @@ static const char *check_project_dirs(json_t **val, sb_t *msg)
 			free(p);
 			sb_release(&err);
 		}
-		if (strpbrk(json_string_value(json_array_get(out, i)), forbidden_cmd_chars)) {
-			sb_addf(msg, "Command must not contain any of this characters: '%s'\nProvided command: '%s'.",
-				forbidden_cmd_chars, json_string_value(json_array_get(out, i)));
+		/* _validate_cmd_list: each dir passes validate_cmd */
+		if (task_validate_cmd(json_string_value(json_array_get(out, i)), NULL, NULL, msg)) {
 			json_decref(out);
 			return msg->buf;
 		}
