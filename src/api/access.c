@@ -1,6 +1,7 @@
 /* access.c — see access.h. */
 #include "api/access.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "api/common.h"
@@ -198,4 +199,14 @@ int workflow_access(http_req_t *req, db_t *db, int64_t project_id, int64_t workf
 	out->is_starred = db_bool(r, 0, 6);
 	db_res_free(r);
 	return 0;
+}
+
+void set_starred(http_req_t *req, db_t *db, const char *table, int64_t id, int on)
+{
+	char sql[96];
+	snprintf(sql, sizeof(sql), "UPDATE %s SET is_starred = $1 WHERE id = $2", table);
+	if (db_exec(db, sql, (db_param_t[]){ P_BOOL(on), P_INT(id) }, 2, NULL))
+		api_db_error(req, db);
+	else
+		http_empty(req, 200);
 }

@@ -93,6 +93,10 @@ int path_ids(http_req_t *req, int64_t *project_id, int64_t *dataset_id);
  * in its refusals: "1, 2"; NULL if none. Arena-allocated. -1 on db error. */
 int submitted_jobs(http_req_t *req, db_t *db, const char *column, int64_t id, char **ids);
 
+/* Sets is_starred of one row of table (projectv2, datasetv2, workflowv2)
+ * and answers 200 with no body, as upstream's star/unstar routes. */
+void set_starred(http_req_t *req, db_t *db, const char *table, int64_t id, int on);
+
 /* Runs sql (one $1 = id parameter); if it returns no row answers 404 with
  * detail fmt (one %lld for the id) and returns 1; -1 after a 500; 0 if
  * the row exists. */

@@ -264,11 +264,7 @@ static void star(http_req_t *req, int on)
 	dataset_row_t d;
 	if (dataset_access(req, db, pid, did, 'w', &p, &d))
 		return;
-	if (db_exec(db, "UPDATE datasetv2 SET is_starred = $1 WHERE id = $2", (db_param_t[]){ P_BOOL(on), P_INT(did) }, 2, NULL)) {
-		api_db_error(req, db);
-		return;
-	}
-	http_empty(req, 200);
+	set_starred(req, db, "datasetv2", did, on);
 }
 
 void api_dataset_star(http_req_t *req)

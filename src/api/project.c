@@ -224,11 +224,7 @@ static void star(http_req_t *req, int on)
 	project_row_t p;
 	if (project_access(req, db, pid, 'w', &p))
 		return;
-	if (db_exec(db, "UPDATE projectv2 SET is_starred = $1 WHERE id = $2", (db_param_t[]){ P_BOOL(on), P_INT(pid) }, 2, NULL)) {
-		api_db_error(req, db);
-		return;
-	}
-	http_empty(req, 200);
+	set_starred(req, db, "projectv2", pid, on);
 }
 
 void api_project_star(http_req_t *req)

@@ -373,10 +373,7 @@ static void star(http_req_t *req, int on)
 	workflow_row_t w;
 	if (workflow_access(req, db, pid, wid, 'w', &p, &w))
 		return;
-	if (db_exec(db, "UPDATE workflowv2 SET is_starred = $1 WHERE id = $2", (db_param_t[]){ P_BOOL(on), P_INT(wid) }, 2, NULL))
-		api_db_error(req, db);
-	else
-		http_empty(req, 200);
+	set_starred(req, db, "workflowv2", wid, on);
 }
 
 void api_workflow_star(http_req_t *req)
