@@ -1,0 +1,195 @@
+/* proc.c — subprocesses without a shell (see proc.h). posix_spawn keeps the
+ * cost of starting a task independent of the server's size (no page-table
+ * copy as with fork) and is safe to call from any thread. */
+#include "util/proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/sb.h"
+
+extern char **environ;
+
+char **proc_split(const char *cmd, int *argc, const char **err)
+{
+	/* words are written into one buffer after the pointer array: at most
+	 * strlen/2+1 words, each at most strlen+1 bytes in total */
+	size_t n = strlen(cmd);
+	size_t maxw = n / 2 + 2;
+	char **argv = xmalloc(maxw * sizeof(char *) + n + maxw + 1);
+	char *out = (char *)(argv + maxw);
+	int w = 0;
+	const char *p = cmd;
+	*err = NULL;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (!*p)
+			break;
+		argv[w++] = out;
+		while (*p && !(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+			if (*p == '\'') {
+				const char *e = strchr(p + 1, '\'');
+				if (!e) {
+					*err = "No closing quotation";
+					goto fail;
+				}
+				memcpy(out, p + 1, e - p - 1);
+				out += e - p - 1;
+				p = e + 1;
+			} else if (*p == '"') {
+				p++;
+				while (*p && *p != '"') {
+					if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+						p++;
+					*out++ = *p++;
+				}
+				if (*p != '"') {
+					*err = "No closing quotation";
+					goto fail;
+				}
+				p++;
+			} else if (*p == '\\') {
+				if (!p[1]) {
+					*err = "No escaped character";
+					goto fail;
+				}
+				*out++ = p[1];
+				p += 2;
+			} else {
+				*out++ = *p++;
+			}
+		}
+		*out++ = '\0';
+	}
+	if (!w) {
+		*err = "empty command";
+		goto fail;
+	}
+	argv[w] = NULL;
+	*argc = w;
+	return argv;
+fail:
+	free(argv);
+	return NULL;
+}
+
+static int is_exec_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+int proc_which(const char *argv0)
+{
+	if (strchr(argv0, '/'))
+		return is_exec_file(argv0) ? 0 : -1;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	sb_t sb = SB_INIT;
+	int found = -1;
+	for (const char *s = path; found && *s;) {
+		const char *e = strchr(s, ':');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		sb_reset(&sb);
+		sb_add(&sb, s, len ? len : 1);
+		if (!len)
+			sb.buf[0] = '.';
+		sb_addc(&sb, '/');
+		sb_adds(&sb, argv0);
+		if (is_exec_file(sb.buf))
+			found = 0;
+		s = e ? e + 1 : s + len;
+	}
+	sb_release(&sb);
+	return found;
+}
+
+pid_t proc_start(char *const argv[], char *const extra_env[], const char *out_path, const char **err)
+{
+	size_t ne = 0, nx = 0;
+	while (environ[ne])
+		ne++;
+	while (extra_env && extra_env[nx])
+		nx++;
+	/* the extra variables first: getenv-style lookups take the first match,
+	 * and the ones we add must win over inherited ones */
+	char **envp = xmalloc((ne + nx + 1) * sizeof(char *));
+	size_t k = 0;
+	for (size_t i = 0; i < nx; i++)
+		envp[k++] = extra_env[i];
+	for (size_t i = 0; i < ne; i++) {
+		int shadowed = 0;
+		for (size_t j = 0; j < nx && !shadowed; j++) {
+			const char *eq = strchr(extra_env[j], '=');
+			size_t len = eq ? (size_t)(eq - extra_env[j] + 1) : strlen(extra_env[j]);
+			shadowed = !strncmp(environ[i], extra_env[j], len);
+		}
+		if (!shadowed)
+			envp[k++] = environ[i];
+	}
+	envp[k] = NULL;
+
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	const char *out = out_path ? out_path : "/dev/null";
+	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	/* the server blocks or handles SIGINT/SIGTERM; the task gets defaults */
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	pid_t pid;
+	int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	free(envp);
+	if (rc) {
+		errno = rc;
+		*err = strerror(rc);
+		return -1;
+	}
+	return pid;
+}
+
+int proc_wait(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return PROC_ERROR;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return -WTERMSIG(status);
+	return PROC_ERROR;
+}
+
+int proc_run(char *const argv[], char *const extra_env[], const char *out_path, const char **err)
+{
+	pid_t pid = proc_start(argv, extra_env, out_path, err);
+	if (pid < 0)
+		return PROC_ERROR;
+	return proc_wait(pid);
+}
+
+void proc_kill_group(pid_t pid, int sig)
+{
+	if (pid > 0)
+		kill(-pid, sig);
+}
