@@ -144,7 +144,7 @@ pid_t proc_start(char *const argv[], char *const extra_env[], const char *out_pa
 	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	const char *out = out_path ? out_path : "/dev/null";
-	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
 	sigset_t none, all;
 	sigemptyset(&none);
