@@ -6,7 +6,8 @@
 # the plain one (build/) and one without PostgreSQL support (build-nopg/),
 # starts a throwaway PostgreSQL cluster on 127.0.0.1 under a temporary folder,
 # runs the black-box suite against the sanitized binary, then removes the
-# cluster. Extra arguments go to pytest (e.g. -k login).
+# cluster. Extra arguments go to pytest (e.g. -k login, or test files:
+# scripts/test.sh tests/test_jobs.py -x runs only those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh postgresql python3-pytest
@@ -35,4 +36,9 @@ echo "== running the tests"
 export FRACTALCTL=$PWD/build-asan/fractalctl FRACTALCTL_NOPG=$PWD/build-nopg/fractalctl
 export PGTEST_SOCKET=$pgdir/sock PGTEST_PORT=$port
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-/usr/bin/python3 -m pytest -p no:cacheprovider -q tests "$@"
+# test files or folders given as arguments replace the default "tests"
+paths=(tests)
+for a in "$@"; do
+	case $a in tests/*) paths=() ;; esac
+done
+/usr/bin/python3 -m pytest -p no:cacheprovider -q "${paths[@]}" "$@"
