@@ -675,6 +675,19 @@ def test_a_failing_row_rolls_everything_back(target, tmp_path, good_dump):
         assert target.query("SELECT count(*) FROM sqlite_sequence WHERE seq > 0") == [["0"]]
 
 
+def test_a_failing_row_inside_a_batch_is_named(target, tmp_path, good_dump):
+    """Rows are inserted in batches; the error still names the one row at fault."""
+    lines = list(good_dump)
+    k = next(n for n, l in enumerate(lines) if l.startswith('{"table":"taskv2"'))
+    cols = json.loads(lines[k])["columns"]
+    assert lines[k + 2].startswith("[")   # at least two rows: one batch
+    row = json.loads(lines[k + 2])
+    row[cols.index("taskgroupv2_id")] = 999
+    lines[k + 2] = json.dumps(row, ensure_ascii=False)
+    write(tmp_path / "fk2.json", reseal(lines))
+    refused(target, tmp_path / "fk2.json", "row 2 of table taskv2", f"(line {k + 3})")
+
+
 def test_refuses_a_target_without_schema(dbs, engine, tmp_path, good_dump):
     d = make(dbs, engine, tmp_path, "bare", schema=False)
     write(tmp_path / "ok.json", good_dump)
