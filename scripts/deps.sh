@@ -3,7 +3,7 @@
 # be tested (only those missing). Needs root (or sudo) when something is missing.
 set -euo pipefail
 pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev
-      libssl-dev libcrypt-dev zlib1g-dev libzip-dev python3 python3-venv "$@")
+      libssl-dev libcrypt-dev zlib1g-dev libzip-dev libcurl4-openssl-dev python3 python3-venv "$@")
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,7 +10,7 @@
 # scripts/test.sh tests/test_jobs.py -x runs only those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh postgresql python3-pytest
+scripts/deps.sh postgresql python3-pytest python3-pip-whl python3-setuptools-whl
 
 setup() { # dir, meson options...
 	local dir=$1; shift

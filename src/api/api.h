@@ -147,4 +147,19 @@ void api_wftask_get(http_req_t *req);
 void api_wftask_patch(http_req_t *req);
 void api_wftask_delete(http_req_t *req);
 
+/* task_collection.c */
+void api_task_collect_pip(http_req_t *req);
+void api_task_collect_custom(http_req_t *req);
+void api_task_collect_pixi(http_req_t *req);
+
+/* task_lifecycle.c */
+void api_tg_deactivate(http_req_t *req);
+void api_tg_reactivate(http_req_t *req);
+void api_tg_delete(http_req_t *req);
+void api_admin_tg_deactivate(http_req_t *req);
+void api_admin_tg_reactivate(http_req_t *req);
+void api_admin_tg_delete(http_req_t *req);
+void api_admin_tg_reset_pip(http_req_t *req);
+void api_admin_tg_reset_pixi(http_req_t *req);
+
 #endif

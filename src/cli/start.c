@@ -3,7 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <curl/curl.h>
+
 #include "build_config.h"
+#include "collect/collect.h"
 #include "cli/cli.h"
 #include "config/settings.h"
 #include "db/migrate.h"
@@ -41,12 +44,24 @@ int cmd_start(int argc, char **argv)
 		sb_release(&err);
 		return 1;
 	}
+	/* activities a stopped or crashed server left behind must not stay
+	 * pending/ongoing forever */
+	if (collect_fail_leftovers(db) < 0) {
+		fprintf(stderr, "fractalctl start: error: %s\n", db_errmsg(db));
+		db_close(db);
+		sb_release(&err);
+		return 1;
+	}
 	db_close(db);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	sb_t what = SB_INIT;
 	db_describe(&what);
 	log_info("Start fractal-server %s on %s", FRACTAL_VERSION, what.buf);
 	sb_release(&what);
 	rc = http_serve(host, port, &err) ? 1 : 0;
+	/* task collections in flight: finish, or stop and fail */
+	collect_shutdown(settings.graceful_shutdown_time);
+	curl_global_cleanup();
 	if (rc)
 		fprintf(stderr, "fractalctl start: error: %s\n", err.buf);
 	sb_release(&err);

@@ -166,7 +166,7 @@ char *abs_path_normalise(const char *in, const char *field, sb_t *err)
 	return sb_detach(&out);
 }
 
-static const char *check_abspath(json_t **val, sb_t *msg)
+const char *check_abspath(json_t **val, sb_t *msg)
 {
 	sb_t out = SB_INIT;
 	const char *why = abspath_rule(json_string_value(*val), &out, msg);
@@ -855,7 +855,7 @@ json_t *profile_check(json_t *in, json_t *loc, int from_attributes, verr_t *e)
 
 /* ---- init-db-data: pydantic's text for a ValidationError ---- */
 
-static void render_errors(json_t *errs, const char *title, sb_t *out)
+void verr_render(json_t *errs, const char *title, sb_t *out)
 {
 	size_t n = json_array_size(errs);
 	sb_addf(out, "%zu validation error%s for %s", n, n == 1 ? "" : "s", title);
@@ -911,7 +911,7 @@ static json_t *validate_for_cli(json_t *in, int profile, sb_t *err)
 	json_t *loc = json_pack("[i]", 0);
 	json_t *r = profile ? profile_check(in, loc, 0, &e) : resource_check(in, loc, 0, &e);
 	if (!r)
-		render_errors(e.list, profile ? "cast_serialize_profile" : "cast_serialize_resource", err);
+		verr_render(e.list, profile ? "cast_serialize_profile" : "cast_serialize_resource", err);
 	json_decref(loc);
 	verr_free(&e);
 	return r;

@@ -49,4 +49,7 @@ int profile_update(db_t *db, json_t *prof, int64_t id);
  * text (caller frees) or NULL (with the reason, prefixed by field, in err). */
 char *abs_path_normalise(const char *in, const char *field, sb_t *err);
 
+/* AbsolutePathStr as a vcheck_fn for V_NONEMPTY fields (validate.h). */
+const char *check_abspath(json_t **val, sb_t *msg);
+
 #endif

@@ -19,6 +19,7 @@ enum tkind {
 	TK_URL,        /* HttpUrlStr */
 	TK_TAGS,       /* ListUniqueNonEmptyString */
 	TK_TYPE,       /* TaskType */
+	TK_STRLIST,    /* list[str] */
 };
 
 typedef struct tfield {
@@ -459,6 +460,10 @@ static json_t *field_value(const tfield_t *f, json_t *v, json_t *loc, verr_t *e)
 		vfield_t vf = { .type = V_LIST, .item = V_NONEMPTY, .check = check_unique };
 		return v_value(&vf, v, loc, e);
 	}
+	case TK_STRLIST: {
+		vfield_t vf = { .type = V_LIST, .item = V_STR };
+		return v_value(&vf, v, loc, e);
+	}
 	case TK_TYPE:
 		if (json_is_string(v) && task_type_valid(json_string_value(v)))
 			return json_incref(v);
@@ -501,17 +506,12 @@ static json_t *body_object(http_req_t *req, verr_t *e)
 	return body;
 }
 
-/* Field-by-field validation with extra="forbid"; *body_out gets the raw
- * body (for model-level errors). NULL when there were errors (not yet
+/* Field-by-field validation of body (borrowed) at base (borrowed), with
+ * extra="forbid" when forbid is set. NULL when there were errors (not yet
  * answered: they are in e). */
-static json_t *parse_fields(http_req_t *req, const tfield_t *fields, size_t nfields, verr_t *e, json_t **body_out)
+static json_t *check_fields(json_t *body, json_t *base, const tfield_t *fields, size_t nfields, int forbid, verr_t *e)
 {
-	json_t *body = body_object(req, e);
-	*body_out = body;
-	if (!body)
-		return NULL;
 	json_t *out = json_object();
-	json_t *base = json_pack("[s]", "body");
 	size_t before = json_array_size(e->list);
 	for (size_t i = 0; i < nfields; i++) {
 		json_t *v = json_object_get(body, fields[i].name);
@@ -529,13 +529,12 @@ static json_t *parse_fields(http_req_t *req, const tfield_t *fields, size_t nfie
 	const char *k;
 	json_t *v;
 	json_object_foreach(body, k, v) {
-		int known = 0;
+		int known = !forbid;
 		for (size_t i = 0; i < nfields && !known; i++)
 			known = !strcmp(fields[i].name, k);
 		if (!known)
 			verr_add(e, "extra_forbidden", loc_add(base, k), "Extra inputs are not permitted", v, NULL);
 	}
-	json_decref(base);
 	if (json_array_size(e->list) != before) {
 		json_decref(out);
 		return NULL;
@@ -543,34 +542,54 @@ static json_t *parse_fields(http_req_t *req, const tfield_t *fields, size_t nfie
 	return out;
 }
 
+static json_t *parse_fields(http_req_t *req, const tfield_t *fields, size_t nfields, verr_t *e, json_t **body_out)
+{
+	json_t *body = body_object(req, e);
+	*body_out = body;
+	if (!body)
+		return NULL;
+	json_t *base = json_pack("[s]", "body");
+	json_t *out = check_fields(body, base, fields, nfields, 1, e);
+	json_decref(base);
+	return out;
+}
+
+json_t *task_create_check(json_t *body, json_t *base, verr_t *e)
+{
+	json_t *out = check_fields(body, base, create_fields, sizeof(create_fields) / sizeof(*create_fields), 1, e);
+	if (!out)
+		return NULL;
+	/* the model validators: validate_commands, then set_task_type */
+	json_t *par = json_object_get(out, "command_parallel");
+	json_t *nonpar = json_object_get(out, "command_non_parallel");
+	sb_t msg = SB_INIT;
+	const char *why = NULL;
+	if (!par && !nonpar)
+		why = "Task must have at least one valid command (parallel and/or non_parallel)";
+	if (!why && par)
+		why = task_validate_cmd(json_string_value(par), NULL, NULL, &msg);
+	if (!why && nonpar)
+		why = task_validate_cmd(json_string_value(nonpar), NULL, NULL, &msg);
+	if (why) {
+		value_error(e, base, why, body);
+		json_decref(out);
+		out = NULL;
+	} else if (!json_is_string(json_object_get(out, "type"))) {
+		json_object_set_new(out, "type", json_string(!nonpar ? "parallel" : !par ? "non_parallel" : "compound"));
+	}
+	sb_release(&msg);
+	return out;
+}
+
 json_t *task_create_parse(http_req_t *req)
 {
 	verr_t e;
 	verr_init(&e);
-	json_t *body;
-	json_t *out = parse_fields(req, create_fields, sizeof(create_fields) / sizeof(*create_fields), &e, &body);
-	if (out) {
-		/* the model validators: validate_commands, then set_task_type */
-		json_t *par = json_object_get(out, "command_parallel");
-		json_t *nonpar = json_object_get(out, "command_non_parallel");
-		sb_t msg = SB_INIT;
-		json_t *loc = json_pack("[s]", "body");
-		const char *why = NULL;
-		if (!par && !nonpar)
-			why = "Task must have at least one valid command (parallel and/or non_parallel)";
-		if (!why && par)
-			why = task_validate_cmd(json_string_value(par), NULL, NULL, &msg);
-		if (!why && nonpar)
-			why = task_validate_cmd(json_string_value(nonpar), NULL, NULL, &msg);
-		if (why) {
-			value_error(&e, loc, why, body);
-			json_decref(out);
-			out = NULL;
-		} else if (!json_is_string(json_object_get(out, "type"))) {
-			json_object_set_new(out, "type", json_string(!nonpar ? "parallel" : !par ? "non_parallel" : "compound"));
-		}
-		json_decref(loc);
-		sb_release(&msg);
+	json_t *out = NULL, *body = body_object(req, &e);
+	if (body) {
+		json_t *base = json_pack("[s]", "body");
+		out = task_create_check(body, base, &e);
+		json_decref(base);
 	}
 	json_decref(body);
 	if (verr_reply(&e, req)) {
@@ -611,4 +630,299 @@ json_t *task_ids_parse(http_req_t *req)
 		return NULL;
 	}
 	return out;
+}
+
+/* ---- ManifestV2 (schemas/v2/manifest.py) ---- */
+
+/* TaskManifestV2, in its field order; unknown keys are ignored. */
+static const tfield_t manifest_task_fields[] = {
+	{ "name", TK_STR, 1, 0 },
+	{ "executable_non_parallel", TK_STR, 0, 1 },
+	{ "executable_parallel", TK_STR, 0, 1 },
+	{ "input_types", TK_TYPES, 0, 0 },
+	{ "output_types", TK_TYPES, 0, 0 },
+	{ "meta_non_parallel", TK_DICT, 0, 0 },
+	{ "meta_parallel", TK_DICT, 0, 0 },
+	{ "args_schema_non_parallel", TK_DICT, 0, 1 },
+	{ "args_schema_parallel", TK_DICT, 0, 1 },
+	{ "docs_info", TK_STR, 0, 1 },
+	{ "docs_link", TK_URL, 0, 1 },
+	{ "category", TK_STR, 0, 1 },
+	{ "modality", TK_STR, 0, 1 },
+	{ "tags", TK_STRLIST, 0, 0 },
+	{ "type", TK_TYPE, 0, 1 },
+};
+
+static int absent_or_null(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	return !v || json_is_null(v);
+}
+
+/* validate_executable_args_meta: NULL or the message (in msg). */
+static const char *manifest_task_rule(json_t *t, sb_t *msg)
+{
+	int no_np = absent_or_null(t, "executable_non_parallel"), no_p = absent_or_null(t, "executable_parallel");
+	if (no_np && no_p)
+		return "`TaskManifestV2.executable_non_parallel` and `TaskManifestV2.executable_parallel` cannot be both None.";
+	const char *side = no_np ? "non_parallel" : no_p ? "parallel" : NULL;
+	if (!side)
+		return NULL;
+	char key[40];
+	snprintf(key, sizeof(key), "meta_%s", side);
+	json_t *meta = json_object_get(t, key);
+	if (meta && json_object_size(meta)) {
+		sb_addf(msg, "`TaskManifestV2.meta_%s` must be an empty dict if `TaskManifestV2.executable_%s` is None. "
+			     "Given: ", side, side);
+		py_repr_json(msg, meta);
+		sb_adds(msg, ".");
+		return msg->buf;
+	}
+	snprintf(key, sizeof(key), "args_schema_%s", side);
+	json_t *schema = json_object_get(t, key);
+	if (schema && !json_is_null(schema)) {
+		sb_addf(msg, "`TaskManifestV2.args_schema_%s` must be None if `TaskManifestV2.executable_%s` is None. "
+			     "Given: ", side, side);
+		py_repr_json(msg, schema);
+		sb_adds(msg, ".");
+		return msg->buf;
+	}
+	return NULL;
+}
+
+json_t *manifest_check(json_t *m, json_t *loc, verr_t *e)
+{
+	if (!json_is_object(m)) {
+		verr_add(e, "model_type", json_incref(loc),
+			 "Input should be a valid dictionary or instance of ManifestV2", m,
+			 json_pack("{s:s}", "class_name", "ManifestV2"));
+		return NULL;
+	}
+	size_t before = json_array_size(e->list);
+	json_t *out = json_object();
+	/* manifest_version: Literal["2"] */
+	json_t *mv = json_object_get(m, "manifest_version");
+	json_t *l = loc_add(loc, "manifest_version");
+	if (!mv)
+		verr_add(e, "missing", json_incref(l), "Field required", m, NULL);
+	else if (!json_is_string(mv) || strcmp(json_string_value(mv), "2"))
+		verr_add(e, "literal_error", json_incref(l), "Input should be '2'", mv, json_pack("{s:s}", "expected", "'2'"));
+	else
+		json_object_set(out, "manifest_version", mv);
+	json_decref(l);
+	/* task_list: list[TaskManifestV2] */
+	json_t *tl = json_object_get(m, "task_list");
+	l = loc_add(loc, "task_list");
+	json_t *tasks = json_array();
+	if (!tl) {
+		verr_add(e, "missing", json_incref(l), "Field required", m, NULL);
+	} else if (!json_is_array(tl)) {
+		verr_add(e, "list_type", json_incref(l), "Input should be a valid list", tl, NULL);
+	} else {
+		size_t i;
+		json_t *t;
+		json_array_foreach(tl, i, t) {
+			json_t *il = json_copy(l);
+			json_array_append_new(il, json_integer((json_int_t)i));
+			if (!json_is_object(t)) {
+				verr_add(e, "model_type", json_incref(il),
+					 "Input should be a valid dictionary or instance of TaskManifestV2", t,
+					 json_pack("{s:s}", "class_name", "TaskManifestV2"));
+			} else {
+				json_t *c = check_fields(t, il, manifest_task_fields,
+							 sizeof(manifest_task_fields) / sizeof(*manifest_task_fields), 0, e);
+				if (c) {
+					/* defaults, as model_dump() has them */
+					static const char *const dflt_obj[] = { "input_types", "output_types",
+										"meta_non_parallel", "meta_parallel" };
+					for (int k = 0; k < 4; k++)
+						if (!json_object_get(c, dflt_obj[k]))
+							json_object_set_new(c, dflt_obj[k], json_object());
+					if (!json_object_get(c, "tags"))
+						json_object_set_new(c, "tags", json_array());
+					sb_t msg = SB_INIT;
+					const char *why = manifest_task_rule(c, &msg);
+					if (why) {
+						value_error(e, il, why, t);
+						json_decref(c);
+					} else {
+						json_array_append_new(tasks, c);
+					}
+					sb_release(&msg);
+				}
+			}
+			json_decref(il);
+		}
+	}
+	json_object_set_new(out, "task_list", tasks);
+	json_decref(l);
+	/* has_args_schemas: bool = False */
+	json_t *has = json_object_get(m, "has_args_schemas");
+	l = loc_add(loc, "has_args_schemas");
+	if (has) {
+		const vfield_t boolean = { .type = V_BOOL };
+		json_t *b = v_value(&boolean, has, l, e);
+		json_object_set_new(out, "has_args_schemas", b ? b : json_false());
+	} else {
+		json_object_set_new(out, "has_args_schemas", json_false());
+	}
+	json_decref(l);
+	static const tfield_t rest[] = { { "args_schema_version", TK_STR, 0, 1 }, { "authors", TK_NONEMPTY, 0, 1 } };
+	for (int k = 0; k < 2; k++) {
+		json_t *v = json_object_get(m, rest[k].name);
+		l = loc_add(loc, rest[k].name);
+		json_t *c = v ? field_value(&rest[k], v, l, e) : json_null();
+		json_object_set_new(out, rest[k].name, c ? c : json_null());
+		json_decref(l);
+	}
+	if (json_array_size(e->list) != before) {
+		json_decref(out);
+		return NULL;
+	}
+	/* the model validators */
+	sb_t msg = SB_INIT;
+	size_t i;
+	json_t *t;
+	if (json_is_true(json_object_get(out, "has_args_schemas"))) {
+		json_array_foreach(tasks, i, t) {
+			static const char *const sides[] = { "parallel", "non_parallel" };
+			for (int k = 0; k < 2 && !msg.len; k++) {
+				char exe[40], schema[40];
+				snprintf(exe, sizeof(exe), "executable_%s", sides[k]);
+				snprintf(schema, sizeof(schema), "args_schema_%s", sides[k]);
+				if (!absent_or_null(t, exe) && absent_or_null(t, schema))
+					sb_addf(&msg, "Manifest has has_args_schemas=True, but task '%s' has task.%s=None.",
+						json_string_value(json_object_get(t, "name")), schema);
+			}
+			if (msg.len)
+				break;
+		}
+	}
+	if (!msg.len) {
+		json_array_foreach(tasks, i, t) {
+			for (size_t j = 0; j < i && !msg.len; j++)
+				if (json_equal(json_object_get(t, "name"), json_object_get(json_array_get(tasks, j), "name")))
+					sb_adds(&msg, "dup");
+		}
+		if (msg.len) {
+			/* upstream raises ValueError with a tuple: its str() */
+			sb_reset(&msg);
+			sb_adds(&msg, "('Task names in manifest must be unique.\\n', \"Given: [");
+			json_array_foreach(tasks, i, t) {
+				if (i)
+					sb_adds(&msg, ", ");
+				py_repr_json(&msg, json_object_get(t, "name"));
+			}
+			sb_adds(&msg, "].\")");
+		}
+	}
+	if (msg.len) {
+		value_error(e, loc, msg.buf, m);
+		json_decref(out);
+		out = NULL;
+	}
+	sb_release(&msg);
+	return out;
+}
+
+json_t *manifest_tasks(json_t *manifest, const char *package_root, const char *python, const char *version,
+		       verr_t *e)
+{
+	json_t *out = json_array();
+	json_t *tasks = json_object_get(manifest, "task_list");
+	int has_schemas = json_is_true(json_object_get(manifest, "has_args_schemas"));
+	json_t *authors = json_object_get(manifest, "authors");
+	json_t *asv = json_object_get(manifest, "args_schema_version");
+	size_t rlen = strlen(package_root);
+	while (rlen > 1 && package_root[rlen - 1] == '/')
+		rlen--;
+	size_t i;
+	json_t *t;
+	json_t *base = json_array();
+	json_array_foreach(tasks, i, t) {
+		json_t *tc = json_object();
+		const char *k;
+		json_t *v;
+		json_object_foreach(t, k, v) {
+			if (!strcmp(k, "executable_non_parallel") || !strcmp(k, "executable_parallel")) {
+				if (json_is_null(v))
+					continue;
+				const char *exe = json_string_value(v);
+				sb_t cmd = SB_INIT;
+				if (exe[0] == '/')
+					sb_addf(&cmd, "%s %s", python, exe);
+				else
+					sb_addf(&cmd, "%s %.*s/%s", python, (int)rlen, package_root, exe);
+				json_object_set_new(tc, !strcmp(k, "executable_parallel") ? "command_parallel"
+											  : "command_non_parallel",
+						    json_string(cmd.buf));
+				sb_release(&cmd);
+			} else if (!json_is_null(v)) {
+				json_object_set(tc, k, v);
+			}
+		}
+		json_object_set_new(tc, "version", json_string(version));
+		if (has_schemas && json_is_string(asv))
+			json_object_set(tc, "args_schema_version", asv);
+		if (json_is_string(authors))
+			json_object_set(tc, "authors", authors);
+		json_t *c = task_create_check(tc, base, e);
+		json_decref(tc);
+		if (!c) {
+			json_decref(out);
+			out = NULL;
+			break;
+		}
+		json_array_append_new(out, c);
+	}
+	json_decref(base);
+	return out;
+}
+
+/* A member as stored in a JSON column (malloc'd), dflt when absent or null. */
+static char *col_dump(json_t *b, const char *key, const char *dflt)
+{
+	json_t *v = json_object_get(b, key);
+	if (!v || json_is_null(v))
+		return dflt ? xstrdup(dflt) : NULL;
+	if (!strcmp(key, "input_types") || !strcmp(key, "output_types")) {
+		json_t *o = jsonb_ordered(v);
+		char *s = json_dump_py(o);
+		json_decref(o);
+		return s;
+	}
+	return json_dump_py(v);
+}
+
+int task_insert(db_t *db, int64_t task_group_id, json_t *b, int64_t *id)
+{
+	enum { MNP, MP, ASNP, ASP, IT, OT, TAGS, NDUMPS };
+	char *d[NDUMPS];
+	d[MNP] = col_dump(b, "meta_non_parallel", "{}");
+	d[MP] = col_dump(b, "meta_parallel", "{}");
+	d[ASNP] = col_dump(b, "args_schema_non_parallel", NULL);
+	d[ASP] = col_dump(b, "args_schema_parallel", NULL);
+	d[IT] = col_dump(b, "input_types", "{}");
+	d[OT] = col_dump(b, "output_types", "{}");
+	d[TAGS] = col_dump(b, "tags", "[]");
+#define S(k) P_TEXT(json_string_value(json_object_get(b, k)))
+	db_res_t *r = NULL;
+	int rc = db_exec(db, "INSERT INTO taskv2 (name, type, command_non_parallel, command_parallel, meta_non_parallel, "
+			 "meta_parallel, version, args_schema_non_parallel, args_schema_parallel, args_schema_version, "
+			 "docs_info, docs_link, input_types, output_types, taskgroupv2_id, category, modality, authors, "
+			 "tags, is_core) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+			 "$17, $18, $19, $20) RETURNING id",
+			 (db_param_t[]){ S("name"), S("type"), S("command_non_parallel"), S("command_parallel"),
+					 P_JSON(d[MNP]), P_JSON(d[MP]), S("version"), P_JSON(d[ASNP]), P_JSON(d[ASP]),
+					 S("args_schema_version"), S("docs_info"), S("docs_link"), P_JSON(d[IT]),
+					 P_JSON(d[OT]), P_INT(task_group_id), S("category"), S("modality"), S("authors"),
+					 P_JSON(d[TAGS]), P_BOOL(0) },
+			 20, &r);
+#undef S
+	if (!rc && id)
+		*id = db_int(r, 0, 0);
+	db_res_free(r);
+	for (int i = 0; i < NDUMPS; i++)
+		free(d[i]);
+	return rc ? -1 : 0;
 }

@@ -14,10 +14,33 @@
 #include <jansson.h>
 
 #include "http/http.h"
+#include "model/validate.h"
 #include "util/sb.h"
 
 json_t *task_create_parse(http_req_t *req);
 json_t *task_update_parse(http_req_t *req);
+
+/* TaskCreate validation of an object that is not a request body (collected
+ * tasks): the same normalised result, or NULL with the errors (located
+ * below base, borrowed) added to e. body is borrowed. */
+json_t *task_create_check(json_t *body, json_t *base, verr_t *e);
+
+/* ManifestV2 (the content of __FRACTAL_MANIFEST__.json): a validated copy
+ * with every default filled in (caller decrefs), or NULL with pydantic's
+ * errors added to e at locations below loc (borrowed). Unknown keys are
+ * ignored, as upstream's model does. */
+json_t *manifest_check(json_t *manifest, json_t *loc, verr_t *e);
+
+/* upstream's prepare_tasks_metadata: one validated TaskCreate object per
+ * manifest task, commands "<python> <package_root>/<executable>", version
+ * and authors (and args_schema_version when the manifest has schemas) set.
+ * A new array, or NULL with the TaskCreate errors in e. */
+json_t *manifest_tasks(json_t *manifest, const char *package_root, const char *python, const char *version,
+		       verr_t *e);
+
+/* Inserts one validated TaskCreate object into task group tgid (inside the
+ * caller's transaction); 0 and *id (may be NULL), or -1 (db error). */
+int task_insert(db_t *db, int64_t task_group_id, json_t *task, int64_t *id);
 
 /* A body that is a non-empty list of unique non-negative ints
  * (NonEmptyListUniqueNonNegativeInt): a new array, or NULL after the 422. */

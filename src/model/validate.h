@@ -94,6 +94,11 @@ int v_query_ts(http_req_t *req, const char *name, char *out);
  * or absent (*page_size = 0). -1 after answering 422. */
 int v_pagination(http_req_t *req, int64_t *page, int64_t *page_size);
 
+/* Appends pydantic's str(ValidationError) for a list of errors (as built
+ * by verr_add): "N validation error(s) for <title>" and one entry per
+ * error. Defined in model/resource.c, its first user. */
+void verr_render(json_t *errs, const char *title, sb_t *out);
+
 /* Shared checks. */
 const char *check_email(json_t **val, sb_t *msg);
 

@@ -115,6 +115,12 @@ int proc_which(const char *argv0)
 
 pid_t proc_start(char *const argv[], char *const extra_env[], const char *out_path, const char **err)
 {
+	return proc_start2(argv, extra_env, out_path, NULL, err);
+}
+
+pid_t proc_start2(char *const argv[], char *const extra_env[], const char *out_path, const char *err_path,
+		  const char **err)
+{
 	size_t ne = 0, nx = 0;
 	while (environ[ne])
 		ne++;
@@ -145,7 +151,10 @@ pid_t proc_start(char *const argv[], char *const extra_env[], const char *out_pa
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	const char *out = out_path ? out_path : "/dev/null";
 	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	if (err_path)
+		posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	else
+		posix_spawn_file_actions_adddup2(&fa, 1, 2);
 	sigset_t none, all;
 	sigemptyset(&none);
 	sigfillset(&all);

@@ -30,6 +30,10 @@ int proc_which(const char *argv0);
  * errno set (and a message in *err, static) when it could not start. */
 pid_t proc_start(char *const argv[], char *const extra_env[], const char *out_path, const char **err);
 
+/* The same with stderr to its own file (err_path; NULL: with stdout). */
+pid_t proc_start2(char *const argv[], char *const extra_env[], const char *out_path, const char *err_path,
+		  const char **err);
+
 /* Waits for pid; returns its exit code, or minus the signal that killed it
  * (as Python's returncode), or PROC_ERROR when waitpid failed. */
 #define PROC_ERROR (-1000)

@@ -1,0 +1,61 @@
+/* collect.h — task collection and the task-group lifecycle, in the
+ * background (upstream's fractal_server/tasks/v2/local/).
+ *
+ * A route inserts the task group and a `pending` activity, then hands the
+ * work here and answers 202 at once. Each job runs in a thread of its own
+ * with its own database connection; it re-reads the task group and the
+ * activity by id (and gives up quietly if either is gone), moves the
+ * activity pending -> ongoing -> OK or failed, and rewrites activity.log
+ * after every step, in upstream's log-line format, so that polling shows
+ * progress. Shell steps are our bash scripts (collect/templates.c), written
+ * to <path>/scripts/<unix_ts>_<action>_<name> and run as `bash <script>`
+ * without a shell in between (util/proc).
+ *
+ * Shutdown: collect_shutdown() lets running jobs finish for a while, then
+ * stops their subprocesses; a stopped job fails through its normal failure
+ * handler. Activities that a crashed process left pending or ongoing are
+ * failed by collect_fail_leftovers() when the next server starts. */
+#ifndef COLLECT_H
+#define COLLECT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+enum collect_kind {
+	CK_COLLECT_PIP,
+	CK_COLLECT_PIXI,
+	CK_DEACTIVATE,       /* pip or pixi: decided by the group's origin */
+	CK_REACTIVATE,
+	CK_DELETE,
+	CK_RESET,
+};
+
+typedef struct collect_req {
+	enum collect_kind kind;
+	int64_t task_group_id, activity_id;
+	json_t *resource, *profile;   /* validated documents (api/profile_check.h), borrowed */
+	const char *file_name;        /* the uploaded wheel / tar.gz, or NULL */
+	const char *file_data;
+	size_t file_len;
+	int use_pixi_lockfile;
+} collect_req_t;
+
+/* Starts the job in a new thread; everything in r is copied. Returns 0, or
+ * -1 when it could not start (the server is stopping, or no thread): the
+ * activity is then failed with the reason in its log. */
+int collect_start(db_t *db, const collect_req_t *r);
+
+/* Waits up to `seconds` for running jobs; then stops their subprocesses
+ * (they fail with "fractal-server is shutting down") and waits for them. */
+void collect_shutdown(double seconds);
+
+/* Fails the activities left `pending` or `ongoing` by an earlier server
+ * process, with a log line saying so, and undoes their half-done work as
+ * a failure would (a collection's task group row and folder go away).
+ * Returns how many, or -1 on a database error. */
+int collect_fail_leftovers(db_t *db);
+
+#endif
