@@ -1145,6 +1145,19 @@ static int simplify_pyproject(job_t *j, const char *source_dir)
 static int pixi_install_steps(job_t *j, script_ctx_t *c, const char *source_dir, char **root, char **wrapper)
 {
 	char *so = NULL;
+	sb_t exe = SB_INIT;
+	const char *home = NULL;
+	for (int i = 0; i < c->nrep; i++)
+		if (!strcmp(c->rep[i].key, "__PIXI_HOME__"))
+			home = c->rep[i].value;
+	sb_addf(&exe, "%s/bin/pixi", home ? home : "");
+	int missing = access(exe.buf, X_OK) != 0;
+	if (missing)
+		fail(j, "Pixi executable %s not found or not executable (tasks_pixi_config.versions['%s'] is %s).", exe.buf,
+		     j->tg.pixi_version ? j->tg.pixi_version : "None", home ? home : "None");
+	sb_release(&exe);
+	if (missing)
+		return -1;
 	if (run_template(j, c, &tpl_pixi_install, NULL) || save_log(j))
 		return -1;
 	if (run_template(j, c, &tpl_pixi_post_install, &so) || save_log(j))
