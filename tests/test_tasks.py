@@ -24,8 +24,11 @@ def new_group(api, name, *user_ids):
 
 def other_resource(db):
     """A second resource with a profile (id 2 both)."""
-    db.execute("INSERT INTO resource (type, name, timestamp_created, jobs_local_dir, jobs_poll_interval, "
-               "tasks_local_dir) VALUES ('local', 'other', '2024-01-01T00:00:00+00:00', '/tmp/j', 5, '/tmp/t');"
+    # a copy of the default one: valid, as validate_user_profile requires
+    db.execute("INSERT INTO resource (type, name, timestamp_created, jobs_local_dir, jobs_runner_config, "
+               "jobs_poll_interval, tasks_local_dir, tasks_python_config, tasks_pixi_config, prevent_new_submissions) "
+               "SELECT type, 'other', '2024-01-01T00:00:00+00:00', '/tmp/j', jobs_runner_config, 5, '/tmp/t', "
+               "tasks_python_config, tasks_pixi_config, prevent_new_submissions FROM resource WHERE id = 1;"
                "INSERT INTO profile (resource_id, resource_type, name) VALUES (2, 'local', 'other');")
 
 

@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "api/common.h"
+#include "api/profile_check.h"
 #include "api/task_common.h"
 #include "http/auth.h"
 #include "model/task.h"
@@ -206,15 +207,11 @@ void api_task_create(http_req_t *req)
 	enum { MNP, MP, ASNP, ASP, IT, OT, TAGS, NDUMPS };
 	char *d[NDUMPS] = { 0 };
 	db_res_t *r = NULL;
-	/* validate_user_profile */
-	if (!req->user->profile_id) {
-		http_errorf(req, 422, "User %s is not associated to a computational profile. Please contact an admin.",
-			    req->user->email);
+	user_profile_t up = { 0 };
+	if (validate_user_profile(req, db, req->user->email, req->user->profile_id, &up))
 		goto out;
-	}
-	int64_t resource_id;
-	if (user_resource_id(req, db, req->user->id, &resource_id))
-		goto out;
+	int64_t resource_id = up.resource_id;
+	user_profile_release(&up);
 	int64_t group_id;
 	if (valid_user_group_id(req, db, &own, &group_id) || cross_check(req, b))
 		goto out;
