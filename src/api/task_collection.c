@@ -355,12 +355,17 @@ dberr:
 
 void api_task_collect_pip(http_req_t *req)
 {
+	/* upstream solves its form dependency before the user's, so that an
+	 * anonymous bad form would get the 422; authentication comes first
+	 * here, as for every other route */
+	if (auth_require(req, AUTH_USER))
+		return;
 	pip_req_t pr;
 	if (parse_pip_request(req, &pr))
 		return;
 	user_profile_t up = { 0 };
 	ownership_t own;
-	if (auth_require(req, AUTH_USER) || query_ownership(req, &own))
+	if (query_ownership(req, &own))
 		goto out;
 	db_t *db = http_db(req);
 	if (!db || validate_user_profile(req, db, req->user->email, req->user->profile_id, &up))
@@ -449,6 +454,8 @@ out:
 
 void api_task_collect_pixi(http_req_t *req)
 {
+	if (auth_require(req, AUTH_USER))
+		return;
 	http_form_t form;
 	const char *why;
 	if (http_form_parse(req, &form, &why)) {
@@ -488,7 +495,7 @@ void api_task_collect_pixi(http_req_t *req)
 		return;
 	user_profile_t up = { 0 };
 	ownership_t own;
-	if (auth_require(req, AUTH_USER) || query_ownership(req, &own))
+	if (query_ownership(req, &own))
 		goto out;
 	db_t *db = http_db(req);
 	if (!db || validate_user_profile(req, db, req->user->email, req->user->profile_id, &up))
