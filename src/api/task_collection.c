@@ -340,8 +340,10 @@ static void create_and_start(http_req_t *req, db_t *db, const user_profile_t *up
 	cr->activity_id = aid;
 	cr->resource = up->resource;
 	cr->profile = up->profile;
-	collect_start(db, cr);
+	/* the answer shows the activity as created (pending): read it before
+	 * the background job can move it on */
 	activity_reply(req, db, aid, 202);
+	collect_start(db, cr);
 	return;
 dberr:
 	db_res_free(r);

@@ -193,8 +193,10 @@ static void start_action(http_req_t *req, db_t *db, const tg_row_t *g, enum coll
 	}
 	collect_req_t cr = { .kind = kind, .task_group_id = g->id, .activity_id = aid, .resource = up->resource,
 			     .profile = up->profile, .use_pixi_lockfile = use_pixi_lockfile };
-	collect_start(db, &cr);
+	/* the answer shows the activity as created (pending): read it before
+	 * the background job can move it on */
 	activity_reply(req, db, aid, 202);
+	collect_start(db, &cr);
 }
 
 /* Admin routes: upstream creates the activity before validating the
