@@ -80,6 +80,17 @@ int coerce_type_filters(json_t *obj, json_t *base, verr_t *e);
  * answering (the caller rolls back). */
 int64_t wftask_insert(http_req_t *req, db_t *db, int64_t wid, int64_t task_id, const char *task_type, int64_t pos,
 		      json_t *item);
+/* upstream's _get_workflow_task_check_access: workflow access with perm,
+ * then 404 "WorkflowTask not found" unless the workflow task is in that
+ * workflow; its task_type and task_id (arena) when wanted (may be NULL). */
+int wftask_access(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int64_t tid, char perm, char **task_type,
+		  int64_t *task_id);
+/* Answers one workflow task as WorkflowTaskRead with the given status. */
+void reply_wftask(http_req_t *req, db_t *db, int64_t tid, int status);
+/* upstream's _check_type_filters_compatibility: the 422 "Incompatible type
+ * filters..." (and 1) when a key of the task's input_types (JSON text, NULL
+ * for none) has the other value in wft_filters; 0 when they can merge. */
+int check_type_filters_compat(http_req_t *req, const char *task_input_types, json_t *wft_filters);
 
 /* Appends ProjectRead / DatasetRead JSON. */
 void project_json(sb_t *out, const project_row_t *p);

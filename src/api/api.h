@@ -162,4 +162,22 @@ void api_admin_tg_delete(http_req_t *req);
 void api_admin_tg_reset_pip(http_req_t *req);
 void api_admin_tg_reset_pixi(http_req_t *req);
 
+/* history.c */
+void api_history_run_list(http_req_t *req);
+void api_history_run_units(http_req_t *req);
+void api_history_images(http_req_t *req);
+void api_history_image_log(http_req_t *req);
+void api_history_unit_log(http_req_t *req);
+void api_latest_job(http_req_t *req);
+void api_images_non_processed(http_req_t *req);
+void api_images_verify_unique_types(http_req_t *req);
+
+/* version_update.c */
+void api_version_update_candidates(http_req_t *req);
+void api_wftask_replace_task(http_req_t *req);
+
+/* accounting.c */
+void api_admin_accounting(http_req_t *req);
+void api_admin_accounting_slurm(http_req_t *req);
+
 #endif

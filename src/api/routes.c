@@ -41,6 +41,15 @@ const http_route_t http_routes[] = {
 	{ "PATCH", "/api/v2/project/{project_id}/dataset/{dataset_id}/images/", api_images_patch },
 	{ "DELETE", "/api/v2/project/{project_id}/dataset/{dataset_id}/images/", api_images_delete },
 	{ "POST", "/api/v2/project/{project_id}/dataset/{dataset_id}/images/query/", api_images_query },
+	{ "POST", "/api/v2/project/{project_id}/dataset/{dataset_id}/images/non-processed/", api_images_non_processed },
+	{ "POST", "/api/v2/project/{project_id}/dataset/{dataset_id}/images/verify-unique-types/", api_images_verify_unique_types },
+	/* /api/v2: history, latest job */
+	{ "GET", "/api/v2/project/{project_id}/status/run/", api_history_run_list },
+	{ "GET", "/api/v2/project/{project_id}/status/run/{history_run_id}/units/", api_history_run_units },
+	{ "POST", "/api/v2/project/{project_id}/status/images/", api_history_images },
+	{ "POST", "/api/v2/project/{project_id}/status/image-log/", api_history_image_log },
+	{ "GET", "/api/v2/project/{project_id}/status/unit-log/", api_history_unit_log },
+	{ "GET", "/api/v2/project/{project_id}/latest-job/", api_latest_job },
 	/* /api/v2: tasks and task groups */
 	{ "GET", "/api/v2/task/", api_task_list },
 	{ "POST", "/api/v2/task/", api_task_create },
@@ -74,6 +83,8 @@ const http_route_t http_routes[] = {
 	{ "GET", "/api/v2/project/{project_id}/workflow/{workflow_id}/wftask/{workflow_task_id}/", api_wftask_get },
 	{ "PATCH", "/api/v2/project/{project_id}/workflow/{workflow_id}/wftask/{workflow_task_id}/", api_wftask_patch },
 	{ "DELETE", "/api/v2/project/{project_id}/workflow/{workflow_id}/wftask/{workflow_task_id}/", api_wftask_delete },
+	{ "GET", "/api/v2/project/{project_id}/workflow/{workflow_id}/version-update-candidates/", api_version_update_candidates },
+	{ "POST", "/api/v2/project/{project_id}/workflow/{workflow_id}/wftask/replace-task/", api_wftask_replace_task },
 	/* /api/v2: workflow templates */
 	{ "GET", "/api/v2/workflow-template/", api_template_list },
 	{ "POST", "/api/v2/workflow-template/", api_template_create },
@@ -119,6 +130,8 @@ const http_route_t http_routes[] = {
 	{ "GET", "/admin/v2/profile/{profile_id}/", api_admin_profile_get },
 	{ "PUT", "/admin/v2/profile/{profile_id}/", api_admin_profile_update },
 	{ "DELETE", "/admin/v2/profile/{profile_id}/", api_admin_profile_delete },
+	{ "POST", "/admin/v2/accounting/", api_admin_accounting },
+	{ "POST", "/admin/v2/accounting/slurm/", api_admin_accounting_slurm },
 	{ "GET", "/admin/v2/task/", api_admin_task_list },
 	{ "POST", "/admin/v2/task/make-core/", api_admin_task_make_core },
 	{ "POST", "/admin/v2/task/make-not-core/", api_admin_task_make_not_core },

@@ -163,7 +163,7 @@ static int reorder(db_t *db, int64_t wid)
 
 #define WFT_SELECT "SELECT " WFT_COLS ", " TASK_COLS " FROM workflowtaskv2 w JOIN taskv2 t ON t.id = w.task_id "
 
-static void reply_wftask(http_req_t *req, db_t *db, int64_t tid, int status)
+void reply_wftask(http_req_t *req, db_t *db, int64_t tid, int status)
 {
 	db_res_t *r;
 	if (db_exec(db, WFT_SELECT "WHERE w.id = $1", (db_param_t[]){ P_INT(tid) }, 1, &r)) {
@@ -177,7 +177,7 @@ static void reply_wftask(http_req_t *req, db_t *db, int64_t tid, int status)
 }
 
 /* upstream's _get_workflow_task_check_access */
-static int wftask_access(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int64_t tid, char perm, char **task_type,
+int wftask_access(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int64_t tid, char perm, char **task_type,
 			 int64_t *task_id)
 {
 	project_row_t p;
@@ -204,7 +204,7 @@ static int wftask_access(http_req_t *req, db_t *db, int64_t pid, int64_t wid, in
 }
 
 /* The incompatible-type-filters 422, or 0 when the filters can merge. */
-static int check_type_filters_compat(http_req_t *req, const char *task_input_types, json_t *wft_filters)
+int check_type_filters_compat(http_req_t *req, const char *task_input_types, json_t *wft_filters)
 {
 	json_t *in = json_loads(task_input_types ? task_input_types : "{}", 0, NULL);
 	const char *k;

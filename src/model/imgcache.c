@@ -234,6 +234,30 @@ const char *imglist_types(const imglist_t *l)
 	return l->agg_types;
 }
 
+size_t imglist_type_count(const imglist_t *l)
+{
+	return json_object_size(l->type_keys);
+}
+
+const char *imglist_type_key(const imglist_t *l, size_t k)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(l->type_keys, key, v)
+		if ((size_t)json_integer_value(v) == k)
+			return key;
+	return NULL;
+}
+
+int imglist_image_type(const imglist_t *l, size_t i, size_t k)
+{
+	const struct img *m = &l->imgs[i];
+	for (size_t j = 0; j < m->type_n; j++)
+		if (l->types[m->type_first + j].key == k)
+			return l->types[m->type_first + j].val;
+	return -1;
+}
+
 /* ---- filters ---- */
 
 struct tf {

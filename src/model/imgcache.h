@@ -34,6 +34,12 @@ const char *imglist_zarr_url(const imglist_t *l, size_t i);
 const char *imglist_attributes(const imglist_t *l);
 const char *imglist_types(const imglist_t *l);
 
+/* The type keys of the whole list, numbered 0..imglist_type_count()-1,
+ * and the value of type k in image i: 1 true, 0 false, -1 not set. */
+size_t imglist_type_count(const imglist_t *l);
+const char *imglist_type_key(const imglist_t *l, size_t k);
+int imglist_image_type(const imglist_t *l, size_t i, size_t k);
+
 /* A compiled filter for one query (upstream's match_filter semantics). */
 typedef struct imgfilter imgfilter_t;
 imgfilter_t *imgfilter_new(const imglist_t *l, json_t *type_filters, json_t *attribute_filters);

@@ -498,6 +498,46 @@ int v_query_int(http_req_t *req, const char *name, int64_t *out, int *present)
 	return 0;
 }
 
+int v_query_int_e(http_req_t *req, const char *name, int required, int64_t *out, int *present, verr_t *e)
+{
+	const char *v = http_query(req, name);
+	if (present)
+		*present = v != NULL;
+	if (!v) {
+		if (!required)
+			return 0;
+		verr_add(e, "missing", json_pack("[s,s]", "query", name), "Field required", NULL, NULL);
+		return -1;
+	}
+	json_t *s = json_string(v);
+	json_t *loc = json_pack("[s,s]", "query", name);
+	json_t *r = as_int(s, loc, e);
+	json_decref(loc);
+	json_decref(s);
+	if (!r)
+		return -1;
+	*out = json_integer_value(r);
+	json_decref(r);
+	return 0;
+}
+
+int v_query_bool_e(http_req_t *req, const char *name, int *out, verr_t *e)
+{
+	const char *v = http_query(req, name);
+	if (!v)
+		return 0;
+	json_t *s = json_string(v);
+	json_t *loc = json_pack("[s,s]", "query", name);
+	json_t *r = as_bool(s, loc, e);
+	json_decref(loc);
+	json_decref(s);
+	if (!r)
+		return -1;
+	*out = json_is_true(r);
+	json_decref(r);
+	return 0;
+}
+
 int v_query_ts(http_req_t *req, const char *name, char *out)
 {
 	const char *v = http_query(req, name);

@@ -84,6 +84,11 @@ json_t *v_parse_body(http_req_t *req, verr_t *e);
 /* Query parameters: absent leaves *out as is; 0, or -1 after answering 422. */
 int v_query_bool(http_req_t *req, const char *name, int *out);
 int v_query_int(http_req_t *req, const char *name, int64_t *out, int *present);
+/* The same two, adding the error to e instead of answering, since FastAPI
+ * reports the errors of every path and query parameter in one 422. The int
+ * one adds "missing" when required and absent. */
+int v_query_int_e(http_req_t *req, const char *name, int required, int64_t *out, int *present, verr_t *e);
+int v_query_bool_e(http_req_t *req, const char *name, int *out, verr_t *e);
 /* A required int query parameter (422 "missing" when absent). */
 int v_query_int_required(http_req_t *req, const char *name, int64_t *out);
 /* An AwareDatetime query parameter, canonicalised into out (40 bytes);
