@@ -8,6 +8,7 @@
 #include "config/settings.h"
 #include "db/migrate.h"
 #include "http/http.h"
+#include "runner/runner.h"
 #include "util/log.h"
 
 int cmd_start(int argc, char **argv)
@@ -41,6 +42,8 @@ int cmd_start(int argc, char **argv)
 		sb_release(&err);
 		return 1;
 	}
+	/* jobs a previous process left 'submitted' can never end now */
+	runner_recover(db);
 	db_close(db);
 	sb_t what = SB_INIT;
 	db_describe(&what);

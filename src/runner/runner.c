@@ -1861,6 +1861,14 @@ static void job_run(job_t *j)
 		sb_release(&m);
 		goto out;
 	}
+	if (strcmp(j->a.resource_type ? j->a.resource_type : "", "local")) {
+		sb_t m = SB_INIT;
+		sb_addf(&m, "UNKNOWN ERROR in Fractal job %lld\nTRACEBACK:\nNotImplementedError: the '%s' runner is not "
+			    "available in this server (only 'local' is).\n", (long long)j->a.job_id, j->a.resource_type);
+		fail_job(j, m.buf);
+		sb_release(&m);
+		goto out;
+	}
 	working_dir = xstrdup(db_text(jr, 0, 0));
 	if (mkdir_parents(working_dir) || mkdir(working_dir, 0755)) {
 		int e = errno;
