@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -71,9 +72,9 @@ def project(api, tmp_path, images=None):
 
 
 def add(api, pid, wid, task_id, **body):
-    s, b, _ = api.post(f"/api/v2/project/{pid}/workflow/{wid}/wftask/?task_id={task_id}", body=body)
+    s, b, _ = api.post(f"/api/v2/project/{pid}/workflow/{wid}/wftask/", body=[{"task_id": task_id, **body}])
     assert s == 201, b
-    return b["id"]
+    return b[0]["id"]
 
 
 def submit(api, pid, wid, did, body=None, expect=202):
@@ -130,7 +131,7 @@ def test_workflow_runs_to_done(api, db, tmp_path):
 
     imgs = images(api, pid, did)
     plate = f"{zarr_dir}/my_plate.zarr"
-    mip = f"{zarr_dir}/my_plate_mip.zarr"
+    mip = f"{zarr_dir}/my_plate_new.zarr"
     assert imgs == [
         {"zarr_url": f"{plate}/A/01/0", "origin": None,
          "attributes": {"well": "A01", "plate": "my_plate.zarr"},
@@ -139,10 +140,10 @@ def test_workflow_runs_to_done(api, db, tmp_path):
          "attributes": {"well": "A02", "plate": "my_plate.zarr"},
          "types": {"3D": True, "illumination_correction": True}},
         {"zarr_url": f"{mip}/A/01/0", "origin": f"{plate}/A/01/0",
-         "attributes": {"well": "A01", "plate": "my_plate_mip.zarr"},
+         "attributes": {"well": "A01", "plate": "my_plate_new.zarr"},
          "types": {"3D": False, "illumination_correction": True}},
         {"zarr_url": f"{mip}/A/02/0", "origin": f"{plate}/A/02/0",
-         "attributes": {"well": "A02", "plate": "my_plate_mip.zarr"},
+         "attributes": {"well": "A02", "plate": "my_plate_new.zarr"},
          "types": {"3D": False, "illumination_correction": True}},
     ]
 
@@ -181,11 +182,12 @@ def test_workflow_runs_to_done(api, db, tmp_path):
     # the folder stays next to its small zip (upstream's 1 MB rule)
     assert wd.is_dir()
     # download: the zip itself
-    s, body, h = api.request("GET", f"/api/v2/project/{pid}/job/{job['id']}/download/")
-    assert s == 200 and h["Content-Type"] == "application/x-zip-compressed"
-    assert h["Content-Disposition"] == f"attachment;filename={wd.name}_archive.zip"
-    s, body, h = api.request("GET", f"/admin/v2/job/{job['id']}/download/")
-    assert s == 200
+    for path in (f"/api/v2/project/{pid}/job/{job['id']}/download/", f"/admin/v2/job/{job['id']}/download/"):
+        req = urllib.request.Request(api.base + path, headers={"Authorization": f"Bearer {api.token}"})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 200 and r.headers["Content-Type"] == "application/x-zip-compressed"
+            assert r.headers["Content-Disposition"] == f"attachment;filename={wd.name}_archive.zip"
+            assert r.read() == (Path(str(wd) + ".zip")).read_bytes()
 
 
 def test_cache_dir_and_parallel_limit(api, db, tmp_path):
@@ -305,7 +307,7 @@ def test_converter_insert_and_warnings(api, db, tmp_path):
 
 def test_submission_errors(api, db, tmp_path):
     t = tasks(api)
-    pid, did, wid, _ = project(api, tmp_path)
+    pid, did, wid, _ = project(api, tmp_path, [{"zarr_url": f"{tmp_path}/zarr/a"}])
     url = f"/api/v2/project/{pid}/job/submit/"
     assert submit(api, pid, wid, did, expect=422) == {"detail": f"Workflow {wid} has empty task list"}
     add(api, pid, wid, t["generic"])
@@ -354,7 +356,7 @@ def test_submission_errors(api, db, tmp_path):
 
 def test_job_lists_and_admin(api, db, tmp_path):
     t = tasks(api)
-    pid, did, wid, _ = project(api, tmp_path)
+    pid, did, wid, _ = project(api, tmp_path, [{"zarr_url": f"{tmp_path}/zarr/a"}])
     add(api, pid, wid, t["generic"], args_non_parallel={"sleep_time": 0})
     j1 = wait(api, pid, submit(api, pid, wid, did)["id"])
     j2 = wait(api, pid, submit(api, pid, wid, did)["id"])
