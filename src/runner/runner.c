@@ -421,6 +421,7 @@ static json_t *image_output_validate(json_t *in, json_t *loc, verr_t *e)
 	return out;
 }
 
+/* loc is stolen */
 static json_t *zarr_url_value(json_t *v, json_t *loc, verr_t *e)
 {
 	if (!json_is_string(v)) {
@@ -436,6 +437,7 @@ static json_t *zarr_url_value(json_t *v, json_t *loc, verr_t *e)
 		sb_release(&m);
 		return NULL;
 	}
+	json_decref(loc);
 	json_t *r = json_string(norm);
 	free(norm);
 	return r;
@@ -1123,11 +1125,12 @@ out:
 	return rc;
 }
 
-static int bulk_status(job_t *j, const int64_t *ids, size_t n, const char *status, unit_t *units, unit_t *init)
+static int bulk_status(job_t *j, const int64_t *ids, size_t n, const char *status, unit_t *units, size_t nunits,
+		       unit_t *init)
 {
 	/* has_warnings first (only ever set to true), then the status */
-	for (size_t i = 0; i <= n; i++) {
-		unit_t *u = i < n ? &units[i] : init;
+	for (size_t i = 0; i <= nunits; i++) {
+		unit_t *u = i < nunits ? &units[i] : init;
 		if (file_has_warning(u->log_path.buf) &&
 		    db_exec(j->db, "UPDATE historyunit SET has_warnings = $1 WHERE id = $2",
 			    (db_param_t[]){ P_BOOL(1), P_INT(u->hu_id) }, 2, NULL))
@@ -1248,7 +1251,7 @@ static int run_compound(job_t *j, const char *root, const wft_t *w, json_t *imag
 	for (size_t i = 0; i < n; i++)
 		all[i] = units[i].hu_id;
 	all[n] = init.hu_id;
-	int brc = db_begin(j->db) || bulk_status(j, all, n + 1, failure ? "failed" : "done", units, &init) ||
+	int brc = db_begin(j->db) || bulk_status(j, all, n + 1, failure ? "failed" : "done", units, n, &init) ||
 		  db_commit(j->db);
 	free(all);
 	if (brc)
