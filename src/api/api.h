@@ -128,6 +128,21 @@ void api_workflow_unstar(http_req_t *req);
 void api_workflow_export(http_req_t *req);
 void api_workflow_type_filters_flow(http_req_t *req);
 
+/* job.c */
+void api_job_submit(http_req_t *req);
+void api_job_list_user(http_req_t *req);
+void api_job_list_project(http_req_t *req);
+void api_job_list_workflow(http_req_t *req);
+void api_job_get(http_req_t *req);
+void api_job_download(http_req_t *req);
+void api_job_stop(http_req_t *req);
+void api_job_squeue(http_req_t *req);
+void api_admin_job_list(http_req_t *req);
+void api_admin_job_get(http_req_t *req);
+void api_admin_job_patch(http_req_t *req);
+void api_admin_job_download(http_req_t *req);
+void api_admin_job_stop(http_req_t *req);
+
 /* workflow_import.c */
 void api_workflow_import(http_req_t *req);
 void api_workflow_import_from_template(http_req_t *req);

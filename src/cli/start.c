@@ -11,6 +11,7 @@
 #include "config/settings.h"
 #include "db/migrate.h"
 #include "http/http.h"
+#include "runner/runner.h"
 #include "util/log.h"
 
 int cmd_start(int argc, char **argv)
@@ -52,6 +53,8 @@ int cmd_start(int argc, char **argv)
 		sb_release(&err);
 		return 1;
 	}
+	/* jobs a previous process left 'submitted' can never end now */
+	runner_recover(db);
 	db_close(db);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	sb_t what = SB_INIT;

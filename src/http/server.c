@@ -28,6 +28,7 @@
 
 #include "build_config.h"
 #include "config/settings.h"
+#include "runner/runner.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -399,6 +400,9 @@ int http_serve(const char *host, int port, sb_t *err)
 	sigwait(&set, &sig);
 	log_info("Received %s: stop accepting, finishing requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	MHD_quiesce_daemon(daemon_handle);
+	/* running jobs: their task processes are stopped and the jobs marked
+	 * failed (runner.h), while requests in flight finish */
+	runner_shutdown();
 	int64_t deadline = mono_usec() + (int64_t)(settings.graceful_shutdown_time * 1e6);
 	while (atomic_load(&inflight) > 0 && mono_usec() < deadline)
 		usleep(10000);

@@ -189,6 +189,26 @@ int proc_wait(pid_t pid)
 	return PROC_ERROR;
 }
 
+int proc_poll(pid_t pid, int *code)
+{
+	int status;
+	pid_t r;
+	while ((r = waitpid(pid, &status, WNOHANG)) < 0)
+		if (errno != EINTR) {
+			*code = PROC_ERROR;
+			return 1;
+		}
+	if (r == 0)
+		return 0;
+	if (WIFEXITED(status))
+		*code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		*code = -WTERMSIG(status);
+	else
+		*code = PROC_ERROR;
+	return 1;
+}
+
 int proc_run(char *const argv[], char *const extra_env[], const char *out_path, const char **err)
 {
 	pid_t pid = proc_start(argv, extra_env, out_path, err);

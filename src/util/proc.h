@@ -39,6 +39,10 @@ pid_t proc_start2(char *const argv[], char *const extra_env[], const char *out_p
 #define PROC_ERROR (-1000)
 int proc_wait(pid_t pid);
 
+/* Non-blocking proc_wait: 1 with *code set (as proc_wait) when pid has
+ * ended, 0 while it runs. */
+int proc_poll(pid_t pid, int *code);
+
 /* proc_start + proc_wait. Returns what proc_wait does, or PROC_ERROR when
  * the command could not start (message in *err). */
 int proc_run(char *const argv[], char *const extra_env[], const char *out_path, const char **err);

@@ -1,0 +1,54 @@
+/* runner.h — job execution with the local runner (upstream's
+ * runner/v2/submit_workflow.py, runner.py, runner_functions.py and
+ * executors/local/runner.py).
+ *
+ * The submit route creates the job row and hands the job to
+ * runner_submit(); from then on the job lives in a thread of its own, with
+ * its own database connection, off the request path: it creates the
+ * working folder, runs the workflow tasks in order (each unit a real
+ * subprocess without a shell, stdout and stderr to its log file), writes
+ * history rows, the dataset's images and the accounting records as
+ * upstream does, ends the job `done` or `failed` with upstream's log texts,
+ * and zips the folder.
+ *
+ * Crash safety (upstream's local backend leaves running jobs `submitted`
+ * forever; we do not):
+ *   - runner_shutdown(), called when the server stops, sends SIGTERM to the
+ *     process group of every running task, lets each job end (its unit
+ *     fails with "returncode=-15", the job fails), and appends
+ *     "\nJob stopped due to app shutdown\n" to the log of every job that
+ *     failed meanwhile; jobs still running after
+ *     FRACTAL_GRACEFUL_SHUTDOWN_TIME get SIGKILL and are marked failed by
+ *     the main thread.
+ *   - runner_recover(), called by `start` before serving, marks every job
+ *     still `submitted` (the previous process was killed without a chance
+ *     to clean up) as failed with a log line saying so, together with its
+ *     latest history run and that run's unfinished units. */
+#ifndef RUNNER_H
+#define RUNNER_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+typedef struct runner_job {
+	int64_t job_id, workflow_id, dataset_id, user_id;
+	const char *user_cache_dir;    /* FRACTAL_CACHE_DIR of the tasks */
+	int64_t resource_id;
+	const char *resource_name, *resource_type;
+	const char *profile_name, *profile_username;  /* username may be NULL */
+	json_t *runner_config;         /* resource.jobs_runner_config (borrowed) */
+} runner_job_t;
+
+/* Starts the job's thread. Everything in job is copied. 0, or -1 when no
+ * thread could be started (the job is then marked failed). */
+int runner_submit(const runner_job_t *job);
+
+/* See above. Returns the number of jobs marked failed, or -1. */
+int runner_recover(db_t *db);
+
+/* See above. Blocks for at most FRACTAL_GRACEFUL_SHUTDOWN_TIME + 5 s. */
+void runner_shutdown(void);
+
+#endif
