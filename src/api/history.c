@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/job.h"
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
@@ -967,93 +968,6 @@ out:
 
 /* ---- latest job ---- */
 
-#define JOB_COLS                                                                                              \
-	"id, project_id, project_dump, user_email, slurm_account, workflow_id, workflow_dump, dataset_id, "    \
-	"dataset_dump, start_timestamp, end_timestamp, status, log, executor_error_log, working_dir, "         \
-	"working_dir_user, first_task_index, last_task_index, worker_init, attribute_filters, type_filters"
-
-static void str_or_null(sb_t *o, const char *s)
-{
-	if (s)
-		sb_add_json_str(o, s);
-	else
-		sb_adds(o, "null");
-}
-
-static void int_or_null(sb_t *o, db_res_t *r, int i, int c)
-{
-	if (db_isnull(r, i, c))
-		sb_adds(o, "null");
-	else
-		sb_addf(o, "%lld", (long long)db_int(r, i, c));
-}
-
-/* A dump column re-serialised as its model (ProjectDump, WorkflowDump,
- * DatasetDump): the model's fields in its order, other keys dropped. */
-static void dump_json(sb_t *o, const char *text, const char *const *fields)
-{
-	json_t *d = json_loads(text ? text : "{}", 0, NULL);
-	sb_addc(o, '{');
-	int first = 1;
-	for (; *fields; fields++) {
-		json_t *v = json_object_get(d, *fields);
-		if (!v)
-			continue;
-		char *s = json_dump_py(v);
-		sb_addf(o, "%s\"%s\":%s", first ? "" : ",", *fields, s);
-		free(s);
-		first = 0;
-	}
-	sb_addc(o, '}');
-	json_decref(d);
-}
-
-/* JobRead from a row selected with JOB_COLS, without the closing brace */
-static void job_read_json_open(sb_t *o, db_res_t *r, int i)
-{
-	static const char *const project_fields[] = { "id", "name", "timestamp_created", NULL };
-	static const char *const workflow_fields[] = { "id", "name", "project_id", "timestamp_created", NULL };
-	static const char *const dataset_fields[] = { "id", "name", "project_id", "timestamp_created", "zarr_dir", NULL };
-	sb_addf(o, "{\"id\":%lld,\"project_id\":", (long long)db_int(r, i, 0));
-	int_or_null(o, r, i, 1);
-	sb_adds(o, ",\"project_dump\":");
-	dump_json(o, db_text(r, i, 2), project_fields);
-	sb_adds(o, ",\"user_email\":");
-	str_or_null(o, db_text(r, i, 3));
-	sb_adds(o, ",\"slurm_account\":");
-	str_or_null(o, db_text(r, i, 4));
-	sb_adds(o, ",\"workflow_id\":");
-	int_or_null(o, r, i, 5);
-	sb_adds(o, ",\"workflow_dump\":");
-	dump_json(o, db_text(r, i, 6), workflow_fields);
-	sb_adds(o, ",\"dataset_id\":");
-	int_or_null(o, r, i, 7);
-	sb_adds(o, ",\"dataset_dump\":");
-	dump_json(o, db_text(r, i, 8), dataset_fields);
-	sb_adds(o, ",\"start_timestamp\":");
-	sb_add_json_ts(o, db_text(r, i, 9));
-	sb_adds(o, ",\"end_timestamp\":");
-	if (db_text(r, i, 10))
-		sb_add_json_ts(o, db_text(r, i, 10));
-	else
-		sb_adds(o, "null");
-	static const char *const texts[] = { "status", "log", "executor_error_log", "working_dir", "working_dir_user" };
-	for (int k = 0; k < 5; k++) {
-		sb_addf(o, ",\"%s\":", texts[k]);
-		str_or_null(o, db_text(r, i, 11 + k));
-	}
-	sb_adds(o, ",\"first_task_index\":");
-	int_or_null(o, r, i, 16);
-	sb_adds(o, ",\"last_task_index\":");
-	int_or_null(o, r, i, 17);
-	sb_adds(o, ",\"worker_init\":");
-	str_or_null(o, db_text(r, i, 18));
-	sb_adds(o, ",\"attribute_filters\":");
-	sb_adds(o, db_text(r, i, 19) ? db_text(r, i, 19) : "{}");
-	sb_adds(o, ",\"type_filters\":");
-	sb_adds(o, db_text(r, i, 20) ? db_text(r, i, 20) : "{}");
-}
-
 /* One workflow task's entry of task_statuses (upstream's get_latest_job
  * loop); -1 after a 500. */
 static int task_status_json(http_req_t *req, db_t *db, sb_t *o, int64_t did, int64_t wftid, const char *task_type,
@@ -1130,8 +1044,8 @@ void api_latest_job(http_req_t *req)
 		return;
 	db_res_t *job = NULL, *run = NULL, *wft = NULL;
 	sb_t o = SB_INIT;
-	if (db_exec(db, "SELECT " JOB_COLS " FROM jobv2 WHERE project_id = $1 AND workflow_id = $2 AND dataset_id = $3 "
-			"ORDER BY start_timestamp DESC, id DESC LIMIT 1",
+	if (db_exec(db, "SELECT " JOB_COLS " FROM jobv2 j WHERE j.project_id = $1 AND j.workflow_id = $2 AND j.dataset_id = $3 "
+			"ORDER BY j.start_timestamp DESC, j.id DESC LIMIT 1",
 		    (db_param_t[]){ P_INT(pid), P_INT(wid), P_INT(did) }, 3, &job))
 		goto dberr;
 	if (!db_nrows(job)) {
@@ -1152,7 +1066,8 @@ void api_latest_job(http_req_t *req)
 	if (db_exec(db, "SELECT w.id, t.type FROM workflowtaskv2 w JOIN taskv2 t ON t.id = w.task_id "
 			"WHERE w.workflow_id = $1 ORDER BY w.\"order\", w.id", (db_param_t[]){ P_INT(wid) }, 1, &wft))
 		goto dberr;
-	job_read_json_open(&o, job, 0);
+	job_json(&o, job, 0, 1, NULL);
+	o.len--;   /* reopen the object: JobWithTaskStatuses extends JobRead */
 	sb_adds(&o, ",\"task_statuses\":{");
 	for (int i = 0; i < db_nrows(wft); i++) {
 		int64_t id = db_int(wft, i, 0);

@@ -7,8 +7,9 @@
 #include <string.h>
 
 #include "build_config.h"
-#include "api/profile_check.h"
 #include "api/access.h"
+#include "api/job.h"
+#include "api/profile_check.h"
 #include "api/api.h"
 #include "api/common.h"
 #include "api/task_common.h"
@@ -21,12 +22,6 @@
 #include "runner/runner.h"
 #include "util/timeutil.h"
 #include "util/zipwrite.h"
-
-#define JOB_COLS                                                                                                  \
-	"j.id, j.project_id, j.project_dump, j.user_email, j.slurm_account, j.workflow_id, j.workflow_dump, "       \
-	"j.dataset_id, j.dataset_dump, j.start_timestamp, j.end_timestamp, j.status, j.log, j.executor_error_log, " \
-	"j.working_dir, j.working_dir_user, j.first_task_index, j.last_task_index, j.worker_init, "                \
-	"j.attribute_filters, j.type_filters"
 
 static void int_or_null(sb_t *o, db_res_t *r, int i, int c)
 {
@@ -68,7 +63,7 @@ static const char *const dataset_keys[] = { "id", "name", "project_id", "timesta
 
 /* JobRead of row i (log replaced by log_override when not NULL, dropped
  * when with_log is 0). */
-static void job_json(sb_t *o, db_res_t *r, int i, int with_log, const char *log_override)
+void job_json(sb_t *o, db_res_t *r, int i, int with_log, const char *log_override)
 {
 	sb_addf(o, "{\"id\":%lld,\"project_id\":", (long long)db_int(r, i, 0));
 	int_or_null(o, r, i, 1);
