@@ -32,6 +32,7 @@ BIN = os.environ.get("FRACTALCTL", str(ROOT / "build" / "fractalctl"))
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "5"))
 SINGLE_N = int(os.environ.get("BENCH_SINGLE_N", "50"))
 USERS = ["vanilla", "power", "dataset", "project", "job"]
+JOBS_PER_USER = int(os.environ.get("BENCH_JOBS", "100"))
 
 
 def free_port():
@@ -113,12 +114,16 @@ def populate(c, admin):
     the admin's working and failing tasks (shared through the default group);
     power: a project with 20 workflows (half of 1 task, half of 3), plus 99 more
     projects for the project-list figure; dataset: 20 datasets of 1,000 images and
-    20 one-task workflows; project: 25 projects. Jobs are not served yet."""
+    20 one-task workflows; project: 25 projects; job: a dataset of 10 images and a
+    one-task workflow run JOBS_PER_USER times (upstream: 100 jobs), each job
+    waited for (one submitted job per dataset at a time)."""
     tokens, ids = {}, {}
     task_ids = []
-    for name in ("working", "failing"):
+    # real commands that run in no time: the job benchmark measures the server
+    for name, cmd in (("working", "/bin/true"), ("failing", "/bin/false")):
         st, t = c.call("POST", "/api/v2/task/", token=admin,
-                       body={"name": name, "version": "0.1.0", "command_non_parallel": f"python {name}.py"})
+                       body={"name": name, "version": "0.1.0", "command_non_parallel": cmd,
+                             "type": "non_parallel"})
         assert st == 201, t
         task_ids.append(t["id"])
     for u in USERS:
@@ -157,6 +162,29 @@ def populate(c, admin):
                        body={"name": f"dataset {k}", "zarr_dir": zarr, "images": images})
         assert st == 201, d
         ids.setdefault("dataset_id", d["id"])
+    # job user
+    pj = ids["job"]
+    zarr = "/bench/job/zarr"
+    images = [{"zarr_url": f"{zarr}/p.zarr/A/{i:02d}/0", "attributes": {"well": f"A{i:02d}"}, "types": {}}
+              for i in range(10)]
+    st, d = c.call("POST", f"/api/v2/project/{pj}/dataset/import/", token=tokens["job"],
+                   body={"name": "jobs dataset", "zarr_dir": zarr, "images": images})
+    assert st == 201, d
+    st, wf = c.call("POST", f"/api/v2/project/{pj}/workflow/", token=tokens["job"], body={"name": "jobs"})
+    assert st == 201, wf
+    st, _ = c.call("POST", f"/api/v2/project/{pj}/workflow/{wf['id']}/wftask/", token=tokens["job"],
+                   body=[{"task_id": task_ids[0]}])
+    assert st == 201
+    t0 = time.perf_counter()
+    for i in range(JOBS_PER_USER):
+        st, job = c.call("POST", f"/api/v2/project/{pj}/job/submit/?workflow_id={wf['id']}&dataset_id={d['id']}",
+                         token=tokens["job"], body={})
+        assert st == 202, job
+        while job["status"] == "submitted":
+            time.sleep(0.005)
+            st, job = c.call("GET", f"/api/v2/project/{pj}/job/{job['id']}/", token=tokens["job"])
+        assert job["status"] == "done", job
+    ids["job_seconds"] = (time.perf_counter() - t0) / JOBS_PER_USER
     return tokens, ids
 
 
@@ -203,7 +231,7 @@ def run_engine(engine, pg):
     endpoints = [
         ("GET /api/alive/", "GET", "/api/alive/", None, None),
         ("GET /api/v2/project/{p}/dataset/", "GET", f"/api/v2/project/{pid}/dataset/", None, tokens["dataset"]),
-        ("GET /api/v2/job/", None, None, None, None),
+        (f"GET /api/v2/job/ ({JOBS_PER_USER} jobs)", "GET", "/api/v2/job/", None, tokens["job"]),
         ("GET /api/v2/project/ (100 projects)", "GET", "/api/v2/project/", None, tokens["power"]),
         ("GET /api/v2/task-group/", "GET", "/api/v2/task-group/", None, tokens["vanilla"]),
         ("GET /api/v2/project/{p}/workflow/ (20 workflows)", "GET", f"/api/v2/project/{ids['power']}/workflow/", None,
@@ -226,6 +254,7 @@ def run_engine(engine, pg):
                  None, "application/x-www-form-urlencoded")
     rows.append(("POST /auth/token/login/", med, p99, rps))
     res["rows"] = rows
+    res["job_ms"] = ids["job_seconds"] * 1000
     res["rss_load_kb"] = rss_kb(proc.pid)
     # scaling: images in one dataset; projects of one user
     scale = []
@@ -277,7 +306,8 @@ def main():
     for engine, r in results.items():
         out.append(f"## {engine}\n")
         out.append(f"- start to first `/api/alive/` answer: {r['start_ms']:.0f} ms")
-        out.append(f"- resident memory: {r['rss_idle_kb'] / 1024:.1f} MB idle, {r['rss_load_kb'] / 1024:.1f} MB after load\n")
+        out.append(f"- resident memory: {r['rss_idle_kb'] / 1024:.1f} MB idle, {r['rss_load_kb'] / 1024:.1f} MB after load")
+        out.append(f"- a one-task job over 10 images, submit to `done` as seen by a polling client: {r['job_ms']:.0f} ms\n")
         out.append("| endpoint | median ms | p99 ms | req/s (16 connections) |")
         out.append("|---|---:|---:|---:|")
         for label, med, p99, rps in r["rows"]:
