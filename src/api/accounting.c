@@ -64,8 +64,7 @@ static int parse_query(http_req_t *req, int with_slurm, acc_query_t *q)
 	q->b = NULL;
 	json_t *body = v_parse_body(req, &e);
 	if (body && !json_is_object(body)) {
-		verr_add(&e, "model_attributes_type", json_pack("[s]", "body"),
-			 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+		v_add_not_object(&e, json_pack("[s]", "body"), body);
 	} else if (body) {
 		const vfield_t fields[] = {
 			{ .name = "user_id", .type = V_INT, .nullable = 1 },

@@ -172,8 +172,7 @@ static size_t *select_images(const imglist_t *l, json_t *type_filters, json_t *a
 static json_t *image_query_validate(json_t *in, verr_t *e)
 {
 	if (!json_is_object(in)) {
-		verr_add(e, "model_attributes_type", json_pack("[s]", "body"),
-			 "Input should be a valid dictionary or object to extract fields from", in, NULL);
+		v_add_not_object(e, json_pack("[s]", "body"), in);
 		return NULL;
 	}
 	size_t before = json_array_size(e->list);
@@ -671,8 +670,7 @@ void api_history_image_log(http_req_t *req)
 		};
 		json_t *base = json_pack("[s]", "body");
 		if (!json_is_object(body))
-			verr_add(&e, "model_attributes_type", json_incref(base),
-				 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+			v_add_not_object(&e, json_incref(base), body);
 		else
 			b = v_object(body, fields, 3, 0, base, &e);
 		json_decref(base);
@@ -794,8 +792,7 @@ void api_images_non_processed(http_req_t *req)
 	v_query_int_e(req, "workflowtask_id", 1, &wftid, NULL, &e);
 	json_t *body = v_parse_body(req, &e), *tf = NULL, *af = NULL;
 	if (body && !json_is_object(body)) {
-		verr_add(&e, "model_attributes_type", json_pack("[s]", "body"),
-			 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+		v_add_not_object(&e, json_pack("[s]", "body"), body);
 	} else if (body) {
 		json_t *v = json_object_get(body, "attribute_filters");
 		json_t *loc = json_pack("[s,s]", "body", "attribute_filters");

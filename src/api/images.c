@@ -153,8 +153,7 @@ static json_t *validate_update(json_t *in, json_t *loc, verr_t *e)
 {
 	/* SingleImageUpdate: zarr_url, and attributes/types (null = unchanged) */
 	if (!json_is_object(in)) {
-		verr_add(e, "model_attributes_type", json_incref(loc),
-			 "Input should be a valid dictionary or object to extract fields from", in, NULL);
+		v_add_not_object(e, json_incref(loc), in);
 		return NULL;
 	}
 	json_t *probe = json_object();
@@ -291,8 +290,7 @@ static json_t *validate_query(json_t *in, json_t *loc, verr_t *e)
 	if (json_is_null(in))
 		return json_object();
 	if (!json_is_object(in)) {
-		verr_add(e, "model_attributes_type", json_incref(loc),
-			 "Input should be a valid dictionary or object to extract fields from", in, NULL);
+		v_add_not_object(e, json_incref(loc), in);
 		return NULL;
 	}
 	json_t *out = json_object();

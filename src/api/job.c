@@ -487,8 +487,7 @@ static json_t *job_create_parse(http_req_t *req)
 	json_t *base = json_pack("[s]", "body");
 	json_t *out = NULL;
 	if (!json_is_object(in)) {
-		verr_add(&e, "model_attributes_type", json_incref(base), "Input should be a valid dictionary or object to extract fields from",
-			 in, NULL);
+		v_add_not_object(&e, json_incref(base), in);
 	} else {
 		out = v_object(in, fields, 6, 1, base, &e);
 		json_t *loc = json_pack("[s,s]", "body", "attribute_filters");

@@ -581,8 +581,7 @@ static json_t *parse_custom(http_req_t *req)
 		goto done;
 	json_t *base = json_pack("[s]", "body");
 	if (!json_is_object(body)) {
-		verr_add(&e, "model_attributes_type", json_incref(base),
-			 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+		v_add_not_object(&e, json_incref(base), body);
 	} else {
 		/* the model validator runs before the fields (mode="before") */
 		json_t *root = json_object_get(body, "package_root"), *name = json_object_get(body, "package_name");

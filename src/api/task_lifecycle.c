@@ -375,8 +375,7 @@ void api_admin_tg_reset_pip(http_req_t *req)
 	if (body) {
 		json_t *base = json_pack("[s]", "body");
 		if (!json_is_object(body)) {
-			verr_add(&e, "model_attributes_type", json_incref(base),
-				 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+			v_add_not_object(&e, json_incref(base), body);
 		} else {
 			b = v_object(body, reset_pip_fields, 4, 1, base, &e);
 			json_t *pv = json_object_get(b, "python_version");
@@ -455,8 +454,7 @@ void api_admin_tg_reset_pixi(http_req_t *req)
 		if (body) {
 			json_t *base = json_pack("[s]", "body");
 			if (!json_is_object(body)) {
-				verr_add(&e, "model_attributes_type", json_incref(base),
-					 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+				v_add_not_object(&e, json_incref(base), body);
 			} else {
 				json_t *b = v_object(body, f, 1, 1, base, &e);
 				use_lock = json_is_true(json_object_get(b, "use_pixi_lockfile"));

@@ -239,8 +239,7 @@ void api_wftask_replace_task(http_req_t *req)
 		};
 		json_t *base = json_pack("[s]", "body");
 		if (!json_is_object(body))
-			verr_add(&e, "model_attributes_type", json_incref(base),
-				 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+			v_add_not_object(&e, json_incref(base), body);
 		else
 			b = v_object(body, fields, 2, 0, base, &e);
 		json_decref(base);

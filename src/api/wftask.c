@@ -327,8 +327,7 @@ void api_wftask_create(http_req_t *req)
 		json_array_foreach(body, i, it) {
 			json_t *base = json_pack("[s,i]", "body", (int)i);
 			if (!json_is_object(it)) {
-				verr_add(&e, "model_attributes_type", json_incref(base),
-					 "Input should be a valid dictionary or object to extract fields from", it, NULL);
+				v_add_not_object(&e, json_incref(base), it);
 			} else {
 				json_t *o = v_object(it, fields, (int)(sizeof(fields) / sizeof(fields[0])), 1, base, &e);
 				coerce_type_filters(o, base, &e);

@@ -116,8 +116,7 @@ json_t *workflow_import_validate(json_t *v, json_t *loc, verr_t *e)
 		if (!json_is_object(it)) {
 			/* upstream's legacy-filters validator crashes here (500);
 			 * we answer what pydantic would have said */
-			verr_add(e, "model_attributes_type", json_incref(base),
-				 "Input should be a valid dictionary or object to extract fields from", it, NULL);
+			v_add_not_object(e, json_incref(base), it);
 			json_decref(base);
 			continue;
 		}

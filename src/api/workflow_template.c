@@ -307,8 +307,7 @@ static json_t *template_body(http_req_t *req, int with_data)
 	verr_init(&e);
 	json_t *body = v_parse_body(req, &e), *out = NULL;
 	if (body && !json_is_object(body)) {
-		verr_add(&e, "model_attributes_type", json_pack("[s]", "body"),
-			 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+		v_add_not_object(&e, json_pack("[s]", "body"), body);
 	} else if (body) {
 		json_t *base = json_pack("[s]", "body");
 		out = v_object(body, fields, with_data ? 4 : 3, 0, base, &e);

@@ -498,8 +498,7 @@ static json_t *body_object(http_req_t *req, verr_t *e)
 {
 	json_t *body = body_json(req, e);
 	if (body && !json_is_object(body)) {
-		verr_add(e, "model_attributes_type", json_pack("[s]", "body"),
-			 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+		v_add_not_object(e, json_pack("[s]", "body"), body);
 		json_decref(body);
 		return NULL;
 	}

@@ -399,6 +399,12 @@ json_t *v_object(json_t *body, const vfield_t *fields, int nfields, int forbid_e
 	return out;
 }
 
+void v_add_not_object(verr_t *e, json_t *loc, json_t *input)
+{
+	verr_add(e, "model_attributes_type", loc, "Input should be a valid dictionary or object to extract fields from", input,
+		 NULL);
+}
+
 json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra)
 {
 	verr_t e;
@@ -409,8 +415,7 @@ json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_
 		return NULL;
 	}
 	if (!json_is_object(body)) {
-		verr_add(&e, "model_attributes_type", json_pack("[s]", "body"),
-			 "Input should be a valid dictionary or object to extract fields from", body, NULL);
+		v_add_not_object(&e, json_pack("[s]", "body"), body);
 		json_decref(body);
 		verr_reply(&e, req);
 		return NULL;

@@ -55,6 +55,9 @@ typedef struct verr {
 void verr_init(verr_t *e);
 /* Adds one error; loc is stolen; input borrowed (NULL: JSON null); ctx stolen (may be NULL). */
 void verr_add(verr_t *e, const char *type, json_t *loc, const char *msg, json_t *input, json_t *ctx);
+/* pydantic's model_attributes_type: a model's input that is not an object
+ * (loc stolen, input borrowed, as verr_add). */
+void v_add_not_object(verr_t *e, json_t *loc, json_t *input);
 /* Answers 422 with the errors (and frees them) if there are any; returns 1 then, else 0. */
 int verr_reply(verr_t *e, http_req_t *req);
 void verr_free(verr_t *e);
