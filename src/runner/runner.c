@@ -468,6 +468,28 @@ static json_t *list_field(json_t *obj, const char *name, verr_t *e)
 	return NULL;
 }
 
+/* The end of both output validations: unknown top-level keys, then either
+ * out (the validated output) or NULL with upstream's message naming what
+ * and the model. Frees e; out is stolen. */
+static json_t *output_validated(json_t *result, const char **allowed, verr_t *e, const char *what, const char *model,
+				json_t *out, sb_t *msg)
+{
+	json_t *empty = json_array();
+	extra_forbidden(result, allowed, empty, e);
+	json_decref(empty);
+	if (json_array_size(e->list)) {
+		sb_addf(msg, "Validation of %s failed.\nOriginal error: ", what);
+		pyd_errors(msg, model, e->list);
+		sb_adds(msg, "\nOriginal data: ");
+		py_repr_json(msg, result);
+		sb_adds(msg, ".");
+		json_decref(out);
+		out = NULL;
+	}
+	verr_free(e);
+	return out;
+}
+
 /* TaskOutput(**result): a new {"image_list_updates": [...],
  * "image_list_removals": [...]}, or NULL with upstream's message in msg.
  * result must be an object. */
@@ -493,20 +515,7 @@ static json_t *task_output_validate(json_t *result, sb_t *msg)
 		if (u)
 			json_array_append_new(json_object_get(out, "image_list_removals"), u);
 	}
-	json_t *empty = json_array();
-	extra_forbidden(result, allowed, empty, &e);
-	json_decref(empty);
-	if (json_array_size(e.list)) {
-		sb_adds(msg, "Validation of task output failed.\nOriginal error: ");
-		pyd_errors(msg, "TaskOutput", e.list);
-		sb_adds(msg, "\nOriginal data: ");
-		py_repr_json(msg, result);
-		sb_adds(msg, ".");
-		json_decref(out);
-		out = NULL;
-	}
-	verr_free(&e);
-	return out;
+	return output_validated(result, allowed, &e, "task output", "TaskOutput", out, msg);
 }
 
 /* InitTaskOutput(**result): the parallelization list, or NULL with msg. */
@@ -553,20 +562,7 @@ static json_t *init_output_validate(json_t *result, sb_t *msg)
 		json_decref(base);
 		json_array_append_new(out, item);
 	}
-	json_t *empty = json_array();
-	extra_forbidden(result, allowed, empty, &e);
-	json_decref(empty);
-	if (json_array_size(e.list)) {
-		sb_adds(msg, "Validation of init-task output failed.\nOriginal error: ");
-		pyd_errors(msg, "InitTaskOutput", e.list);
-		sb_adds(msg, "\nOriginal data: ");
-		py_repr_json(msg, result);
-		sb_adds(msg, ".");
-		json_decref(out);
-		out = NULL;
-	}
-	verr_free(&e);
-	return out;
+	return output_validated(result, allowed, &e, "init-task output", "InitTaskOutput", out, msg);
 }
 
 /* deduplicate_list: exact duplicates removed, first kept. Steals list. */
