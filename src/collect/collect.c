@@ -22,6 +22,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "build_config.h"
 #include "collect/pyproject.h"
@@ -66,6 +67,7 @@ typedef struct job {
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
 static job_t *running;
+static int live; /* job threads not yet past their last step (under reg_mu) */
 static int stopping;
 
 static int is_stopping(void)
@@ -1526,9 +1528,19 @@ static void *job_thread(void *arg)
 			*p = j->next;
 			break;
 		}
-	pthread_cond_broadcast(&reg_cv);
 	pthread_mutex_unlock(&reg_mu);
 	job_free(j);
+	/*
+	 * A detached thread's OpenSSL state (libpq's SCRAM login draws random
+	 * bytes, which builds per-thread generators) is only freed by a
+	 * thread-exit destructor, which could run after the server has
+	 * exited. Free it now, before telling collect_shutdown() we are done.
+	 */
+	OPENSSL_thread_stop();
+	pthread_mutex_lock(&reg_mu);
+	live--;
+	pthread_cond_broadcast(&reg_cv);
+	pthread_mutex_unlock(&reg_mu);
 	return NULL;
 }
 
@@ -1562,6 +1574,7 @@ int collect_start(db_t *db, const collect_req_t *r)
 		else {
 			j->next = running;
 			running = j;
+			live++;
 		}
 		pthread_attr_destroy(&attr);
 	}
@@ -1584,7 +1597,7 @@ void collect_shutdown(double seconds)
 {
 	int64_t deadline = mono_usec() + (int64_t)(seconds * 1e6);
 	pthread_mutex_lock(&reg_mu);
-	while (running && mono_usec() < deadline) {
+	while (live && mono_usec() < deadline) {
 		pthread_mutex_unlock(&reg_mu);
 		usleep(20000);
 		pthread_mutex_lock(&reg_mu);
@@ -1599,7 +1612,7 @@ void collect_shutdown(double seconds)
 	if (n)
 		log_warning("%d task-group activities still running: stopping them (they will be marked failed)", n);
 	/* each stopped job goes through its failure handler, then leaves */
-	while (running)
+	while (live)
 		pthread_cond_wait(&reg_cv, &reg_mu);
 	pthread_mutex_unlock(&reg_mu);
 }

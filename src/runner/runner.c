@@ -21,6 +21,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "config/settings.h"
 #include "model/images.h"
@@ -1990,16 +1991,20 @@ static void *job_main(void *arg)
 {
 	job_t *j = arg;
 	job_run(j);
+	int64_t job_id = j->a.job_id;
+	job_free(j);
+	/* as in collect.c: free this detached thread's OpenSSL state before
+	 * runner_shutdown() may let the process exit */
+	OPENSSL_thread_stop();
 	pthread_mutex_lock(&reg_mu);
 	for (int i = 0; i < 1024; i++)
-		if (reg_job_ids[i] == j->a.job_id) {
+		if (reg_job_ids[i] == job_id) {
 			reg_job_ids[i] = 0;
 			break;
 		}
 	reg_jobs--;
 	pthread_cond_broadcast(&reg_cv);
 	pthread_mutex_unlock(&reg_mu);
-	job_free(j);
 	return NULL;
 }
 
