@@ -97,6 +97,30 @@ def images(api, pid, did):
     return api.post(f"/api/v2/project/{pid}/dataset/{did}/images/query/", body={})[1]["items"]
 
 
+def test_dumps_keep_names_exactly(api, tmp_path):
+    # the dumps are read back from the stored JSON (jsonb on PostgreSQL) by a scanner, not a parser
+    odd = 'q"uote\\ back/slash \u00e9\u4e2d \U0001f52c tab\tnl\n \x01 {"x": [1]}'
+    t = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"),
+             meta_non_parallel={"nested": {"name": "not this one"}})
+    pid, did, wid, _ = project(api, tmp_path)
+    for kind, path in (("project", f"/api/v2/project/{pid}/"), ("workflow", f"/api/v2/project/{pid}/workflow/{wid}/"),
+                       ("dataset", f"/api/v2/project/{pid}/dataset/{did}/")):
+        # project and dataset names are limited to letters, digits and "_. -"
+        s, b, _ = api.request("PATCH", path, body={"name": (odd if kind == "workflow" else "p. _-0 ") + kind})
+        assert s == 200, b
+    add(api, pid, wid, t)
+    job = submit(api, pid, wid, did)
+    wait(api, pid, job["id"])
+    listed = [j for j in api.get("/api/v2/job/")[1] if j["id"] == job["id"]]
+    assert len(listed) == 1
+    for j in (job, listed[0], api.get(f"/api/v2/project/{pid}/job/{job['id']}/")[1]):
+        assert j["project_dump"]["name"] == "p. _-0 project"
+        assert j["workflow_dump"]["name"] == odd + "workflow" and j["workflow_dump"]["project_id"] == pid
+        assert j["dataset_dump"]["name"] == "p. _-0 dataset" and j["dataset_dump"]["zarr_dir"] == str(tmp_path / "zarr")
+        assert list(j["workflow_dump"]) == ["id", "name", "project_id", "timestamp_created"]
+        assert j["project_dump"]["timestamp_created"] == listed[0]["project_dump"]["timestamp_created"]
+
+
 def test_workflow_runs_to_done(api, db, tmp_path):
     t = tasks(api)
     pid, did, wid, zarr_dir = project(api, tmp_path)

@@ -20,6 +20,7 @@
 #include "model/task.h"
 #include "model/validate.h"
 #include "runner/runner.h"
+#include "util/jsonspan.h"
 #include "util/timeutil.h"
 #include "util/zipwrite.h"
 
@@ -39,18 +40,35 @@ static void str_or_null(sb_t *o, const char *s)
 		sb_adds(o, "null");
 }
 
-/* A dump column, with the keys of its Dump model in the model's order. */
+/*
+ * A dump column, with the keys of its Dump model in the model's order
+ * (jsonb keeps its own key order). The wanted members are scalars, copied as
+ * stored; a nested value, or a text the scan cannot read, goes through
+ * jansson, which re-serialises it compactly.
+ */
 static void dump_json(sb_t *o, const char *raw, const char *const *keys)
 {
-	json_t *d = raw ? json_loads(raw, 0, NULL) : NULL;
+	const char *vals[8];
+	size_t lens[8];
+	int fast = raw && !json_object_spans(raw, keys, vals, lens);
+	json_t *d = NULL;
 	sb_addc(o, '{');
 	int n = 0;
-	for (const char *const *k = keys; *k; k++) {
-		json_t *v = json_object_get(d, *k);
+	for (int k = 0; keys[k]; k++) {
+		if (fast && !vals[k])
+			continue;
+		if (fast && vals[k][0] != '{' && vals[k][0] != '[') {
+			sb_addf(o, "%s\"%s\":", n++ ? "," : "", keys[k]);
+			sb_add(o, vals[k], lens[k]);
+			continue;
+		}
+		if (!d && raw)
+			d = json_loads(raw, 0, NULL);
+		json_t *v = json_object_get(d, keys[k]);
 		if (!v)
 			continue;
 		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-		sb_addf(o, "%s\"%s\":%s", n++ ? "," : "", *k, s);
+		sb_addf(o, "%s\"%s\":%s", n++ ? "," : "", keys[k], s);
 		free(s);
 	}
 	sb_addc(o, '}');
