@@ -263,7 +263,6 @@ def test_image_query_paging_and_errors(api, server):
 
 def test_large_dataset_query(api, server):
     """10,000 images in one dataset: imported, queried with a filter and paged."""
-    import time
     pid = api.post("/api/v2/project/", body={"name": "big"})[1]["id"]
     root = f"{server.cwd}/big"
     images = [{"zarr_url": f"{root}/plate.zarr/{i // 100}/{i % 100}/0",
@@ -272,14 +271,11 @@ def test_large_dataset_query(api, server):
     status, d, _ = api.post(f"/api/v2/project/{pid}/dataset/import/", body={"name": "d", "zarr_dir": root, "images": images})
     assert status == 201
     url = f"/api/v2/project/{pid}/dataset/{d['id']}/images/query/?page=3&page_size=100"
-    t0 = time.time()
     status, page, _ = api.post(url, body={"type_filters": {"3D": True}, "attribute_filters": {"well": ["W005", "W006"]}})
-    elapsed = time.time() - t0
     assert status == 200
     assert page["total_count"] == 100 and page["current_page"] == 1
     assert len(page["attributes"]["idx"]) == 10000
-    # a generous ceiling under sanitizers; bench/ measures the real figure
-    assert elapsed < 5, elapsed
+    # (its speed is measured by bench/, not here)
 
 
 def test_image_keys_come_back_in_jsonb_order_on_both_engines(api, server):
