@@ -72,7 +72,7 @@ enum db_errclass db_errclass(const db_t *db)
 
 /* DB_ECHO: the statement, its parameters (secrets masked, long values cut)
  * and its duration, printed whatever FRACTAL_LOGGING_LEVEL says. */
-static void echo(const char *sql, const db_param_t *p, int n, int64_t usec, int rc)
+void db_echo(const char *sql, const db_param_t *p, int n, int64_t usec, int rc)
 {
 	sb_t sb;
 	sb_init(&sb, 256);
@@ -128,7 +128,7 @@ int db_exec(db_t *db, const char *sql, const db_param_t *params, int nparams, db
 	int64_t t0 = db->echo ? mono_usec() : 0;
 	int rc = db->ops->exec(db, sql, params, nparams, res);
 	if (db->echo)
-		echo(sql, params, nparams, mono_usec() - t0, rc);
+		db_echo(sql, params, nparams, mono_usec() - t0, rc);
 	return rc;
 }
 
@@ -138,7 +138,7 @@ int db_exec_script(db_t *db, const char *sql)
 	int64_t t0 = db->echo ? mono_usec() : 0;
 	int rc = db->ops->exec_script(db, sql);
 	if (db->echo)
-		echo(sql, NULL, 0, mono_usec() - t0, rc);
+		db_echo(sql, NULL, 0, mono_usec() - t0, rc);
 	return rc;
 }
 
@@ -379,7 +379,8 @@ void ts_canonical(const char *in, sb_t *out)
 
 int db_row_version(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text)
 {
-	*text = NULL;
+	if (text)
+		*text = NULL;
 	version[0] = '\0';
 	return db->ops->row_version(db, table, column, id, version, text);
 }

@@ -139,9 +139,9 @@ int db_id_counter_set(db_t *db, const char *table, int64_t next);
 /* A token that changes whenever the row's `column` changes, so that a
  * parsed copy of a large JSON column can be cached (model/imgcache.c).
  * PostgreSQL: the row's xmin. SQLite: length and hash of the column's text,
- * whose text is then also handed back in *text (malloc'd, caller frees) to
- * spare a second read; *text is NULL on PostgreSQL. Returns 1, 0 when there
- * is no such row, -1 on error. */
+ * which, when text is not NULL, is also handed back in *text (malloc'd,
+ * caller frees) to spare a second read; *text is NULL on PostgreSQL.
+ * Returns 1, 0 when there is no such row, -1 on error. */
 int db_row_version(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text);
 
 const char *db_errmsg(const db_t *db);

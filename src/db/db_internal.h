@@ -43,6 +43,9 @@ struct db_res {
 db_res_t *res_new(int ncols);
 /* Appends one row; vals/lens are ncols long; vals[i] NULL means NULL. */
 void res_add_row(db_res_t *r, const char *const *vals, const size_t *lens);
+/* DB_ECHO's log line for one statement (for a backend that runs a statement
+ * itself instead of through db_exec()). */
+void db_echo(const char *sql, const db_param_t *p, int n, int64_t usec, int rc);
 void db_set_error(db_t *db, enum db_errclass cls, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 extern const struct db_ops sqlite_ops;

@@ -14,9 +14,23 @@ enum { K_NUM, K_STR };
 struct attrval {
 	size_t key;          /* index into the interned attribute keys */
 	int kind;            /* numbers and booleans compare as numbers (Python ==) */
+	uint32_t hash;       /* K_STR: str_hash() of the string, compared first */
 	double num;
 	size_t off, len;     /* K_STR: the string in text */
 };
+
+/*
+ * FNV-1a of a string value. A filter compares hashes before bytes: the
+ * bytes lie scattered in a list's text (a cache miss per image), the hashes
+ * next to each other.
+ */
+static uint32_t str_hash(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
 
 struct typeval {
 	size_t key;
@@ -129,6 +143,7 @@ static imglist_t *build(int64_t id, const char *version, const char *text)
 				a->kind = K_STR;
 				a->off = l->text.len;
 				a->len = json_string_length(v);
+				a->hash = str_hash(json_string_value(v), a->len);
 				sb_add(&l->text, json_string_value(v), a->len);
 			} else {
 				a->kind = K_NUM;
@@ -158,7 +173,8 @@ imglist_t *imglist_get(db_t *db, int64_t dataset_id)
 {
 	char version[64];
 	char *text = NULL;
-	if (db_row_version(db, "datasetv2", "images", dataset_id, version, &text) != 1)
+	/* a hit (the usual case) needs no copy of the text: a miss reads it again */
+	if (db_row_version(db, "datasetv2", "images", dataset_id, version, NULL) != 1)
 		return NULL;
 	pthread_mutex_lock(&lock);
 	for (int s = 0; s < CACHE_SLOTS; s++) {
@@ -167,11 +183,13 @@ imglist_t *imglist_get(db_t *db, int64_t dataset_id)
 			l->refs++;
 			l->last_use = ++clock_tick;
 			pthread_mutex_unlock(&lock);
-			free(text);
 			return l;
 		}
 	}
 	pthread_mutex_unlock(&lock);
+	/* read again, with the text: version and text then agree on SQLite */
+	if (db_row_version(db, "datasetv2", "images", dataset_id, version, &text) != 1)
+		return NULL;
 	if (!text) {
 		db_res_t *r;
 		if (db_exec(db, "SELECT images FROM datasetv2 WHERE id = $1", (db_param_t[]){ P_INT(dataset_id) }, 1, &r))
@@ -267,6 +285,7 @@ struct tf {
 
 struct fval {
 	int kind;
+	uint32_t hash;
 	double num;
 	const char *str;
 	size_t len;
@@ -317,6 +336,7 @@ imgfilter_t *imgfilter_new(const imglist_t *l, json_t *type_filters, json_t *att
 				fv->kind = K_STR;
 				fv->str = json_string_value(x);
 				fv->len = json_string_length(x);
+				fv->hash = str_hash(fv->str, fv->len);
 			} else {
 				fv->kind = K_NUM;
 				fv->num = json_is_boolean(x) ? json_is_true(x) : json_number_value(x);
@@ -360,7 +380,8 @@ int imgfilter_match(const imgfilter_t *f, const imglist_t *l, size_t i)
 			if (fv->kind == K_NUM)
 				found = fv->num == av->num;
 			else
-				found = fv->len == av->len && !memcmp(fv->str, l->text.buf + av->off, av->len);
+				found = fv->hash == av->hash && fv->len == av->len &&
+					!memcmp(fv->str, l->text.buf + av->off, av->len);
 		}
 		if (!found)
 			return 0;
