@@ -300,7 +300,8 @@ def main():
     out = [f"# Benchmark results\n",
            f"Run on {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, {os.cpu_count()} cores, "
            f"`wrk -t2 -c16 -d{WRK_SECONDS}s` for throughput (client and server share the machine), "
-           f"{SINGLE_N} sequential requests for latency. Re-run with `bench/run.sh`.\n",
+           f"{SINGLE_N} sequential requests for latency (request sent to last byte of the answer read; "
+           "the answer is not parsed). Re-run with `bench/run.sh`.\n",
            "Upstream 2.8.1 on a 2-core machine (the issue's figures): start ~2 s, 106 MB idle / ~150 MB after load, "
            "alive ~4,500 req/s, project list (100 projects) ~65 req/s, dataset of 1,000 images ~60 req/s, "
            "images query returning 1,000 images ~7 req/s, login ~4 req/s.\n"]
