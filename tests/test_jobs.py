@@ -417,6 +417,36 @@ def job_row(db, jid):
     return status, log.replace("<NL>", "\n")
 
 
+def test_second_server_leaves_the_first_ones_jobs_alone(env, db, tmp_path):
+    # only the server holding the database's server lock fails jobs left 'submitted' at start-up
+    e = init_db(env, tmp_path)
+    first = Server(e, tmp_path)
+    api = first.http
+    api.token = api.login()
+    tid = task(api, "sleepy", command_non_parallel=cmd("generic_task.py"))
+    pid, did, wid, _ = project(api, tmp_path, [{"zarr_url": f"{tmp_path}/zarr/a"}])
+    add(api, pid, wid, tid, args_non_parallel={"sleep_time": 3})
+    job = submit(api, pid, wid, did)
+    second = Server(e, tmp_path)
+    try:
+        assert "Another fractalctl server holds this database" in second.output()
+        assert db.query(f"SELECT status FROM jobv2 WHERE id = {job['id']}") == [["submitted"]]
+        second.http.token = second.http.login()
+        assert second.http.get(f"/api/v2/project/{pid}/job/{job['id']}/")[1]["status"] == "submitted"
+        assert wait(api, pid, job["id"])["status"] == "done"
+    finally:
+        assert second.stop() == 0
+        assert first.stop() == 0
+    # with both gone, the next server holds the lock again
+    db.execute(f"UPDATE jobv2 SET status = 'submitted' WHERE id = {job['id']}")
+    third = Server(e, tmp_path)
+    try:
+        assert "Another fractalctl server" not in third.output()
+        assert job_row(db, job["id"])[0] == "failed"
+    finally:
+        assert third.stop() == 0
+
+
 def test_server_restart_during_a_job(env, db, tmp_path):
     e = init_db(env, tmp_path)
     s = Server(e, tmp_path)

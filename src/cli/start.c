@@ -45,17 +45,27 @@ int cmd_start(int argc, char **argv)
 		sb_release(&err);
 		return 1;
 	}
-	/* activities a stopped or crashed server left behind must not stay
-	 * pending/ongoing forever */
-	if (collect_fail_leftovers(db) < 0) {
+	/*
+	 * Activities and jobs a stopped or crashed server left pending must not
+	 * stay so forever; but another server on this database may be running
+	 * them, so only the holder of the server lock (kept on this connection
+	 * until we exit) fails them.
+	 */
+	int locked = db_server_lock(db);
+	if (locked < 0)
+		log_warning("Cannot take the server lock (%s): unfinished jobs and task-group activities are left as "
+			    "they are", db_errmsg(db));
+	else if (!locked)
+		log_warning("Another fractalctl server holds this database: its unfinished jobs and task-group "
+			    "activities are left to it");
+	if (locked > 0 && collect_fail_leftovers(db) < 0) {
 		fprintf(stderr, "fractalctl start: error: %s\n", db_errmsg(db));
 		db_close(db);
 		sb_release(&err);
 		return 1;
 	}
-	/* jobs a previous process left 'submitted' can never end now */
-	runner_recover(db);
-	db_close(db);
+	if (locked > 0)
+		runner_recover(db);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	sb_t what = SB_INIT;
 	db_describe(&what);
@@ -64,6 +74,7 @@ int cmd_start(int argc, char **argv)
 	rc = http_serve(host, port, &err) ? 1 : 0;
 	/* task collections in flight: finish, or stop and fail */
 	collect_shutdown(settings.graceful_shutdown_time);
+	db_close(db); /* releases the server lock */
 	curl_global_cleanup();
 	if (rc)
 		fprintf(stderr, "fractalctl start: error: %s\n", err.buf);

@@ -377,6 +377,13 @@ void ts_canonical(const char *in, sb_t *out)
 	}
 }
 
+int db_server_lock(db_t *db)
+{
+	db->cls = DB_OK;
+	sb_reset(&db->err);
+	return db->ops->server_lock(db);
+}
+
 int db_row_version(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text)
 {
 	if (text)

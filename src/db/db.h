@@ -144,6 +144,18 @@ int db_id_counter_set(db_t *db, const char *table, int64_t next);
  * Returns 1, 0 when there is no such row, -1 on error. */
 int db_row_version(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text);
 
+/*
+ * The server lock: one `fractalctl start` per database owns the jobs and
+ * task-group activities left unfinished, and only the owner may fail them
+ * at start-up (another server on the same database may be running them).
+ * PostgreSQL: a session advisory lock on this connection; SQLite: flock()
+ * on the database file through a descriptor of this connection. Either is
+ * released when the connection closes or the process dies. Returns 1 when
+ * taken, 0 when another process holds it, -1 on error (message in
+ * db_errmsg).
+ */
+int db_server_lock(db_t *db);
+
 const char *db_errmsg(const db_t *db);
 enum db_errclass db_errclass(const db_t *db);
 

@@ -21,6 +21,7 @@ struct db_ops {
 	int (*schema_read)(db_t *db, db_schema_t *s);
 	int (*id_counter_get)(db_t *db, const char *table, int64_t *next);
 	int (*id_counter_set)(db_t *db, const char *table, int64_t next);
+	int (*server_lock)(db_t *db);
 	int (*row_version)(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text);
 	void (*close)(db_t *db);
 };

@@ -452,6 +452,17 @@ static int pg_row_version(db_t *db, const char *table, const char *column, int64
 	return found;
 }
 
+/* A session advisory lock in this database; the key spells "fractal". */
+static int pg_server_lock(db_t *db)
+{
+	db_res_t *r;
+	if (db_exec(db, "SELECT pg_try_advisory_lock(7382069818995862528)", NULL, 0, &r))
+		return -1;
+	int got = db_nrows(r) && db_bool(r, 0, 0);
+	db_res_free(r);
+	return got;
+}
+
 static void pg_close(db_t *db)
 {
 	struct pg_conn *c = db->conn;
@@ -473,6 +484,7 @@ const struct db_ops postgres_ops = {
 	.schema_read = pg_schema_read,
 	.id_counter_get = pg_id_counter_get,
 	.id_counter_set = pg_id_counter_set,
+	.server_lock = pg_server_lock,
 	.row_version = pg_row_version,
 	.close = pg_close,
 };

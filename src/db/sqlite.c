@@ -9,10 +9,12 @@
 #include "db/db_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +34,7 @@ struct cached {
 struct sqlite_conn {
 	sqlite3 *h;
 	struct cached *buckets[NBUCKETS];
+	int lock_fd;        /* db_server_lock()'s descriptor, -1 if none */
 };
 
 static unsigned hash(const char *s)
@@ -352,6 +355,35 @@ static int sq_row_version(db_t *db, const char *table, const char *column, int64
 	return rc == SQLITE_DONE ? found : -1;
 }
 
+/*
+ * flock() on a descriptor of our own: SQLite locks with fcntl(), which
+ * flock() does not touch on Linux. The descriptor stays open until the
+ * connection closes, after SQLite's own (closing a descriptor of the file
+ * drops the process's fcntl locks on it).
+ */
+static int sq_server_lock(db_t *db)
+{
+	struct sqlite_conn *c = db->conn;
+	if (c->lock_fd >= 0)
+		return 1;
+	const char *path = sqlite3_db_filename(c->h, "main");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		db_set_error(db, DB_ERR_OTHER, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return 0;
+		db_set_error(db, DB_ERR_OTHER, "cannot lock %s: %s", path, strerror(e));
+		return -1;
+	}
+	c->lock_fd = fd;
+	return 1;
+}
+
 static void sq_close(db_t *db)
 {
 	struct sqlite_conn *c = db->conn;
@@ -368,6 +400,8 @@ static void sq_close(db_t *db)
 		}
 	}
 	sqlite3_close(c->h);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
 	free(c);
 }
 
@@ -385,6 +419,7 @@ const struct db_ops sqlite_ops = {
 	.schema_read = sq_schema_read,
 	.id_counter_get = sq_id_counter_get,
 	.id_counter_set = sq_id_counter_set,
+	.server_lock = sq_server_lock,
 	.row_version = sq_row_version,
 	.close = sq_close,
 };
@@ -454,6 +489,7 @@ db_t *sqlite_open(int create, sb_t *err)
 	db_t *db = xcalloc(1, sizeof(*db));
 	struct sqlite_conn *c = xcalloc(1, sizeof(*c));
 	c->h = h;
+	c->lock_fd = -1;
 	db->conn = c;
 	db->ops = &sqlite_ops;
 	sb_init(&db->err, 0);

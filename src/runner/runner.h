@@ -23,7 +23,9 @@
  *   - runner_recover(), called by `start` before serving, marks every job
  *     still `submitted` (the previous process was killed without a chance
  *     to clean up) as failed with a log line saying so, together with its
- *     latest history run and that run's unfinished units. */
+ *     latest history run and that run's unfinished units. `start` calls it
+ *     only while it holds the database's server lock (db_server_lock), so
+ *     that a second server does not fail the jobs the first one runs. */
 #ifndef RUNNER_H
 #define RUNNER_H
 
