@@ -14,6 +14,7 @@
  * each thread's database connection closes. */
 #include "http/http.h"
 
+#include <malloc.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,9 +39,18 @@ struct http_conn_ctx {
 	int64_t t0;
 	int too_large;
 	int suspended;
+	int big;             /* a body or answer over BIG_REQUEST bytes */
 	http_work_fn work;
 	struct http_conn_ctx *next_work;
 };
+
+/*
+ * After a request that moved over this many bytes (a dataset import, an
+ * export of 100,000 images) its memory is free but glibc keeps the pages in
+ * the thread's arena: malloc_trim() gives them back, so that one large
+ * request does not set the server's resident size for good.
+ */
+#define BIG_REQUEST (1 << 20)
 
 static atomic_int inflight;
 static struct MHD_Response *alive_response;
@@ -231,6 +241,8 @@ static enum MHD_Result send_response(struct http_conn_ctx *ctx)
 {
 	http_req_t *req = &ctx->req;
 	size_t len = req->resp.len;
+	if (len > BIG_REQUEST)
+		ctx->big = 1;
 	char *body = sb_detach(&req->resp);
 	struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (req->content_type)
@@ -325,11 +337,14 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (secs > settings.long_request_time)
 		log_warning("Slow request: %s %s, status %d, %.3f s", ctx->req.method, ctx->req.path,
 			    ctx->req.status, secs);
+	int big = ctx->big || ctx->req.body.len > BIG_REQUEST;
 	sb_release(&ctx->req.body);
 	sb_release(&ctx->req.resp);
 	arena_free(&ctx->req.arena);
 	free(ctx);
 	*con_cls = NULL;
+	if (big)
+		malloc_trim(0);
 	atomic_fetch_sub(&inflight, 1);
 }
 

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1993,6 +1994,9 @@ static void *job_main(void *arg)
 	job_run(j);
 	int64_t job_id = j->a.job_id;
 	job_free(j);
+	/* a large job's image lists and units are freed now, but glibc keeps the
+	 * pages of this thread's arena: give them back to the system */
+	malloc_trim(0);
 	/* as in collect.c: free this detached thread's OpenSSL state before
 	 * runner_shutdown() may let the process exit */
 	OPENSSL_thread_stop();
