@@ -425,7 +425,7 @@ def test_second_server_leaves_the_first_ones_jobs_alone(env, db, tmp_path):
     api.token = api.login()
     tid = task(api, "sleepy", command_non_parallel=cmd("generic_task.py"))
     pid, did, wid, _ = project(api, tmp_path, [{"zarr_url": f"{tmp_path}/zarr/a"}])
-    add(api, pid, wid, tid, args_non_parallel={"sleep_time": 3})
+    add(api, pid, wid, tid, args_non_parallel={"sleep_time": 6})
     job = submit(api, pid, wid, did)
     second = Server(e, tmp_path)
     try:
