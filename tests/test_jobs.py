@@ -361,12 +361,16 @@ def test_submission_errors(api, db, tmp_path):
     # one submitted job per dataset
     tid = task(api, "sleepy", command_non_parallel=cmd("generic_task.py"))
     wid2 = api.post(f"/api/v2/project/{pid}/workflow/", body={"name": "wf2"})[1]["id"]
-    add(api, pid, wid2, tid, args_non_parallel={"sleep_time": 3})
+    add(api, pid, wid2, tid, args_non_parallel={"sleep_time": 5})
     job = submit(api, pid, wid2, did)
     assert submit(api, pid, wid, did, expect=422) == {"detail": f"Dataset {did} is already in use in submitted job(s)."}
     # show_tmp_logs while running
-    time.sleep(0.5)
-    b = api.get(f"/api/v2/project/{pid}/job/{job['id']}/?show_tmp_logs=true")[1]
+    deadline = time.time() + 4
+    while True:
+        b = api.get(f"/api/v2/project/{pid}/job/{job['id']}/?show_tmp_logs=true")[1]
+        if "START workflow" in (b["log"] or "") or time.time() > deadline:
+            break
+        time.sleep(0.1)
     assert b["status"] == "submitted" and "START workflow" in b["log"]
     assert api.get(f"/api/v2/project/{pid}/job/{job['id']}/")[1]["log"] is None
     # stop: not for the local backend
