@@ -460,7 +460,12 @@ def test_server_restart_during_a_job(env, db, tmp_path):
     pid, did, wid, _ = project(api, tmp_path, [{"zarr_url": f"{tmp_path}/zarr/a"}])
     add(api, pid, wid, tid, args_non_parallel={"sleep_time": 60})
     job = submit(api, pid, wid, did)
-    time.sleep(1.0)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if "0-th task" in (api.get(f"/api/v2/project/{pid}/job/{job['id']}/?show_tmp_logs=true")[1]["log"] or ""):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)  # the task's process is started right after that line
     # SIGTERM: the task is stopped and the job fails, with a clear line
     t0 = time.time()
     assert s.stop() == 0
