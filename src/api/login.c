@@ -2,18 +2,19 @@
  * with `username` (the e-mail, matched case-insensitively) and `password`,
  * answered with {"access_token": <JWT>, "token_type": "bearer"}.
  *
+ * The form may be urlencoded or multipart/form-data, as with Starlette.
  * The bcrypt check runs on the slow-work threads (http_offload) so that a
  * burst of logins leaves other requests fast. An unknown e-mail still costs
  * one hash, so response time does not tell which e-mails exist. Absent when
  * FRACTAL_DISABLE_BASIC_AUTH=true (404, as upstream removes the route). */
 #include "api/api.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "config/settings.h"
+#include "http/form.h"
 #include "util/jwt.h"
 #include "util/password.h"
 
@@ -24,47 +25,6 @@ struct login_state {
 	int active;
 	int ok;
 };
-
-static int hexval(int c)
-{
-	return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
-}
-
-static char *urldecode(arena_t *a, const char *s, size_t n)
-{
-	char *out = arena_alloc(a, n + 1), *w = out;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '+') {
-			*w++ = ' ';
-		} else if (s[i] == '%' && i + 2 < n && hexval((unsigned char)s[i + 1]) >= 0 &&
-			   hexval((unsigned char)s[i + 2]) >= 0) {
-			*w++ = (char)(hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2]));
-			i += 2;
-		} else {
-			*w++ = s[i];
-		}
-	}
-	*w = '\0';
-	return out;
-}
-
-/* The value of `key` in an urlencoded form, decoded; NULL if absent. */
-static char *form_field(http_req_t *req, const char *key)
-{
-	const char *p = req->body.buf, *end = p + req->body.len;
-	size_t klen = strlen(key);
-	while (p < end) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *stop = amp ? amp : end;
-		const char *eq = memchr(p, '=', (size_t)(stop - p));
-		const char *kend = eq ? eq : stop;
-		char *k = urldecode(&req->arena, p, (size_t)(kend - p));
-		if (strlen(k) == klen && !memcmp(k, key, klen))
-			return eq ? urldecode(&req->arena, eq + 1, (size_t)(stop - eq - 1)) : arena_strdup(&req->arena, "");
-		p = stop + 1;
-	}
-	return NULL;
-}
 
 static void check_password(http_req_t *req)
 {
@@ -101,8 +61,18 @@ void api_login(http_req_t *req)
 		http_json_sb(req, 200, &sb);
 		return;
 	}
-	char *username = form_field(req, "username");
-	char *password = form_field(req, "password");
+	/* Starlette's request.form(): urlencoded or multipart (fractal-web sends
+	 * a FormData, i.e. multipart), by Content-Type; any other type is an empty form */
+	http_form_t form;
+	const char *why;
+	if (http_form_parse(req, &form, &why)) {
+		http_error(req, 400, why);
+		return;
+	}
+	const http_form_field_t *fu = http_form_get(&form, "username");
+	const http_form_field_t *fp = http_form_get(&form, "password");
+	char *username = fu ? (char *)fu->data : NULL;
+	char *password = fp ? (char *)fp->data : NULL;
 	if (!username || !password) {
 		sb_t sb = SB_INIT;
 		sb_adds(&sb, "[");

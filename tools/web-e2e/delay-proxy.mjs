@@ -1,0 +1,12 @@
+// Forwards :8000 -> :8002, holding each response DELAY_MS (default 40) to mimic a slower server.
+import http from 'http';
+const delay = Number(process.env.DELAY_MS || 40);
+http.createServer((req, res) => {
+	const up = http.request({ host: '127.0.0.1', port: 8002, path: req.url, method: req.method, headers: req.headers }, (r) => {
+		const chunks = [];
+		r.on('data', (c) => chunks.push(c));
+		r.on('end', () => setTimeout(() => { res.writeHead(r.statusCode, r.headers); res.end(Buffer.concat(chunks)); }, delay));
+	});
+	up.on('error', (e) => { res.writeHead(502); res.end(String(e)); });
+	req.pipe(up);
+}).listen(8000, '127.0.0.1');
