@@ -660,22 +660,12 @@ void api_history_image_log(http_req_t *req)
 	verr_init(&e);
 	int64_t pid;
 	v_path_int_e(req, 0, "project_id", &pid, &e);
-	json_t *body = v_parse_body(req, &e);
-	json_t *b = NULL;
-	if (body) {
-		const vfield_t fields[] = {
-			{ .name = "workflowtask_id", .type = V_INT, .required = 1 },
-			{ .name = "dataset_id", .type = V_INT, .required = 1 },
-			{ .name = "zarr_url", .type = V_STR, .required = 1 },
-		};
-		json_t *base = json_pack("[s]", "body");
-		if (!json_is_object(body))
-			v_add_not_object(&e, json_incref(base), body);
-		else
-			b = v_object(body, fields, 3, 0, base, &e);
-		json_decref(base);
-		json_decref(body);
-	}
+	const vfield_t fields[] = {
+		{ .name = "workflowtask_id", .type = V_INT, .required = 1 },
+		{ .name = "dataset_id", .type = V_INT, .required = 1 },
+		{ .name = "zarr_url", .type = V_STR, .required = 1 },
+	};
+	json_t *b = v_body_e(req, fields, 3, 0, &e);
 	if (verr_reply(&e, req)) {
 		json_decref(b);
 		return;

@@ -450,19 +450,9 @@ void api_admin_tg_reset_pixi(http_req_t *req)
 	int use_lock = 0;
 	if (req->body.len) {
 		static const vfield_t f[] = { { .name = "use_pixi_lockfile", .type = V_BOOL } };
-		json_t *body = v_parse_body(req, &e);
-		if (body) {
-			json_t *base = json_pack("[s]", "body");
-			if (!json_is_object(body)) {
-				v_add_not_object(&e, json_incref(base), body);
-			} else {
-				json_t *b = v_object(body, f, 1, 1, base, &e);
-				use_lock = json_is_true(json_object_get(b, "use_pixi_lockfile"));
-				json_decref(b);
-			}
-			json_decref(base);
-			json_decref(body);
-		}
+		json_t *b = v_body_e(req, f, 1, 1, &e);
+		use_lock = json_is_true(json_object_get(b, "use_pixi_lockfile"));
+		json_decref(b);
 	} else {
 		verr_add(&e, "missing", json_pack("[s]", "body"), "Field required", NULL, NULL);
 	}

@@ -231,20 +231,11 @@ void api_wftask_replace_task(http_req_t *req)
 	v_path_int_e(req, 1, "workflow_id", &wid, &e);
 	v_query_int_e(req, "workflow_task_id", 1, &wftid, NULL, &e);
 	v_query_int_e(req, "task_id", 1, &task_id, NULL, &e);
-	json_t *body = v_parse_body(req, &e), *b = NULL;
-	if (body) {
-		const vfield_t fields[] = {
-			{ .name = "args_non_parallel", .type = V_DICT, .nullable = 1 },
-			{ .name = "args_parallel", .type = V_DICT, .nullable = 1 },
-		};
-		json_t *base = json_pack("[s]", "body");
-		if (!json_is_object(body))
-			v_add_not_object(&e, json_incref(base), body);
-		else
-			b = v_object(body, fields, 2, 0, base, &e);
-		json_decref(base);
-		json_decref(body);
-	}
+	const vfield_t fields[] = {
+		{ .name = "args_non_parallel", .type = V_DICT, .nullable = 1 },
+		{ .name = "args_parallel", .type = V_DICT, .nullable = 1 },
+	};
+	json_t *b = v_body_e(req, fields, 2, 0, &e);
 	if (verr_reply(&e, req)) {
 		json_decref(b);
 		return;

@@ -405,25 +405,26 @@ void v_add_not_object(verr_t *e, json_t *loc, json_t *input)
 		 NULL);
 }
 
+json_t *v_body_e(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra, verr_t *e)
+{
+	json_t *body = v_parse_body(req, e);
+	if (!body)
+		return NULL;
+	json_t *base = json_pack("[s]", "body"), *out = NULL;
+	if (!json_is_object(body))
+		v_add_not_object(e, json_incref(base), body);
+	else
+		out = v_object(body, fields, nfields, forbid_extra, base, e);
+	json_decref(base);
+	json_decref(body);
+	return out;
+}
+
 json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra)
 {
 	verr_t e;
 	verr_init(&e);
-	json_t *body = v_parse_body(req, &e);
-	if (!body) {
-		verr_reply(&e, req);
-		return NULL;
-	}
-	if (!json_is_object(body)) {
-		v_add_not_object(&e, json_pack("[s]", "body"), body);
-		json_decref(body);
-		verr_reply(&e, req);
-		return NULL;
-	}
-	json_t *base = json_pack("[s]", "body");
-	json_t *out = v_object(body, fields, nfields, forbid_extra, base, &e);
-	json_decref(base);
-	json_decref(body);
+	json_t *out = v_body_e(req, fields, nfields, forbid_extra, &e);
 	if (verr_reply(&e, req)) {
 		json_decref(out);
 		return NULL;

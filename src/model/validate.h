@@ -65,6 +65,11 @@ void verr_free(verr_t *e);
 /* Parses and validates the JSON body against fields. Returns a new object
  * (caller decrefs) or NULL after answering 422. */
 json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra);
+/* The same, adding the errors to e instead of answering (for routes that
+ * report path or query errors in the same 422). Returns the object of the
+ * valid fields (caller decrefs), or NULL when the body is missing, not JSON
+ * or not an object; check e for errors. */
+json_t *v_body_e(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra, verr_t *e);
 
 /* Validates the members of one object (a model nested in a body, or each
  * item of a list body) with errors at base + field (base borrowed). Always
