@@ -961,17 +961,28 @@ static json_t *args_np(const char *zarr_dir, const wft_t *w, json_t *urls)
 	return a;
 }
 
+/*
+ * The one non-parallel unit of a non_parallel or compound task (its init):
+ * args with zarr_urls (none for a converter) and files non_par-*. Returns
+ * the zarr_urls the unit covers (new reference; empty for a converter).
+ */
+static json_t *np_unit(job_t *j, const char *root, const wft_t *w, json_t *images, const char *zarr_dir, unit_t *u)
+{
+	int converter = !strncmp(w->type, "converter_", 10);
+	json_t *urls = converter ? json_array() : urls_of(images);
+	u->args = args_np(zarr_dir, w, converter ? NULL : urls);
+	sb_t dir = SB_INIT;
+	subfolder(j, root, w, &dir);
+	unit_files(u, dir.buf, "non_par-");
+	sb_release(&dir);
+	return urls;
+}
+
 static int run_non_parallel(job_t *j, const char *root, const wft_t *w, json_t *images, const char *zarr_dir,
 			    int64_t run_id, dispatch_t *d, jerr_t *err)
 {
-	int converter = !strcmp(w->type, "converter_non_parallel");
-	json_t *urls = converter ? json_array() : urls_of(images);
 	unit_t u = { 0 };
-	u.args = args_np(zarr_dir, w, converter ? NULL : urls);
-	sb_t dir = SB_INIT;
-	subfolder(j, root, w, &dir);
-	unit_files(&u, dir.buf, "non_par-");
-	sb_release(&dir);
+	json_t *urls = np_unit(j, root, w, images, zarr_dir, &u);
 	int rc = -1;
 	if (db_begin(j->db) || (u.hu_id = unit_insert(j, run_id, u.log_path.buf, urls)) < 0)
 		goto dberr;
@@ -1144,14 +1155,8 @@ static int bulk_status(job_t *j, const int64_t *ids, size_t n, const char *statu
 static int run_compound(job_t *j, const char *root, const wft_t *w, json_t *images, const char *zarr_dir,
 			int64_t run_id, dispatch_t *d, jerr_t *err)
 {
-	int converter = !strcmp(w->type, "converter_compound");
-	json_t *urls = converter ? json_array() : urls_of(images);
 	unit_t init = { 0 };
-	init.args = args_np(zarr_dir, w, converter ? NULL : urls);
-	sb_t dir = SB_INIT;
-	subfolder(j, root, w, &dir);
-	unit_files(&init, dir.buf, "non_par-");
-	sb_release(&dir);
+	json_t *urls = np_unit(j, root, w, images, zarr_dir, &init);
 	int rc = -1;
 	unit_t *units = NULL;
 	size_t n = 0;
