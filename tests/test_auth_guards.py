@@ -1,10 +1,12 @@
 """Auth: every registered route keeps upstream's guard.
 
-The routes come from our route table (src/api/routes.c) and the guard each
-must have from the specification's routes.md (its "caller" column), so a
-route added without its guard, or with the wrong one, fails here. Each route
-is called without a token, with a forged token, with a plain user's token
-and with a guest's token, with every path parameter set to 1.
+The routes and their guards come from our route table (src/api/routes.c,
+whose `.auth =` the router checks before any handler runs) and the guard
+each must have from the specification's routes.md (its "caller" column), so
+a route added without its guard, or with the wrong one, fails here: first
+by reading the table, then on the wire. Each route is called without a
+token, with a forged token, with a plain user's token and with a guest's
+token, with every path parameter set to 1.
 """
 import re
 from pathlib import Path
@@ -14,9 +16,27 @@ import pytest
 from conftest import ROOT
 
 
-def our_routes():
+# the guard of each route-table level, in routes.md's words
+LEVELS = {"AUTH_NONE": "anyone", "AUTH_ACTIVE": "active", "AUTH_VERIFIED": "verified",
+          "AUTH_GUEST": "guest+", "AUTH_USER": "user", "AUTH_SUPERUSER": "superuser"}
+
+
+def route_table():
+    """(method, path) -> the .auth of its entry in routes.c."""
     text = (ROOT / "src" / "api" / "routes.c").read_text()
-    return re.findall(r'\{\s*"([A-Z]+)",\s*"([^"]+)",\s*\w+\s*\}', text)
+    entries = re.findall(r'^\s*\{\s*"[A-Z]+",.*$', text, re.M)
+    table = {}
+    for line in entries:
+        m = re.match(r'\s*\{\s*"([A-Z]+)",\s*"([^"]+)",\s*\w+,\s*\.auth\s*=\s*(\w+)'
+                     r'(?:,\s*\.before\s*=\s*\w+)?\s*\},$', line)
+        assert m, "route-table entry without a guard: %s" % line.strip()
+        table[(m.group(1), m.group(2))] = m.group(3)
+    assert len(table) == len(entries), "a route is in the table twice"
+    return table
+
+
+def our_routes():
+    return list(route_table())
 
 
 def spec_callers(spec_dir):
@@ -35,6 +55,17 @@ def test_every_route_is_in_the_spec(spec_dir):
     assert len(callers) >= 140
     unknown = [r for r in our_routes() if r not in callers]
     assert unknown == [], "routes not in routes.md: %s" % unknown
+
+
+def test_the_table_has_the_specs_guards(spec_dir):
+    if spec_dir is None:
+        pytest.skip("../shared/spec is not beside this checkout")
+    callers = spec_callers(spec_dir)
+    table = route_table()
+    assert len(table) >= 140
+    wrong = [(r, LEVELS.get(auth, auth), callers.get(r)) for r, auth in table.items()
+             if LEVELS.get(auth) != callers.get(r)]
+    assert wrong == [], "guards that differ from routes.md (route, ours, spec): %s" % wrong
 
 
 GUARD_DETAILS = ("Unauthorized", "Forbidden", "This feature is not available for guest users.",
@@ -61,8 +92,10 @@ def test_guards(server, spec_dir, db):
     plain = http.login("plain@example.org", "abcd")
     guest = http.login("guest@example.org", "abcd")
     checked = 0
-    for method, path in our_routes():
-        caller = callers[(method, path)]
+    table = route_table()
+    for method, path in table:
+        caller = LEVELS[table[(method, path)]]
+        assert caller == callers[(method, path)], (method, path)
         url = fill(path)
         if caller == "anyone":
             continue

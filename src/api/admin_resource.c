@@ -15,12 +15,12 @@
  * by id. Every write is one transaction; a unique-name race that slips
  * past the check ends as the check's own 422. */
 #include "api/api.h"
+#include "api/common.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/settings.h"
-#include "http/auth.h"
 #include "model/resource.h"
 #include "model/validate.h"
 #include "util/timeutil.h"
@@ -119,13 +119,6 @@ static void answer_rows(http_req_t *req, db_res_t *r, row_fn row, int list, int 
 	http_json_sb(req, status, &sb);
 }
 
-static void internal_error(http_req_t *req, db_t *db, int in_tx)
-{
-	if (in_tx)
-		db_rollback(db);
-	http_error(req, 500, "Internal Server Error");
-}
-
 /* ---- request checks ---- */
 
 /* FastAPI parses a JSON body before resolving any dependency, so a body
@@ -144,6 +137,17 @@ static int read_body(http_req_t *req, json_t **body)
 		return -1;
 	}
 	verr_free(&e);
+	return 0;
+}
+
+/* The check the route table runs before the guard of the PUT and POST
+ * routes (routes.c): the 422 of a body that is not JSON. */
+int api_pre_json_body(http_req_t *req)
+{
+	json_t *body;
+	if (read_body(req, &body))
+		return -1;
+	json_decref(body);
 	return 0;
 }
 
@@ -232,16 +236,12 @@ static void not_found(http_req_t *req, int profile, int64_t id)
 
 static void list_all(http_req_t *req, int profile)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
-	db_t *db = http_db(req);
-	if (!db)
-		return;
+	db_t *db = req->db;
 	db_res_t *r;
 	if (db_exec(db, profile ? "SELECT " PROFILE_COLS " FROM profile ORDER BY id"
 				: "SELECT " RESOURCE_COLS " FROM resource ORDER BY id",
 		    NULL, 0, &r)) {
-		internal_error(req, db, 0);
+		api_db_error(req, db);
 		return;
 	}
 	answer_rows(req, r, profile ? profile_json : resource_json, 1, 200);
@@ -250,17 +250,13 @@ static void list_all(http_req_t *req, int profile)
 
 static void get_one(http_req_t *req, int profile)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, profile ? "profile_id" : "resource_id", &id))
 		return;
-	db_t *db = http_db(req);
-	if (!db)
-		return;
+	db_t *db = req->db;
 	db_res_t *r;
 	if (fetch_row(db, profile, id, &r)) {
-		internal_error(req, db, 0);
+		api_db_error(req, db);
 		return;
 	}
 	if (db_nrows(r) == 0)
@@ -287,7 +283,7 @@ static void save(http_req_t *req, db_t *db, int profile, json_t *doc, int64_t id
 	const char *name = json_string_value(json_object_get(doc, "name"));
 	int taken = 0;
 	if ((!old_name || strcmp(old_name, name)) && name_taken(db, profile, name, &taken)) {
-		internal_error(req, db, 1);
+		api_db_abort(req, db);
 		return;
 	}
 	if (taken) {
@@ -307,13 +303,13 @@ static void save(http_req_t *req, db_t *db, int profile, json_t *doc, int64_t id
 			db_rollback(db);
 			name_exists_error(req, profile, name);
 		} else {
-			internal_error(req, db, 1);
+			api_db_abort(req, db);
 		}
 		return;
 	}
 	db_res_t *r;
 	if (fetch_row(db, profile, id, &r)) {
-		internal_error(req, db, 1);
+		api_db_abort(req, db);
 		return;
 	}
 	if (db_commit(db)) {
@@ -322,7 +318,7 @@ static void save(http_req_t *req, db_t *db, int profile, json_t *doc, int64_t id
 			db_rollback(db);
 			name_exists_error(req, profile, name);
 		} else {
-			internal_error(req, db, 1);
+			api_db_abort(req, db);
 		}
 		return;
 	}
@@ -336,14 +332,12 @@ void api_admin_resource_create(http_req_t *req)
 	if (read_body(req, &body))
 		return;
 	json_t *doc = NULL;
-	if (auth_require(req, AUTH_SUPERUSER) || !(doc = check_request(req, body, NULL, NULL, 0)) ||
+	if (!(doc = check_request(req, body, NULL, NULL, 0)) ||
 	    backend_mismatch(req, doc))
 		goto out;
-	db_t *db = http_db(req);
-	if (!db)
-		goto out;
+	db_t *db = req->db;
 	if (db_begin(db)) {
-		internal_error(req, db, 0);
+		api_db_error(req, db);
 		goto out;
 	}
 	save(req, db, 0, doc, 0, NULL, 0, 201);
@@ -357,16 +351,14 @@ out:
  * transaction, 404 when it is gone, else save() the validated document. */
 static void put_existing(http_req_t *req, int kind, json_t *doc, int64_t id)
 {
-	db_t *db = http_db(req);
-	if (!db)
-		return;
+	db_t *db = req->db;
 	if (db_begin(db)) {
-		internal_error(req, db, 0);
+		api_db_error(req, db);
 		return;
 	}
 	db_res_t *r;
 	if (fetch_row(db, kind, id, &r)) {
-		internal_error(req, db, 1);
+		api_db_abort(req, db);
 		return;
 	}
 	if (db_nrows(r) == 0) {
@@ -387,7 +379,7 @@ void api_admin_resource_update(http_req_t *req)
 		return;
 	json_t *doc = NULL;
 	int64_t id = 0;
-	if (auth_require(req, AUTH_SUPERUSER) || !(doc = check_request(req, body, "resource_id", &id, 0)) ||
+	if (!(doc = check_request(req, body, "resource_id", &id, 0)) ||
 	    backend_mismatch(req, doc))
 		goto out;
 	put_existing(req, 0, doc, id);
@@ -420,22 +412,18 @@ static const char *referencing_table(db_t *db, int64_t id)
 
 void api_admin_resource_delete(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, "resource_id", &id))
 		return;
-	db_t *db = http_db(req);
-	if (!db)
-		return;
+	db_t *db = req->db;
 	if (db_begin(db)) {
-		internal_error(req, db, 0);
+		api_db_error(req, db);
 		return;
 	}
 	db_res_t *r;
 	db_param_t p[] = { P_INT(id) };
 	if (db_exec(db, "SELECT id FROM resource WHERE id = $1", p, 1, &r)) {
-		internal_error(req, db, 1);
+		api_db_abort(req, db);
 		return;
 	}
 	int exists = db_nrows(r) > 0;
@@ -447,7 +435,7 @@ void api_admin_resource_delete(http_req_t *req)
 	}
 	if (db_exec(db, "DELETE FROM resource WHERE id = $1", p, 1, NULL) || db_commit(db)) {
 		if (db_errclass(db) != DB_ERR_CONSTRAINT) {
-			internal_error(req, db, 1);
+			api_db_abort(req, db);
 			return;
 		}
 		char *dberr = arena_strdup(&req->arena, db_errmsg(db));
@@ -482,18 +470,14 @@ void api_admin_resource_delete(http_req_t *req)
 
 void api_admin_resource_profile_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, "resource_id", &id))
 		return;
-	db_t *db = http_db(req);
-	if (!db)
-		return;
+	db_t *db = req->db;
 	db_res_t *r;
 	db_param_t p[] = { P_INT(id) };
 	if (db_exec(db, "SELECT id FROM resource WHERE id = $1", p, 1, &r)) {
-		internal_error(req, db, 0);
+		api_db_error(req, db);
 		return;
 	}
 	int exists = db_nrows(r) > 0;
@@ -503,7 +487,7 @@ void api_admin_resource_profile_list(http_req_t *req)
 		return;
 	}
 	if (db_exec(db, "SELECT " PROFILE_COLS " FROM profile WHERE resource_id = $1 ORDER BY id", p, 1, &r)) {
-		internal_error(req, db, 0);
+		api_db_error(req, db);
 		return;
 	}
 	answer_rows(req, r, profile_json, 1, 200);
@@ -517,19 +501,17 @@ void api_admin_resource_profile_create(http_req_t *req)
 		return;
 	json_t *doc = NULL;
 	int64_t rid = 0;
-	if (auth_require(req, AUTH_SUPERUSER) || !(doc = check_request(req, body, "resource_id", &rid, 1)))
+	if (!(doc = check_request(req, body, "resource_id", &rid, 1)))
 		goto out;
-	db_t *db = http_db(req);
-	if (!db)
-		goto out;
+	db_t *db = req->db;
 	if (db_begin(db)) {
-		internal_error(req, db, 0);
+		api_db_error(req, db);
 		goto out;
 	}
 	db_res_t *r;
 	db_param_t p[] = { P_INT(rid) };
 	if (db_exec(db, "SELECT type FROM resource WHERE id = $1", p, 1, &r)) {
-		internal_error(req, db, 1);
+		api_db_abort(req, db);
 		goto out;
 	}
 	if (db_nrows(r) == 0) {
@@ -568,7 +550,7 @@ void api_admin_profile_update(http_req_t *req)
 		return;
 	json_t *doc = NULL;
 	int64_t id = 0;
-	if (auth_require(req, AUTH_SUPERUSER) || !(doc = check_request(req, body, "profile_id", &id, 1)))
+	if (!(doc = check_request(req, body, "profile_id", &id, 1)))
 		goto out;
 	put_existing(req, 1, doc, id);
 out:
@@ -596,22 +578,18 @@ static void profile_in_use(http_req_t *req, int64_t id, int64_t n)
 
 void api_admin_profile_delete(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, "profile_id", &id))
 		return;
-	db_t *db = http_db(req);
-	if (!db)
-		return;
+	db_t *db = req->db;
 	if (db_begin(db)) {
-		internal_error(req, db, 0);
+		api_db_error(req, db);
 		return;
 	}
 	db_res_t *r;
 	db_param_t p[] = { P_INT(id) };
 	if (db_exec(db, "SELECT id FROM profile WHERE id = $1", p, 1, &r)) {
-		internal_error(req, db, 1);
+		api_db_abort(req, db);
 		return;
 	}
 	int exists = db_nrows(r) > 0;
@@ -623,7 +601,7 @@ void api_admin_profile_delete(http_req_t *req)
 	}
 	int64_t users;
 	if (count_users(db, id, &users)) {
-		internal_error(req, db, 1);
+		api_db_abort(req, db);
 		return;
 	}
 	if (users > 0) {
@@ -639,10 +617,10 @@ void api_admin_profile_delete(http_req_t *req)
 				profile_in_use(req, id, users);
 				return;
 			}
-			http_error(req, 500, "Internal Server Error");
+			http_error_500(req, "deleting profile %lld: a constraint refused it, and no user has it", (long long)id);
 			return;
 		}
-		internal_error(req, db, 1);
+		api_db_abort(req, db);
 		return;
 	}
 	req->status = 204;

@@ -8,13 +8,10 @@
 #include "api/api.h"
 #include "api/common.h"
 #include "api/task_common.h"
-#include "http/auth.h"
 #include "model/validate.h"
 
 void api_admin_tg_activity_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t aid = 0, uid = 0, tgid = 0, page, page_size;
 	int has_aid = 0;
 	const char *status, *action;
@@ -43,7 +40,7 @@ void api_admin_tg_activity_list(http_req_t *req)
 		qb_add(&q, "a.action = ?", P_TEXT(action));
 	if (ts[0])
 		qb_add(&q, "a.timestamp_started >= ?", P_TS(ts));
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r = NULL;
 	sb_t o = SB_INIT;
 	/* newest first; the id orders activities started at the same time */
@@ -64,8 +61,6 @@ void api_admin_tg_activity_list(http_req_t *req)
 
 void api_admin_tg_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t tgid = 0, uid = 0, gid = 0, resource_id = 0, page, page_size;
 	int has_tgid = 0, has_uid = 0, has_gid = 0, has_res = 0, private_, active, in_use;
 	const char *origin;
@@ -106,7 +101,7 @@ void api_admin_tg_list(http_req_t *req)
 		qb_add(&q, "g.resource_id = ?", P_INT(resource_id));
 	if (in_use >= 0)
 		qb_add0(&q, in_use ? TG_IN_USE : "NOT " TG_IN_USE);
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r = NULL;
 	sb_t o = SB_INIT;
 	if (!qb_paginate(req, db, &q, TG_COLS, TG_FROM, "g.id", page, page_size, &o, &r) &&
@@ -138,12 +133,10 @@ static int tg_exists(http_req_t *req, db_t *db, int64_t id, const char *what)
 
 void api_admin_tg_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, "task_group_id", &id))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	if (tg_exists(req, db, id, "TaskGroup"))
 		return;
 	tg_reply(req, db, id, TG_SUPERUSER);
@@ -155,15 +148,13 @@ static const vfield_t tg_update_fields[] = {
 
 void api_admin_tg_patch(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, "task_group_id", &id))
 		return;
 	json_t *b = v_body(req, tg_update_fields, 1, 1);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	if (tg_exists(req, db, id, "TaskGroupV2"))
 		goto out;
 	json_t *g = json_object_get(b, "user_group_id");
@@ -185,12 +176,10 @@ out:
 
 static void set_core(http_req_t *req, int on)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, "task_group_id", &id))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	tg_row_t tg;
 	if (tg_get(req, db, id, &tg))
 		return;

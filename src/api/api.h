@@ -1,5 +1,7 @@
 /* api.h — the route handlers, one file per resource under src/api/. The
- * route table that maps methods and paths to them is api/routes.c. */
+ * route table that maps methods and paths to them, with each route's guard,
+ * is api/routes.c: a handler runs after its guard passed (http.h), with
+ * req->user set and req->db never NULL (except on AUTH_NONE routes). */
 #ifndef API_H
 #define API_H
 
@@ -190,6 +192,12 @@ void api_images_verify_unique_types(http_req_t *req);
 /* version_update.c */
 void api_version_update_candidates(http_req_t *req);
 void api_wftask_replace_task(http_req_t *req);
+
+/* The checks some routes make before their guard (routes.c's fifth
+ * column, http_check_fn): admin_resource.c's 422 of a body that is not
+ * JSON, accounting.c's pagination. */
+int api_pre_json_body(http_req_t *req);
+int api_pre_pagination(http_req_t *req);
 
 /* accounting.c */
 void api_admin_accounting(http_req_t *req);

@@ -5,11 +5,11 @@
 #include "http/http.h"
 #include "util/log.h"
 
-/* Answers 500 after a database error, logging it (never to the client). */
+/* Answers 500 after a database error, logging it (never to the client)
+ * through the one door for 500s, http_error_500(). */
 static inline void api_db_error(http_req_t *req, db_t *db)
 {
-	log_error("%s %s: database error: %s", req->method, req->path, db_errmsg(db));
-	http_error(req, 500, "Internal Server Error");
+	http_error_500(req, "database error: %s", db_errmsg(db));
 }
 
 /* Rolls back and answers 500. */

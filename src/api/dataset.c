@@ -9,7 +9,6 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
-#include "http/auth.h"
 #include "model/images.h"
 #include "model/imgcache.h"
 #include "model/resource.h"
@@ -91,8 +90,6 @@ static const char *check_subfolder(json_t **val, sb_t *msg)
 
 void api_dataset_create(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
@@ -116,7 +113,7 @@ void api_dataset_create(http_req_t *req)
 		json_decref(b);
 		return;
 	}
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	db_res_t *r = NULL, *u = NULL;
 	sb_t zarr = SB_INIT;
@@ -187,12 +184,10 @@ out:
 
 void api_dataset_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	if (project_access(req, db, pid, 'r', &p))
 		return;
@@ -219,18 +214,14 @@ void api_dataset_list(http_req_t *req)
 
 void api_dataset_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, did;
 	if (path_ids(req, &pid, &did))
 		return;
-	reply_dataset(req, http_db(req), pid, did, 200);
+	reply_dataset(req, req->db, pid, did, 200);
 }
 
 void api_dataset_patch(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, did;
 	if (path_ids(req, &pid, &did))
 		return;
@@ -238,7 +229,7 @@ void api_dataset_patch(http_req_t *req)
 	json_t *b = v_body(req, fields, 1, 1);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
 	if (!dataset_access(req, db, pid, did, 'w', &p, &d)) {
@@ -254,12 +245,10 @@ void api_dataset_patch(http_req_t *req)
 
 static void star(http_req_t *req, int on)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, did;
 	if (path_ids(req, &pid, &did))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
 	if (dataset_access(req, db, pid, did, 'w', &p, &d))
@@ -279,12 +268,10 @@ void api_dataset_unstar(http_req_t *req)
 
 void api_dataset_delete(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, did;
 	if (path_ids(req, &pid, &did))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
 	if (dataset_access(req, db, pid, did, 'w', &p, &d))
@@ -294,12 +281,10 @@ void api_dataset_delete(http_req_t *req)
 
 void api_dataset_export(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, did;
 	if (path_ids(req, &pid, &did))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
 	if (dataset_access(req, db, pid, did, 'r', &p, &d))
@@ -329,8 +314,6 @@ void api_dataset_export(http_req_t *req)
 
 void api_dataset_import(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
@@ -387,7 +370,7 @@ void api_dataset_import(http_req_t *req)
 	}
 	if (verr_reply(&e, req))
 		goto out;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	if (project_access(req, db, pid, 'w', &p))
 		goto out;
@@ -442,14 +425,12 @@ out:
  * to, paginated, with its owner's e-mail and image count. */
 void api_dataset_all(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t page, page_size;
 	int only_owned = 0;
 	if (v_query_bool(req, "only_owned", &only_owned) || v_pagination(req, &page, &page_size))
 		return;
 	const char *pname = http_query(req, "project_name"), *dname = http_query(req, "dataset_name");
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	const char *where = "FROM datasetv2 d JOIN projectv2 p ON p.id = d.project_id "
 			    "JOIN linkuserprojectv2 l ON l.project_id = p.id WHERE l.user_id = $1 "
 			    "AND (CAST($2 AS TEXT) IS NULL OR lower(p.name) LIKE '%' || lower($2) || '%') "

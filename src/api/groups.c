@@ -10,7 +10,6 @@
 #include "api/api.h"
 #include "api/common.h"
 #include "config/settings.h"
-#include "http/auth.h"
 #include "model/validate.h"
 #include "util/timeutil.h"
 
@@ -63,12 +62,10 @@ static int group_exists(http_req_t *req, db_t *db, int64_t gid)
 
 void api_groups_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int with_users = 0;
 	if (v_query_bool(req, "user_ids", &with_users))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *g, *l = NULL;
 	if (db_exec(db, "SELECT id, name, timestamp_created FROM usergroup ORDER BY id", NULL, 0, &g)) {
 		api_db_error(req, db);
@@ -106,24 +103,20 @@ void api_groups_list(http_req_t *req)
 
 void api_group_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t gid;
 	if (v_path_int(req, 0, "group_id", &gid))
 		return;
-	reply_group(req, http_db(req), gid, 200);
+	reply_group(req, req->db, gid, 200);
 }
 
 void api_group_create(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	const vfield_t fields[] = { { .name = "name", .type = V_NONEMPTY, .required = 1 } };
 	json_t *b = v_body(req, fields, 1, 1);
 	if (!b)
 		return;
 	const char *name = json_string_value(json_object_get(b, "name"));
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	char now[40];
 	utc_now_iso(now, sizeof(now));
 	db_res_t *r;
@@ -163,12 +156,10 @@ out:
 
 void api_group_delete(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t gid;
 	if (v_path_int(req, 0, "group_id", &gid))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r;
 	if (db_exec(db, "SELECT name FROM usergroup WHERE id = $1", (db_param_t[]){ P_INT(gid) }, 1, &r)) {
 		api_db_error(req, db);
@@ -197,12 +188,10 @@ void api_group_delete(http_req_t *req)
 
 static void add_or_remove(http_req_t *req, int add)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t gid, uid;
 	if (v_path_int(req, 0, "group_id", &gid) || v_path_int(req, 1, "user_id", &uid))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	if (group_exists(req, db, gid))
 		return;
 	db_res_t *u;

@@ -20,7 +20,6 @@
 #include "api/api.h"
 #include "api/common.h"
 #include "api/task_common.h"
-#include "http/auth.h"
 #include "model/images.h"
 #include "model/imgcache.h"
 #include "model/task.h"
@@ -401,8 +400,7 @@ static void reply_log(http_req_t *req, db_t *db, const char *logfile, int64_t ru
 	if (db_nrows(r) != 1 || db_isnull(r, 0, 0)) {
 		/* upstream fails (NoResultFound, or normpath(None)) with a 500 */
 		db_res_free(r);
-		log_error("%s %s: no job working_dir for history run %lld", req->method, req->path, (long long)run_id);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "no job working_dir for history run %lld", (long long)run_id);
 		return;
 	}
 	sb_t o = SB_INIT;
@@ -415,12 +413,10 @@ static void reply_log(http_req_t *req, db_t *db, const char *logfile, int64_t ru
 
 void api_history_run_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, did, wftid;
 	if (path_and_query(req, &pid, (const char *const[]){ "dataset_id", "workflowtask_id" }, (int64_t *const[]){ &did, &wftid }, 2))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	hist_wft_t w;
 	if (wftask_check_access(req, db, pid, did, wftid, &w))
 		return;
@@ -490,8 +486,6 @@ static int run_check(http_req_t *req, db_t *db, int64_t run_id, int64_t did, int
 
 void api_history_run_units(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t page, page_size;
 	if (v_pagination(req, &page, &page_size))
 		return;
@@ -513,7 +507,7 @@ void api_history_run_units(http_req_t *req)
 		return;
 	/* upstream's `if unit_status:`: an empty value would not filter, but it
 	 * is not a valid status either, so it never gets here */
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	hist_wft_t w;
 	if (wftask_check_access(req, db, pid, did, wftid, &w) || run_check(req, db, run_id, did, wftid))
 		return;
@@ -576,8 +570,6 @@ static int by_zarr_url(const void *a, const void *b, void *list)
 
 void api_history_images(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t page, page_size;
 	if (v_pagination(req, &page, &page_size))
 		return;
@@ -596,7 +588,7 @@ void api_history_images(http_req_t *req)
 		json_decref(q);
 		return;
 	}
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	hist_wft_t w;
 	imglist_t *l = NULL;
 	json_t *smap = NULL;
@@ -654,8 +646,6 @@ out:
 
 void api_history_image_log(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	verr_t e;
 	verr_init(&e);
 	int64_t pid;
@@ -673,7 +663,7 @@ void api_history_image_log(http_req_t *req)
 	int64_t wftid = json_integer_value(json_object_get(b, "workflowtask_id"));
 	int64_t did = json_integer_value(json_object_get(b, "dataset_id"));
 	const char *zu = json_string_value(json_object_get(b, "zarr_url"));
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	hist_wft_t w;
 	db_res_t *r = NULL;
 	if (wftask_check_access(req, db, pid, did, wftid, &w))
@@ -706,13 +696,11 @@ out:
 
 void api_history_unit_log(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, run_id, uid, wftid, did;
 	if (path_and_query(req, &pid, (const char *const[]){ "history_run_id", "history_unit_id", "workflowtask_id", "dataset_id" },
 			   (int64_t *const[]){ &run_id, &uid, &wftid, &did }, 4))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	hist_wft_t w;
 	if (wftask_check_access(req, db, pid, did, wftid, &w))
 		return;
@@ -771,8 +759,6 @@ static json_t *plain_bool_dict(json_t *in, json_t *loc, verr_t *e)
 
 void api_images_non_processed(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, did, wid = 0, wftid = 0;
 	verr_t e;
 	verr_init(&e);
@@ -801,7 +787,7 @@ void api_images_non_processed(http_req_t *req)
 	size_t *sel = NULL;
 	if (verr_reply(&e, req))
 		goto out;
-	db = http_db(req);
+	db = req->db;
 	project_row_t p;
 	workflow_row_t w;
 	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
@@ -832,7 +818,7 @@ void api_images_non_processed(http_req_t *req)
 		goto out;
 	}
 	if (!db_nrows(r)) {
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "workflow %lld has no task at position %lld", (long long)wid, (long long)(order - 1));
 		goto out;
 	}
 	int64_t prev = db_int(r, 0, 0);
@@ -885,8 +871,6 @@ static int by_string(const void *a, const void *b)
 
 void api_images_verify_unique_types(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, did, wftid = 0;
 	verr_t e;
 	verr_init(&e);
@@ -901,7 +885,7 @@ void api_images_verify_unique_types(http_req_t *req)
 		json_decref(q);
 		return;
 	}
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
 	imglist_t *l = NULL;
@@ -1018,12 +1002,10 @@ dberr:
 
 void api_latest_job(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, wid, did;
 	if (path_and_query(req, &pid, (const char *const[]){ "workflow_id", "dataset_id" }, (int64_t *const[]){ &wid, &did }, 2))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
 	dataset_row_t d;
@@ -1044,7 +1026,7 @@ void api_latest_job(http_req_t *req)
 		goto dberr;
 	if (db_nrows(run) > 1) {
 		/* one_or_none() raises upstream; the unique index prevents it */
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "more than one submitted job for workflow %lld and dataset %lld", (long long)wid, (long long)did);
 		goto out;
 	}
 	int has_running = db_nrows(run) == 1;

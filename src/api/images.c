@@ -11,7 +11,6 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
-#include "http/auth.h"
 #include "model/images.h"
 #include "model/imgcache.h"
 #include "model/validate.h"
@@ -30,7 +29,7 @@ static json_t *load_images(http_req_t *req, db_t *db, int64_t did)
 	db_res_free(r);
 	if (!json_is_array(images)) {
 		json_decref(images);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "the images of dataset %lld are not a JSON list", (long long)did);
 		return NULL;
 	}
 	return images;
@@ -94,15 +93,13 @@ static json_t *parse_model(http_req_t *req, json_t *(*validate)(json_t *, json_t
 
 void api_images_add(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, did;
 	if (path_ids(req, &pid, &did))
 		return;
 	json_t *img = parse_model(req, image_validate);
 	if (!img)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
 	json_t *images = NULL;
@@ -189,15 +186,13 @@ static json_t *validate_update(json_t *in, json_t *loc, verr_t *e)
 
 void api_images_patch(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, did;
 	if (path_ids(req, &pid, &did))
 		return;
 	json_t *upd = parse_model(req, validate_update);
 	if (!upd)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
 	json_t *images = NULL;
@@ -237,8 +232,6 @@ out:
 
 void api_images_delete(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, did;
 	if (path_ids(req, &pid, &did))
 		return;
@@ -250,7 +243,7 @@ void api_images_delete(http_req_t *req)
 		verr_reply(&e, req);
 		return;
 	}
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
 	json_t *images = NULL;
@@ -318,8 +311,6 @@ static json_t *validate_query(json_t *in, json_t *loc, verr_t *e)
 
 void api_images_query(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, did, page, page_size;
 	if (path_ids(req, &pid, &did) || v_pagination(req, &page, &page_size))
 		return;
@@ -330,7 +321,7 @@ void api_images_query(http_req_t *req)
 	} else {
 		q = json_object();
 	}
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
 	if (dataset_access(req, db, pid, did, 'r', &p, &d)) {

@@ -14,7 +14,6 @@
 #include "api/common.h"
 #include "api/task_common.h"
 #include "config/settings.h"
-#include "http/auth.h"
 #include "model/images.h"
 #include "model/pyrepr.h"
 #include "model/task.h"
@@ -216,12 +215,10 @@ static db_res_t *job_by_id(http_req_t *req, db_t *db, int64_t jid)
 
 void api_job_list_user(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int log = 1;
 	if (v_query_bool(req, "log", &log))
 		return;
-	reply_job_list(req, http_db(req),
+	reply_job_list(req, req->db,
 		       "SELECT " JOB_COLS " FROM jobv2 j JOIN linkuserprojectv2 l ON l.project_id = j.project_id "
 		       "WHERE l.user_id = $1 AND l.is_verified ORDER BY j.start_timestamp DESC, j.id DESC",
 		       (db_param_t[]){ P_INT(req->user->id) }, 1, log);
@@ -229,13 +226,11 @@ void api_job_list_user(http_req_t *req)
 
 void api_job_list_project(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid;
 	int log = 1;
 	if (v_path_int(req, 0, "project_id", &pid) || v_query_bool(req, "log", &log))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	if (project_access(req, db, pid, 'r', &p))
 		return;
@@ -245,12 +240,10 @@ void api_job_list_project(http_req_t *req)
 
 void api_job_list_workflow(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, wid;
 	if (v_path_int(req, 0, "project_id", &pid) || v_path_int(req, 1, "workflow_id", &wid))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
 	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
@@ -261,14 +254,12 @@ void api_job_list_workflow(http_req_t *req)
 
 void api_job_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, jid;
 	int show = 0;
 	if (v_path_int(req, 0, "project_id", &pid) || v_path_int(req, 1, "job_id", &jid) ||
 	    v_query_bool(req, "show_tmp_logs", &show))
 		return;
-	db_res_t *r = job_access(req, http_db(req), pid, jid, 'r');
+	db_res_t *r = job_access(req, req->db, pid, jid, 'r');
 	if (!r)
 		return;
 	reply_job(req, r, show);
@@ -278,13 +269,12 @@ void api_job_get(http_req_t *req)
 static void reply_zip(http_req_t *req, const char *working_dir)
 {
 	if (!working_dir) {
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "the job has no working_dir");
 		return;
 	}
 	sb_t bytes = SB_INIT, err = SB_INIT, name = SB_INIT;
 	if (zip_folder_bytes(working_dir, &bytes, &err)) {
-		log_error("%s %s: %s", req->method, req->path, err.buf);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "%s", err.buf);
 	} else {
 		const char *base = strrchr(working_dir, '/');
 		base = base ? base + 1 : working_dir;
@@ -304,12 +294,10 @@ static void reply_zip(http_req_t *req, const char *working_dir)
 
 void api_job_download(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, jid;
 	if (v_path_int(req, 0, "project_id", &pid) || v_path_int(req, 1, "job_id", &jid))
 		return;
-	db_res_t *r = job_access(req, http_db(req), pid, jid, 'r');
+	db_res_t *r = job_access(req, req->db, pid, jid, 'r');
 	if (!r)
 		return;
 	reply_zip(req, db_text(r, 0, 14));
@@ -351,14 +339,12 @@ static void stop_job(http_req_t *req, db_res_t *r)
 
 void api_job_stop(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, jid;
 	if (v_path_int(req, 0, "project_id", &pid) || v_path_int(req, 1, "job_id", &jid))
 		return;
 	if (shutdown_unsupported(req))
 		return;
-	db_res_t *r = job_access(req, http_db(req), pid, jid, 'x');
+	db_res_t *r = job_access(req, req->db, pid, jid, 'x');
 	if (!r)
 		return;
 	stop_job(req, r);
@@ -367,8 +353,6 @@ void api_job_stop(http_req_t *req)
 
 void api_job_squeue(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	const char *scope;
 	if (query_enum(req, "scope", "'all', 'user' or 'accounts'", &scope))
 		return;
@@ -409,7 +393,7 @@ static int submit_profile(http_req_t *req, db_t *db, profile_info_t *out)
 	}
 	if (!db_nrows(r)) {
 		db_res_free(r);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "profile %lld has no resource", (long long)req->user->profile_id);
 		return -1;
 	}
 	arena_t *a = &req->arena;
@@ -532,8 +516,6 @@ static json_t *job_create_parse(http_req_t *req)
 
 void api_job_submit(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, wid, did;
 	if (v_path_int(req, 0, "project_id", &pid) || v_query_int_required(req, "workflow_id", &wid) ||
 	    v_query_int_required(req, "dataset_id", &did))
@@ -541,7 +523,7 @@ void api_job_submit(http_req_t *req)
 	json_t *b = job_create_parse(req);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
 	workflow_row_t w;
@@ -781,8 +763,6 @@ static const char *const job_status_expected = "'submitted', 'done' or 'failed'"
 
 void api_admin_job_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t id = 0, resource_id = 0, owner = 0, project_id = 0, dataset_id = 0, workflow_id = 0, page, page_size;
 	int has_id = 0, has_res = 0, has_owner = 0, has_p = 0, has_d = 0, has_w = 0, log = 1;
 	const char *status;
@@ -844,7 +824,7 @@ void api_admin_job_list(http_req_t *req)
 		qb_add(&q, "j.end_timestamp >= ?", P_TS(e_min));
 	if (e_max[0])
 		qb_add(&q, "j.end_timestamp <= ?", P_TS(e_max));
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r = NULL;
 	sb_t o = SB_INIT;
 	if (!qb_paginate(req, db, &q, JOB_COLS, "jobv2 j", "j.start_timestamp DESC, j.id DESC", page, page_size, &o, &r)) {
@@ -863,13 +843,11 @@ void api_admin_job_list(http_req_t *req)
 
 void api_admin_job_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t jid;
 	int show = 0;
 	if (v_path_int(req, 0, "job_id", &jid) || v_query_bool(req, "show_tmp_logs", &show))
 		return;
-	db_res_t *r = job_by_id(req, http_db(req), jid);
+	db_res_t *r = job_by_id(req, req->db, jid);
 	if (!r)
 		return;
 	reply_job(req, r, show);
@@ -878,8 +856,6 @@ void api_admin_job_get(http_req_t *req)
 
 void api_admin_job_patch(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t jid;
 	if (v_path_int(req, 0, "job_id", &jid))
 		return;
@@ -897,7 +873,7 @@ void api_admin_job_patch(http_req_t *req)
 		json_decref(b);
 		return;
 	}
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r = job_by_id(req, db, jid);
 	if (!r) {
 		json_decref(b);
@@ -946,14 +922,12 @@ out:
 
 void api_admin_job_stop(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t jid;
 	if (v_path_int(req, 0, "job_id", &jid))
 		return;
 	if (shutdown_unsupported(req))
 		return;
-	db_res_t *r = job_by_id(req, http_db(req), jid);
+	db_res_t *r = job_by_id(req, req->db, jid);
 	if (!r)
 		return;
 	stop_job(req, r);
@@ -962,12 +936,10 @@ void api_admin_job_stop(http_req_t *req)
 
 void api_admin_job_download(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t jid;
 	if (v_path_int(req, 0, "job_id", &jid))
 		return;
-	db_res_t *r = job_by_id(req, http_db(req), jid);
+	db_res_t *r = job_by_id(req, req->db, jid);
 	if (!r)
 		return;
 	reply_zip(req, db_text(r, 0, 14));

@@ -8,6 +8,7 @@
  * one hash, so response time does not tell which e-mails exist. Absent when
  * FRACTAL_DISABLE_BASIC_AUTH=true (404, as upstream removes the route). */
 #include "api/api.h"
+#include "api/common.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +98,7 @@ void api_login(http_req_t *req)
 	db_res_t *r;
 	db_param_t p[] = { P_TEXT(username) };
 	if (db_exec(db, "SELECT id, hashed_password, is_active FROM user_oauth WHERE lower(email) = lower($1)", p, 1, &r)) {
-		http_error(req, 500, "Internal Server Error");
+		api_db_error(req, db);
 		return;
 	}
 	struct login_state *st = arena_alloc(&req->arena, sizeof(*st));

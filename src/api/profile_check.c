@@ -52,7 +52,7 @@ int validate_user_profile(http_req_t *req, db_t *db, const char *email, int64_t 
 		/* a foreign key keeps this from happening; upstream's get_one
 		 * would raise (500) */
 		db_res_free(r);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "profile %lld has no resource", (long long)profile_id);
 		return -1;
 	}
 	json_t *prof = json_object();
@@ -117,7 +117,7 @@ int validate_user_profile_by_id(http_req_t *req, db_t *db, int64_t user_id, user
 	}
 	if (!db_nrows(r)) {
 		db_res_free(r);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "no user %lld", (long long)user_id);
 		return -1;
 	}
 	const char *email = arena_strdup(&req->arena, db_text(r, 0, 0));

@@ -7,7 +7,6 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
-#include "http/auth.h"
 #include "model/validate.h"
 #include "util/timeutil.h"
 
@@ -39,12 +38,10 @@ static int name_in_use(http_req_t *req, db_t *db, const char *name)
 
 void api_project_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int is_owner = 1;
 	if (v_query_bool(req, "is_owner", &is_owner))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r;
 	if (db_exec(db, "SELECT p.id, p.name, p.description, p.is_starred, p.timestamp_created, p.resource_id "
 			"FROM projectv2 p JOIN linkuserprojectv2 l ON l.project_id = p.id "
@@ -73,12 +70,10 @@ void api_project_list(http_req_t *req)
 
 void api_project_create(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	json_t *b = v_body(req, project_fields, 2, 1);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	const char *name = json_string_value(json_object_get(b, "name"));
 	json_t *desc = json_object_get(b, "description");
 	db_res_t *r = NULL;
@@ -129,13 +124,11 @@ out:
 
 void api_project_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
 	project_row_t p;
-	if (project_access(req, http_db(req), pid, 'r', &p))
+	if (project_access(req, req->db, pid, 'r', &p))
 		return;
 	sb_t o = SB_INIT;
 	project_json(&o, &p);
@@ -144,8 +137,6 @@ void api_project_get(http_req_t *req)
 
 void api_project_patch(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
@@ -156,7 +147,7 @@ void api_project_patch(http_req_t *req)
 	json_t *b = v_body(req, fields, 2, 1);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	if (project_access(req, db, pid, 'w', &p))
 		goto out;
@@ -187,12 +178,10 @@ out:
 
 void api_project_delete(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	if (project_access(req, db, pid, 'x', &p))
 		return;
@@ -215,12 +204,10 @@ void api_project_delete(http_req_t *req)
 
 static void star(http_req_t *req, int on)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	if (project_access(req, db, pid, 'w', &p))
 		return;

@@ -4,12 +4,9 @@
 #include "api/api.h"
 
 #include "config/settings.h"
-#include "http/auth.h"
 
 static void dump(http_req_t *req, int group)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	sb_t sb = SB_INIT;
 	settings_dump_json(group, &sb);
 	http_json_sb(req, 200, &sb);

@@ -7,7 +7,6 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
-#include "http/auth.h"
 #include "model/validate.h"
 
 /* ProjectGuestCreate/Update: {"permissions": "r"|"rw"|"rwx"}; the enum
@@ -111,12 +110,10 @@ static int get_link(http_req_t *req, db_t *db, int64_t pid, int64_t uid, int *is
 
 void api_guests_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	if (owner_or_403(req, db, pid))
 		return;
 	db_res_t *r;
@@ -142,8 +139,6 @@ void api_guests_list(http_req_t *req)
 
 void api_guest_invite(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
@@ -153,7 +148,7 @@ void api_guest_invite(http_req_t *req)
 	json_t *b = permissions_body(req);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	int64_t gid;
 	if (owner_or_403(req, db, pid) || (gid = user_by_email(req, db, email)) <= 0)
 		goto out;
@@ -201,8 +196,6 @@ static int64_t guest_of_owner(http_req_t *req, db_t *db, int64_t pid, const char
 
 void api_guest_patch(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
@@ -212,7 +205,7 @@ void api_guest_patch(http_req_t *req)
 	json_t *b = permissions_body(req);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	int64_t gid = guest_of_owner(req, db, pid, email);
 	if (gid > 0) {
 		if (db_exec(db, "UPDATE linkuserprojectv2 SET permissions = $1 WHERE project_id = $2 AND user_id = $3",
@@ -227,15 +220,13 @@ void api_guest_patch(http_req_t *req)
 
 void api_guest_delete(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
 	char *email = query_email(req);
 	if (!email)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	int64_t gid = guest_of_owner(req, db, pid, email);
 	if (gid <= 0)
 		return;
@@ -248,13 +239,11 @@ void api_guest_delete(http_req_t *req)
 
 void api_invitations_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	if (req->user->is_guest) {
 		http_json(req, 200, "[]");
 		return;
 	}
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r;
 	if (db_exec(db, "SELECT p.id, p.name, l.permissions, (SELECT u.email FROM user_oauth u JOIN linkuserprojectv2 o "
 			"ON o.user_id = u.id WHERE o.is_owner = $3 AND o.project_id = p.id) "
@@ -285,12 +274,10 @@ void api_invitations_list(http_req_t *req)
 
 void api_access_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r;
 	if (db_exec(db, "SELECT l.is_owner, l.permissions, (SELECT u.email FROM user_oauth u JOIN linkuserprojectv2 o "
 			"ON o.user_id = u.id WHERE o.is_owner = $3 AND o.project_id = $1) "
@@ -319,12 +306,10 @@ void api_access_get(http_req_t *req)
 
 void api_access_accept(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	int is_owner, is_verified;
 	if (get_link(req, db, pid, req->user->id, &is_owner, &is_verified))
 		return;
@@ -341,12 +326,10 @@ void api_access_accept(http_req_t *req)
 
 void api_access_leave(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (path_ids(req, &pid, NULL))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	int is_owner, is_verified;
 	if (get_link(req, db, pid, req->user->id, &is_owner, &is_verified))
 		return;

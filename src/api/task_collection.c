@@ -4,6 +4,7 @@
  * and answer 202 at once; custom collection registers the manifest's
  * tasks right away (201), with no activity and no folder. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,7 +17,6 @@
 #include "api/task_common.h"
 #include "collect/collect.h"
 #include "collect/pypi.h"
-#include "http/auth.h"
 #include "http/form.h"
 #include "model/pyrepr.h"
 #include "model/resource.h"
@@ -277,7 +277,7 @@ static char *group_path(http_req_t *req, const user_profile_t *up, const char *p
 				   ? json_string_value(json_object_get(up->profile, "tasks_remote_dir"))
 				   : json_string_value(json_object_get(up->resource, "tasks_local_dir"));
 	if (!base) {
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "the resource has no tasks directory");
 		return NULL;
 	}
 	char *path = arena_printf(&req->arena, "%s/%lld/%s/%s", base, (long long)req->user->id, pkg_name, version);
@@ -285,8 +285,7 @@ static char *group_path(http_req_t *req, const user_profile_t *up, const char *p
 	 * leave base */
 	int outside = strstr(version, "..") != NULL || strstr(pkg_name, "..") != NULL || strchr(version, '/') != NULL;
 	if (outside) {
-		log_error("%s %s: task-group path %s is not relative to %s", req->method, req->path, path, base);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "task-group path %s is not relative to %s", path, base);
 		return NULL;
 	}
 	return path;
@@ -360,8 +359,6 @@ void api_task_collect_pip(http_req_t *req)
 	/* upstream solves its form dependency before the user's, so that an
 	 * anonymous bad form would get the 422; authentication comes first
 	 * here, as for every other route */
-	if (auth_require(req, AUTH_USER))
-		return;
 	pip_req_t pr;
 	if (parse_pip_request(req, &pr))
 		return;
@@ -369,8 +366,8 @@ void api_task_collect_pip(http_req_t *req)
 	ownership_t own;
 	if (query_ownership(req, &own))
 		goto out;
-	db_t *db = http_db(req);
-	if (!db || validate_user_profile(req, db, req->user->email, req->user->profile_id, &up))
+	db_t *db = req->db;
+	if (validate_user_profile(req, db, req->user->email, req->user->profile_id, &up))
 		goto out;
 	if (refuse_ssh(req, up.resource_type, "Task collection"))
 		goto out;
@@ -456,8 +453,6 @@ out:
 
 void api_task_collect_pixi(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	http_form_t form;
 	const char *why;
 	if (http_form_parse(req, &form, &why)) {
@@ -499,8 +494,8 @@ void api_task_collect_pixi(http_req_t *req)
 	ownership_t own;
 	if (query_ownership(req, &own))
 		goto out;
-	db_t *db = http_db(req);
-	if (!db || validate_user_profile(req, db, req->user->email, req->user->profile_id, &up))
+	db_t *db = req->db;
+	if (validate_user_profile(req, db, req->user->email, req->user->profile_id, &up))
 		goto out;
 	json_t *cfg = json_object_get(up.resource, "tasks_pixi_config");
 	if (!json_is_object(cfg) || !json_object_size(cfg)) {
@@ -643,7 +638,7 @@ static char *find_package_root(http_req_t *req, const char *python, const char *
 	char dir[] = "/tmp/fractal-custom.XXXXXX";
 	char *result = NULL;
 	if (!mkdtemp(dir)) {
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "mkdtemp(%s): %s", dir, strerror(errno));
 		sb_release(&code);
 		return NULL;
 	}
@@ -689,8 +684,6 @@ static char *find_package_root(http_req_t *req, const char *python, const char *
 
 void api_task_collect_custom(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	ownership_t own;
 	if (query_ownership(req, &own))
 		return;
@@ -699,8 +692,8 @@ void api_task_collect_custom(http_req_t *req)
 		return;
 	user_profile_t up = { 0 };
 	json_t *tasks = NULL;
-	db_t *db = http_db(req);
-	if (!db || validate_user_profile(req, db, req->user->email, req->user->profile_id, &up))
+	db_t *db = req->db;
+	if (validate_user_profile(req, db, req->user->email, req->user->profile_id, &up))
 		goto out;
 	int64_t group_id;
 	if (valid_user_group_id(req, db, &own, &group_id))

@@ -13,7 +13,6 @@
 #include "api/common.h"
 #include "api/task_common.h"
 #include "config/settings.h"
-#include "http/auth.h"
 #include "model/validate.h"
 #include "util/pep440.h"
 
@@ -21,8 +20,6 @@ int64_t default_group_id(http_req_t *req, db_t *db); /* users.c */
 
 void api_tg_activity_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t aid = 0, tgid = 0;
 	int has_aid = 0, has_tgid = 0;
 	const char *status, *action;
@@ -32,7 +29,7 @@ void api_tg_activity_list(http_req_t *req)
 	    query_enum(req, "action", ACTIVITY_ACTION_EXPECTED, &action) || v_query_ts(req, "timestamp_started_min", ts))
 		return;
 	const char *pkg = http_query(req, "pkg_name");
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r;
 	if (db_exec(db, "SELECT " ACTIVITY_COLS " FROM taskgroupactivityv2 a WHERE a.user_id = $1 "
 			"AND ($2 = 0 OR a.id = $3) AND ($4 = 0 OR a.taskgroupv2_id = $5) "
@@ -59,12 +56,10 @@ void api_tg_activity_list(http_req_t *req)
 
 void api_tg_activity_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, "task_group_activity_id", &id))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r;
 	if (db_exec(db, "SELECT " ACTIVITY_COLS " FROM taskgroupactivityv2 a WHERE a.id = $1", (db_param_t[]){ P_INT(id) }, 1, &r)) {
 		api_db_error(req, db);
@@ -142,12 +137,10 @@ static int pick(db_res_t *r, const int *rows, int n, int64_t uid, int64_t def_gi
 
 void api_tg_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int only_active = 0, only_owner = 0;
 	if (v_query_bool(req, "only_active", &only_active) || v_query_bool(req, "only_owner", &only_owner))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	int64_t res;
 	if (user_resource_id(req, db, req->user->id, &res))
 		return;
@@ -246,12 +239,10 @@ void tg_reply(http_req_t *req, db_t *db, int64_t id, enum tg_view view)
 
 void api_tg_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, "task_group_id", &id))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	tg_row_t tg;
 	if (tg_read_access(req, db, id, &tg))
 		return;
@@ -264,15 +255,13 @@ static const vfield_t tg_update_fields[] = {
 
 void api_tg_patch(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, "task_group_id", &id))
 		return;
 	json_t *b = v_body(req, tg_update_fields, 1, 1);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	tg_row_t tg;
 	if (tg_full_access(req, db, id, &tg))
 		goto out;

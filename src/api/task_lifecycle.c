@@ -21,7 +21,6 @@
 #include "api/task_common.h"
 #include "collect/collect.h"
 #include "config/settings.h"
-#include "http/auth.h"
 #include "model/pyrepr.h"
 #include "model/task.h"
 #include "model/validate.h"
@@ -60,7 +59,7 @@ void activity_reply(http_req_t *req, db_t *db, int64_t id, int status)
 		activity_json(&o, r, 0);
 	db_res_free(r);
 	if (!o.len) {
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "no task-group activity %lld", (long long)id);
 		return;
 	}
 	http_json_sb(req, status, &o);
@@ -206,14 +205,10 @@ enum lc_action { LC_DEACTIVATE, LC_REACTIVATE, LC_DELETE };
 
 static void lifecycle(http_req_t *req, enum lc_action action, int admin)
 {
-	if (auth_require(req, admin ? AUTH_SUPERUSER : AUTH_USER))
-		return;
 	int64_t id;
 	if (v_path_int(req, 0, "task_group_id", &id))
 		return;
-	db_t *db = http_db(req);
-	if (!db)
-		return;
+	db_t *db = req->db;
 	user_profile_t up = { 0 };
 	tg_row_t g;
 	tg_extra_t x;
@@ -365,8 +360,6 @@ static const vfield_t reset_pip_fields[] = {
 
 void api_admin_tg_reset_pip(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	verr_t e;
 	verr_init(&e);
 	int64_t id = 0;
@@ -407,9 +400,9 @@ void api_admin_tg_reset_pip(http_req_t *req)
 	user_profile_t up = { 0 };
 	if (verr_reply(&e, req))
 		goto out;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	tg_row_t g;
-	if (!db || reset_common(req, db, id, "pip", &g, &up))
+	if (reset_common(req, db, id, "pip", &g, &up))
 		goto out;
 	const char *pv = json_string_value(json_object_get(b, "python_version"));
 	if (pv && !json_object_get(json_object_get(json_object_get(up.resource, "tasks_python_config"), "versions"), pv)) {
@@ -441,8 +434,6 @@ out:
 
 void api_admin_tg_reset_pixi(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	verr_t e;
 	verr_init(&e);
 	int64_t id = 0;
@@ -458,11 +449,11 @@ void api_admin_tg_reset_pixi(http_req_t *req)
 	}
 	if (verr_reply(&e, req))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	user_profile_t up = { 0 };
 	tg_row_t g;
 	tg_extra_t x;
-	if (!db || reset_common(req, db, id, "pixi", &g, &up) || tg_extra(req, db, id, &x))
+	if (reset_common(req, db, id, "pixi", &g, &up) || tg_extra(req, db, id, &x))
 		goto out;
 	json_t *cfg = json_object_get(up.resource, "tasks_pixi_config");
 	if (!json_is_object(cfg) || !json_object_size(cfg)) {

@@ -18,7 +18,6 @@
 #include "api/api.h"
 #include "api/common.h"
 #include "config/settings.h"
-#include "http/auth.h"
 #include "model/images.h"
 #include "model/resource.h"
 #include "model/task.h"
@@ -251,12 +250,10 @@ static int email_taken(db_t *db, const char *email)
 
 void api_current_user_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_ACTIVE))
-		return;
 	int with_groups = 0;
 	if (v_query_bool(req, "group_ids_names", &with_groups))
 		return;
-	reply_user(req, http_db(req), req->user->id, with_groups, 200);
+	reply_user(req, req->db, req->user->id, with_groups, 200);
 }
 
 static const vfield_t slurm_accounts_field = {
@@ -286,8 +283,6 @@ static const char *check_slurm_accounts(json_t **val, sb_t *msg)
 
 void api_current_user_patch(http_req_t *req)
 {
-	if (auth_require(req, AUTH_ACTIVE))
-		return;
 	vfield_t fields[] = { slurm_accounts_field };
 	fields[0].check = check_slurm_accounts;
 	json_t *body = v_body(req, fields, 1, 1);
@@ -298,7 +293,7 @@ void api_current_user_patch(http_req_t *req)
 		http_error(req, 403, "This feature is not available for guest users.");
 		return;
 	}
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	json_t *acc = json_object_get(body, "slurm_accounts");
 	if (acc) {
 		char *s = json_dumps(acc, JSON_COMPACT);
@@ -318,9 +313,7 @@ void api_current_user_patch(http_req_t *req)
 /* GET /auth/current-user/profile-info/ */
 void api_current_user_profile_info(http_req_t *req)
 {
-	if (auth_require(req, AUTH_ACTIVE))
-		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r;
 	if (db_exec(db, "SELECT r.name, p.name, p.username FROM user_oauth u JOIN profile p ON p.id = u.profile_id "
 			"JOIN resource r ON r.id = p.resource_id WHERE u.id = $1",
@@ -352,12 +345,10 @@ void api_current_user_profile_info(http_req_t *req)
  * of every project the user has verified access to. */
 void api_current_user_viewer_paths(http_req_t *req)
 {
-	if (auth_require(req, AUTH_VERIFIED))
-		return;
 	int shared = 1;
 	if (v_query_bool(req, "include_shared_projects", &shared))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *u, *z = NULL;
 	if (db_exec(db, "SELECT project_dirs FROM user_oauth WHERE id = $1", (db_param_t[]){ P_INT(req->user->id) }, 1, &u) ||
 	    (shared && db_exec(db, "SELECT DISTINCT d.zarr_dir FROM datasetv2 d JOIN projectv2 p ON p.id = d.project_id "
@@ -383,8 +374,6 @@ void api_current_user_viewer_paths(http_req_t *req)
  * 204 to an active user. */
 void api_logout(http_req_t *req)
 {
-	if (auth_require(req, AUTH_ACTIVE))
-		return;
 	http_empty(req, 204);
 }
 
@@ -426,10 +415,10 @@ static void register_finish(http_req_t *req)
 {
 	struct hash_state *st = req->work_state;
 	json_t *b = st->body;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	if (st->hash_failed) {
 		json_decref(b);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "hashing the password failed");
 		return;
 	}
 	char now[40];
@@ -489,8 +478,6 @@ void api_register(http_req_t *req)
 		register_finish(req);
 		return;
 	}
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	const vfield_t fields[] = {
 		{ .name = "email", .type = V_EMAIL, .required = 1 },
 		{ .name = "password", .type = V_STR, .required = 1 },
@@ -514,7 +501,7 @@ void api_register(http_req_t *req)
 		return;
 	}
 	sb_release(&why);
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	int taken = email_taken(db, json_string_value(json_object_get(b, "email")));
 	if (taken) {
 		if (taken < 0)
@@ -539,13 +526,11 @@ void api_register(http_req_t *req)
 
 void api_users_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t profile_id = 0;
 	int by_profile = 0;
 	if (v_query_int(req, "profile_id", &profile_id, &by_profile))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r, *acc;
 	int rc = by_profile
 		? db_exec(db, "SELECT " USER_COLS " FROM user_oauth WHERE profile_id = $1 ORDER BY id",
@@ -575,13 +560,11 @@ void api_users_list(http_req_t *req)
 
 void api_user_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t uid;
 	int with_groups = 1;
 	if (v_path_int(req, 0, "user_id", &uid) || v_query_bool(req, "group_ids_names", &with_groups))
 		return;
-	reply_user(req, http_db(req), uid, with_groups, 200);
+	reply_user(req, req->db, uid, with_groups, 200);
 }
 
 /* upstream's _check_project_dirs_update: refuse to remove a project dir
@@ -640,11 +623,11 @@ static void patch_finish(http_req_t *req)
 {
 	struct hash_state *st = req->work_state;
 	json_t *b = st->body;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	int64_t uid = st->user_id;
 	if (st->hash_failed) {
 		json_decref(b);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "hashing the password failed");
 		return;
 	}
 	if (db_begin(db)) {
@@ -744,8 +727,6 @@ void api_user_patch(http_req_t *req)
 		patch_finish(req);
 		return;
 	}
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t uid;
 	if (v_path_int(req, 0, "user_id", &uid))
 		return;
@@ -763,7 +744,7 @@ void api_user_patch(http_req_t *req)
 	json_t *b = v_body(req, fields, (int)(sizeof(fields) / sizeof(fields[0])), 1);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r = NULL;
 	if (db_exec(db, "SELECT is_superuser, project_dirs FROM user_oauth WHERE id = $1", (db_param_t[]){ P_INT(uid) }, 1, &r)) {
 		api_db_error(req, db);
@@ -846,8 +827,6 @@ int64_t default_group_id(http_req_t *req, db_t *db)
 
 void api_user_set_groups(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t uid;
 	if (v_path_int(req, 0, "user_id", &uid))
 		return;
@@ -858,7 +837,7 @@ void api_user_set_groups(http_req_t *req)
 	json_t *b = v_body(req, fields, 1, 1);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	json_t *ids = json_object_get(b, "group_ids");
 	char *ids_text = json_dumps(ids, JSON_COMPACT);
 	if (user_or_404(req, db, uid))
@@ -955,12 +934,10 @@ out:
 
 void api_impersonate(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int64_t uid;
 	if (v_path_int(req, 0, "user_id", &uid))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	if (user_or_404(req, db, uid))
 		return;
 	char *tok = jwt_encode(settings.jwt_secret_key, uid, (int64_t)time(NULL) + 7200);
@@ -1008,8 +985,6 @@ static void csv_array(sb_t *tmp, const char *json)
 
 void api_users_csv(http_req_t *req)
 {
-	if (auth_require(req, AUTH_SUPERUSER))
-		return;
 	int exclude_zero = 0;
 	if (v_query_bool(req, "exclude_zero_jobs", &exclude_zero))
 		return;
@@ -1017,7 +992,7 @@ void api_users_csv(http_req_t *req)
 	if (v_query_ts(req, "start_timestamp_min", tmin_buf) || v_query_ts(req, "start_timestamp_max", tmax_buf))
 		return;
 	const char *tmin = tmin_buf[0] ? tmin_buf : NULL, *tmax = tmax_buf[0] ? tmax_buf : NULL;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *u, *g;
 	if (db_exec(db, "SELECT u.id, u.email, p.username, u.slurm_accounts, u.project_dirs FROM user_oauth u "
 			"JOIN profile p ON p.id = u.profile_id ORDER BY u.email", NULL, 0, &u)) {

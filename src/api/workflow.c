@@ -13,7 +13,6 @@
 #include "api/api.h"
 #include "api/common.h"
 #include "api/task_common.h"
-#include "http/auth.h"
 #include "model/images.h"
 #include "model/pyrepr.h"
 #include "model/task.h"
@@ -166,12 +165,10 @@ static int has_submitted_job(http_req_t *req, db_t *db, int64_t wid)
 
 void api_workflow_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid;
 	if (v_path_int(req, 0, "project_id", &pid))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	if (project_access(req, db, pid, 'r', &p))
 		return;
@@ -204,8 +201,6 @@ void api_workflow_list(http_req_t *req)
 
 void api_workflow_create(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid;
 	if (v_path_int(req, 0, "project_id", &pid))
 		return;
@@ -216,7 +211,7 @@ void api_workflow_create(http_req_t *req)
 	json_t *b = v_body(req, fields, 2, 1);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	const char *name = json_string_value(json_object_get(b, "name"));
 	db_res_t *r = NULL;
@@ -239,12 +234,10 @@ out:
 
 void api_workflow_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, wid;
 	if (path_workflow(req, &pid, &wid))
 		return;
-	reply_workflow(req, http_db(req), pid, wid, 200, 1);
+	reply_workflow(req, req->db, pid, wid, 200, 1);
 }
 
 static const char *check_unique_ints(json_t **val, sb_t *msg)
@@ -260,8 +253,6 @@ static const char *check_unique_ints(json_t **val, sb_t *msg)
 
 void api_workflow_patch(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, wid;
 	if (path_workflow(req, &pid, &wid))
 		return;
@@ -273,7 +264,7 @@ void api_workflow_patch(http_req_t *req)
 	json_t *b = v_body(req, fields, 3, 1);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
 	db_res_t *cur = NULL;
@@ -347,12 +338,10 @@ out:
 
 void api_workflow_delete(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, wid;
 	if (path_workflow(req, &pid, &wid))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
 	if (workflow_access(req, db, pid, wid, 'w', &p, &w))
@@ -363,12 +352,10 @@ void api_workflow_delete(http_req_t *req)
 
 static void star(http_req_t *req, int on)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t pid, wid;
 	if (path_workflow(req, &pid, &wid))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
 	if (workflow_access(req, db, pid, wid, 'w', &p, &w))
@@ -429,12 +416,10 @@ int workflow_export_json(http_req_t *req, db_t *db, const workflow_row_t *w, sb_
 
 void api_workflow_export(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, wid;
 	if (path_workflow(req, &pid, &wid))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
 	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
@@ -469,12 +454,10 @@ static json_t *merge_type_filters(json_t *task_input_types, json_t *wft_filters,
 
 void api_workflow_type_filters_flow(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t pid, wid;
 	if (path_workflow(req, &pid, &wid))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
 	if (workflow_access(req, db, pid, wid, 'r', &p, &w))

@@ -12,7 +12,6 @@
 #include "api/task_common.h"
 #include "api/workflow_import.h"
 #include "build_config.h"
-#include "http/auth.h"
 #include "model/pyrepr.h"
 #include "model/task.h"
 #include "util/timeutil.h"
@@ -166,7 +165,7 @@ static void reply_template(http_req_t *req, db_t *db, int64_t id, int status)
 	db_res_free(r);
 	if (bad) {
 		sb_release(&o);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "template %lld holds data that is not JSON", (long long)db_int(r, 0, 0));
 	} else {
 		http_json_sb(req, status, &o);
 	}
@@ -183,8 +182,6 @@ static int path_template(http_req_t *req, int64_t *id)
 
 void api_template_list(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t template_id = 0, version = 0, page, page_size, uid = req->user->id;
 	int has_id = 0, has_version = 0, is_owner = 0;
 	if (v_query_int(req, "template_id", &template_id, &has_id) || v_query_bool(req, "is_owner", &is_owner) ||
@@ -215,7 +212,7 @@ void api_template_list(http_req_t *req)
 		p[n++] = P_INT(version);
 		sb_addf(&f, " AND t.version = $%d", n);
 	}
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *c = NULL, *r = NULL, *m = NULL, *em = NULL;
 	sb_t o = SB_INIT, sql = SB_INIT;
 	/* one item per (owner, name): the groups are what is paginated */
@@ -281,12 +278,10 @@ out:
 
 void api_template_get(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t id;
 	if (path_template(req, &id))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	template_row_t t;
 	if (!template_read_access(req, db, id, &t))
 		reply_template(req, db, id, 200);
@@ -382,8 +377,6 @@ static void template_insert(http_req_t *req, db_t *db, json_t *b, int64_t group_
 
 void api_template_create(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t wid, gid = 0;
 	int has_gid = 0;
 	if (v_query_int_required(req, "workflow_id", &wid) || v_query_int(req, "user_group_id", &gid, &has_gid))
@@ -391,7 +384,7 @@ void api_template_create(http_req_t *req)
 	json_t *b = template_body(req, 0);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	db_res_t *r = NULL;
 	sb_t data = SB_INIT;
 	if (db_exec(db, "SELECT project_id, (SELECT count(*) FROM workflowtaskv2 WHERE workflow_id = $1) FROM workflowv2 "
@@ -425,8 +418,6 @@ out:
 
 void api_template_import(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t gid = 0;
 	int has_gid = 0;
 	if (v_query_int(req, "user_group_id", &gid, &has_gid))
@@ -434,7 +425,7 @@ void api_template_import(http_req_t *req)
 	json_t *b = template_body(req, 1);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	json_t *d = json_object_get(b, "data");
 	if ((gid && verify_user_in_group(req, db, req->user->id, gid)) ||
 	    template_duplicate(req, db, json_string_value(json_object_get(b, "name")),
@@ -478,8 +469,6 @@ out:
 
 void api_template_patch(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t id;
 	if (path_template(req, &id))
 		return;
@@ -490,7 +479,7 @@ void api_template_patch(http_req_t *req)
 	json_t *b = v_body(req, fields, 2, 0);
 	if (!b)
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	template_row_t t;
 	json_t *g = json_object_get(b, "user_group_id"), *d = json_object_get(b, "description");
 	if (template_full_access(req, db, id, &t) ||
@@ -518,12 +507,10 @@ out:
 
 void api_template_delete(http_req_t *req)
 {
-	if (auth_require(req, AUTH_USER))
-		return;
 	int64_t id;
 	if (path_template(req, &id))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	template_row_t t;
 	if (template_full_access(req, db, id, &t))
 		return;
@@ -539,12 +526,10 @@ void api_template_delete(http_req_t *req)
 
 void api_template_export(http_req_t *req)
 {
-	if (auth_require(req, AUTH_GUEST))
-		return;
 	int64_t id;
 	if (path_template(req, &id))
 		return;
-	db_t *db = http_db(req);
+	db_t *db = req->db;
 	template_row_t t;
 	if (template_read_access(req, db, id, &t))
 		return;
@@ -559,7 +544,7 @@ void api_template_export(http_req_t *req)
 	sb_adds(&o, ",\"data\":");
 	if (export_json(&o, t.data)) {
 		sb_release(&o);
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "template %lld holds data that is not JSON", (long long)id);
 		return;
 	}
 	sb_addc(&o, '}');

@@ -29,11 +29,12 @@ int auth_require(http_req_t *req, enum auth_level level)
 	db_t *db = http_db(req);
 	if (!db)
 		return -1;
+	req->db = db;
 	db_res_t *r;
 	db_param_t p[] = { P_INT(uid) };
 	if (db_exec(db, "SELECT id, email, is_active, is_superuser, is_verified, is_guest, profile_id "
 			"FROM user_oauth WHERE id = $1", p, 1, &r)) {
-		http_error(req, 500, "Internal Server Error");
+		http_error_500(req, "database error: %s", db_errmsg(db));
 		return -1;
 	}
 	if (db_nrows(r) != 1 || !db_bool(r, 0, 2)) {

@@ -1,23 +1,13 @@
-/* auth.h — the guards every protected route calls first.
+/* auth.h — the guard the router (router.c) runs before a route's handler,
+ * at the route's level (enum auth_level, http.h, where the rules are).
  *
- * A token comes from "Authorization: Bearer <jwt>" or the fastapiusersauth
- * cookie; it must verify with JWT_SECRET_KEY, carry fastapi-users' audience
- * and not be expired, and name an active user. Failure answers 401
- * {"detail": "Unauthorized"}; a user below the required level gets 403.
- * On success req->user is set and 0 returned; on failure the error is
- * already answered and -1 returned: the handler just returns. */
+ * On success req->user and req->db are set and 0 returned; on failure the
+ * error (401, 403, or the 500 of a database that cannot be reached) is
+ * already answered and -1 returned. Handlers never call it. */
 #ifndef AUTH_H
 #define AUTH_H
 
 #include "http/http.h"
-
-enum auth_level {
-	AUTH_ACTIVE,      /* current_user_act */
-	AUTH_VERIFIED,    /* current_user_act_ver */
-	AUTH_SUPERUSER,   /* current_superuser_act */
-	AUTH_GUEST,       /* get_api_guest: verified, with a profile */
-	AUTH_USER,        /* get_api_user: as guest, and not a guest-only user */
-};
 
 int auth_require(http_req_t *req, enum auth_level level);
 

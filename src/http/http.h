@@ -1,9 +1,11 @@
 /* http.h — requests, responses and routing, on top of libmicrohttpd.
  *
- * A handler gets an http_req_t, reads what it needs (path parameters, query
- * arguments, body, the current user), and answers through http_json() or
- * http_error*(); every error body is upstream's {"detail": ...}. All memory
- * a handler allocates comes from req->arena and dies with the request.
+ * A handler gets an http_req_t whose guard the router has already checked
+ * (req->user and req->db set, see enum auth_level), reads what it needs
+ * (path parameters, query arguments, body), and answers through http_json()
+ * or http_error*(); every error body is upstream's {"detail": ...}, and
+ * every 500 leaves through http_error_500(), which logs why. All memory a
+ * handler allocates comes from req->arena and dies with the request.
  * Nothing below src/api/ sees this header's MHD types. */
 #ifndef HTTP_H
 #define HTTP_H
@@ -36,7 +38,10 @@ struct http_req {
 	int nparams;
 	sb_t body;                       /* the request body */
 	arena_t arena;
-	http_user_t *user;               /* set by the auth guard */
+	http_user_t *user;               /* set by the route's guard (router.c) */
+	db_t *db;                        /* the worker thread's connection, set by the router
+					  * before the handler of a guarded route: never NULL
+					  * there; NULL for AUTH_NONE routes (see http_db) */
 	/* response */
 	int status;
 	sb_t resp;
@@ -57,6 +62,9 @@ void http_json_sb(http_req_t *req, int status, sb_t *sb);
 /* {"detail": "<text>"} */
 void http_error(http_req_t *req, int status, const char *detail);
 void http_errorf(http_req_t *req, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The one door for a 500: logs "METHOD PATH: <why>" (never to the
+ * client) and answers {"detail": "Internal Server Error"}. */
+void http_error_500(http_req_t *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* {"detail": <raw JSON>} */
 void http_error_json(http_req_t *req, int status, const char *detail_json);
 
@@ -71,7 +79,9 @@ const char *http_query(http_req_t *req, const char *name);
 const char *http_cookie(http_req_t *req, const char *name);
 
 /* The worker thread's database connection (opened on first use, kept for
- * the life of the thread). NULL after answering 500 when it cannot open. */
+ * the life of the thread). NULL after answering 500 when it cannot open.
+ * Handlers use req->db, which the router set from this; only an AUTH_NONE
+ * route that needs the database (login, after checking its form) calls it. */
 db_t *http_db(http_req_t *req);
 
 /* Runs work(req) on the slow-work threads (password hashing), so that the
@@ -80,11 +90,37 @@ db_t *http_db(http_req_t *req);
 void http_offload(http_req_t *req, http_work_fn work);
 
 /* Routing (router.c). Patterns are exact paths whose segments may be
- * "{name}" placeholders; the table is the one in api/routes.c. */
+ * "{name}" placeholders; the table is the one in api/routes.c.
+ *
+ * Each route names its guard, upstream's dependency (routes.md's caller
+ * column), as redis names a command's flags: the router checks it before
+ * the handler runs, so handlers neither authenticate nor open the
+ * database. A token comes from "Authorization: Bearer <jwt>" or the
+ * fastapiusersauth cookie; it must verify with JWT_SECRET_KEY, carry
+ * fastapi-users' audience, not be expired and name an active user, else
+ * 401 {"detail": "Unauthorized"}; a user below the level gets upstream's
+ * 403. AUTH_UNSET (a route written without a guard) is refused with a 500. */
+enum auth_level {
+	AUTH_UNSET,       /* never valid: every route names its guard */
+	AUTH_NONE,        /* anyone: no token; the handler gets no connection */
+	AUTH_ACTIVE,      /* current_user_act */
+	AUTH_VERIFIED,    /* current_user_act_ver */
+	AUTH_SUPERUSER,   /* current_superuser_act */
+	AUTH_GUEST,       /* get_api_guest: verified, with a profile */
+	AUTH_USER,        /* get_api_user: as guest, and not a guest-only user */
+};
+
+/* A check some routes make before their guard, where upstream resolves a
+ * dependency before the user's (a body that must be JSON, pagination):
+ * 0, or -1 after answering. It must not touch the database. */
+typedef int (*http_check_fn)(http_req_t *req);
+
 typedef struct http_route {
 	const char *method;
 	const char *pattern;
 	http_handler_fn handler;
+	enum auth_level auth;
+	http_check_fn before;  /* NULL: none */
 } http_route_t;
 extern const http_route_t http_routes[];
 

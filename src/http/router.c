@@ -1,10 +1,20 @@
-/* router.c — matches a path against the route table (api/routes.c) and
- * answers what Starlette answers when nothing matches: 405 when the path
- * exists with another method, 307 to the same path with the trailing slash
- * toggled when that one exists (FastAPI's redirect_slashes), else 404. */
+/* router.c — matches a path against the route table (api/routes.c),
+ * checks the route's guard, then calls its handler; answers what Starlette
+ * answers when nothing matches: 405 when the path exists with another
+ * method, 307 to the same path with the trailing slash toggled when that
+ * one exists (FastAPI's redirect_slashes), else 404.
+ *
+ * The guard runs here, before the handler, as redis's processCommand checks
+ * a command's flags (CMD_NO_AUTH...) before calling it: first the route's
+ * `before` check if any, then authentication at the route's level (which
+ * opens the worker's database connection and answers its 500 when it
+ * cannot), so that a handler starts with req->user and a req->db that is
+ * never NULL. */
 #include "http/http.h"
 
 #include <string.h>
+
+#include "http/auth.h"
 
 /* 1 if path matches pattern; fills params (pointers into the arena). */
 static int match(http_req_t *req, const char *pattern, const char *path, int fill)
@@ -56,13 +66,34 @@ static int lookup(http_req_t *req, const char *path, const http_route_t **found)
 	return best;
 }
 
+/* 0 when the handler may run; -1 after answering. */
+static int guard(http_req_t *req, const http_route_t *route)
+{
+	if (route->auth == AUTH_NONE)
+		return 0;
+	if (route->auth == AUTH_UNSET) {
+		http_error_500(req, "the route %s %s has no guard in the route table", route->method, route->pattern);
+		return -1;
+	}
+	if (req->phase == 1) {
+		/* the second call of an offloaded request (http_offload): its
+		 * guard passed on the first; the connection is this thread's */
+		req->db = http_db(req);
+		return req->db ? 0 : -1;
+	}
+	if (route->before && route->before(req))
+		return -1;
+	return auth_require(req, route->auth);
+}
+
 void http_dispatch(http_req_t *req, const char *query, const char *host)
 {
 	const http_route_t *route = NULL;
 	int m = lookup(req, req->path, &route);
 	if (m == FULL_MATCH) {
 		match(req, route->pattern, req->path, 1);
-		route->handler(req);
+		if (!guard(req, route))
+			route->handler(req);
 		return;
 	}
 	if (m == PATH_MATCH) {

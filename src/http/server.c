@@ -150,6 +150,18 @@ void http_errorf(http_req_t *req, int status, const char *fmt, ...)
 	sb_release(&sb);
 }
 
+void http_error_500(http_req_t *req, const char *fmt, ...)
+{
+	sb_t sb = SB_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	log_error("%s %s: %s", req->method, req->path, sb.buf);
+	sb_release(&sb);
+	http_error(req, 500, "Internal Server Error");
+}
+
 const char *http_header(http_req_t *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->ctx->conn, MHD_HEADER_KIND, name);
