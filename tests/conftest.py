@@ -266,5 +266,6 @@ def server(env, tmp_path):
 
 @pytest.fixture(scope="session")
 def spec_dir():
-    d = ROOT.parent / "shared" / "spec"
+    # beside the checkout, or where FRACTAL_SPEC_DIR says (a git worktree)
+    d = Path(os.environ.get("FRACTAL_SPEC_DIR") or ROOT.parent / "shared" / "spec")
     return d if d.is_dir() else None
