@@ -20,7 +20,7 @@ static void fill_project(http_req_t *req, db_res_t *r, int i, project_row_t *p)
 	p->resource_id = db_int(r, i, 5);
 }
 
-int project_access(http_req_t *req, db_t *db, int64_t project_id, char perm, project_row_t *out)
+int access_project(http_req_t *req, db_t *db, int64_t project_id, char perm, project_row_t *out)
 {
 	db_res_t *r;
 	if (db_exec(db, "SELECT " PROJECT_COLS " FROM projectv2 WHERE id = $1", (db_param_t[]){ P_INT(project_id) }, 1, &r)) {
@@ -49,10 +49,10 @@ int project_access(http_req_t *req, db_t *db, int64_t project_id, char perm, pro
 	return 0;
 }
 
-int dataset_access(http_req_t *req, db_t *db, int64_t project_id, int64_t dataset_id, char perm,
+int access_dataset(http_req_t *req, db_t *db, int64_t project_id, int64_t dataset_id, char perm,
 		   project_row_t *project, dataset_row_t *out)
 {
-	if (project_access(req, db, project_id, perm, project))
+	if (access_project(req, db, project_id, perm, project))
 		return -1;
 	db_res_t *r;
 	if (db_exec(db, "SELECT id, name, project_id, timestamp_created, zarr_dir, is_starred FROM datasetv2 "
@@ -75,7 +75,7 @@ int dataset_access(http_req_t *req, db_t *db, int64_t project_id, int64_t datase
 	return 0;
 }
 
-void project_json(sb_t *out, const project_row_t *p)
+void access_project_json(sb_t *out, const project_row_t *p)
 {
 	sb_addf(out, "{\"id\":%lld,\"name\":", (long long)p->id);
 	sb_add_json_str(out, p->name);
@@ -89,12 +89,12 @@ void project_json(sb_t *out, const project_row_t *p)
 	sb_addc(out, '}');
 }
 
-void dataset_json(sb_t *out, const dataset_row_t *d, const project_row_t *p)
+void access_dataset_json(sb_t *out, const dataset_row_t *d, const project_row_t *p)
 {
 	sb_addf(out, "{\"id\":%lld,\"name\":", (long long)d->id);
 	sb_add_json_str(out, d->name);
 	sb_addf(out, ",\"project_id\":%lld,\"project\":", (long long)d->project_id);
-	project_json(out, p);
+	access_project_json(out, p);
 	sb_adds(out, ",\"timestamp_created\":");
 	sb_add_json_ts(out, d->timestamp_created);
 	sb_adds(out, ",\"zarr_dir\":");
@@ -102,7 +102,7 @@ void dataset_json(sb_t *out, const dataset_row_t *d, const project_row_t *p)
 	sb_addf(out, ",\"is_starred\":%s}", JBOOL(d->is_starred));
 }
 
-int path_ids(http_req_t *req, int64_t *project_id, int64_t *dataset_id)
+int access_path_ids(http_req_t *req, int64_t *project_id, int64_t *dataset_id)
 {
 	if (v_path_int(req, 0, "project_id", project_id))
 		return -1;
@@ -111,7 +111,7 @@ int path_ids(http_req_t *req, int64_t *project_id, int64_t *dataset_id)
 	return 0;
 }
 
-int submitted_jobs(http_req_t *req, db_t *db, const char *column, int64_t id, char **ids)
+int access_submitted_jobs(http_req_t *req, db_t *db, const char *column, int64_t id, char **ids)
 {
 	char sql[128];
 	snprintf(sql, sizeof(sql), "SELECT id FROM jobv2 WHERE status = 'submitted' AND %s = $1 ORDER BY id", column);
@@ -133,7 +133,7 @@ int submitted_jobs(http_req_t *req, db_t *db, const char *column, int64_t id, ch
 }
 
 
-int row_or_404(http_req_t *req, db_t *db, const char *sql, int64_t id, const char *fmt)
+int access_row_or_404(http_req_t *req, db_t *db, const char *sql, int64_t id, const char *fmt)
 {
 	db_res_t *r;
 	if (db_exec(db, sql, (db_param_t[]){ P_INT(id) }, 1, &r)) {
@@ -149,15 +149,15 @@ int row_or_404(http_req_t *req, db_t *db, const char *sql, int64_t id, const cha
 	return 0;
 }
 
-void delete_unless_jobs(http_req_t *req, db_t *db, const char *what, const char *job_column, int64_t id,
-			const char *sql)
+void access_delete_unless_jobs(http_req_t *req, db_t *db, const char *what, const char *job_column, int64_t id,
+			       const char *sql)
 {
 	if (db_begin(db)) {
 		api_db_error(req, db);
 		return;
 	}
 	char *jobs;
-	if (submitted_jobs(req, db, job_column, id, &jobs)) {
+	if (access_submitted_jobs(req, db, job_column, id, &jobs)) {
 		db_rollback(db);
 		return;
 	}
@@ -173,10 +173,10 @@ void delete_unless_jobs(http_req_t *req, db_t *db, const char *what, const char 
 	http_empty(req, 204);
 }
 
-int workflow_access(http_req_t *req, db_t *db, int64_t project_id, int64_t workflow_id, char perm,
+int access_workflow(http_req_t *req, db_t *db, int64_t project_id, int64_t workflow_id, char perm,
 		    project_row_t *project, workflow_row_t *out)
 {
-	if (project_access(req, db, project_id, perm, project))
+	if (access_project(req, db, project_id, perm, project))
 		return -1;
 	db_res_t *r;
 	if (db_exec(db, "SELECT id, name, project_id, timestamp_created, description, template_id, is_starred "
@@ -201,7 +201,7 @@ int workflow_access(http_req_t *req, db_t *db, int64_t project_id, int64_t workf
 	return 0;
 }
 
-void set_starred(http_req_t *req, db_t *db, const char *table, int64_t id, int on)
+void access_set_starred(http_req_t *req, db_t *db, const char *table, int64_t id, int on)
 {
 	char sql[96];
 	snprintf(sql, sizeof(sql), "UPDATE %s SET is_starred = $1 WHERE id = $2", table);

@@ -5,7 +5,10 @@
  * Permissions are "r", "rw", "rwx" (read, write, execute); a link must be
  * verified (an accepted invitation) and contain the required letter. On
  * failure the error is answered (404 "Project not found", 403 with
- * upstream's text, 404 "Dataset not found") and -1 returned. */
+ * upstream's text, 404 "Dataset not found") and -1 returned.
+ *
+ * access.c's functions are named access_*; the workflow and workflow-task
+ * helpers declared here too are workflow.c's and wftask.c's. */
 #ifndef ACCESS_H
 #define ACCESS_H
 
@@ -32,8 +35,8 @@ typedef struct dataset_row {
 	int is_starred;
 } dataset_row_t;
 
-int project_access(http_req_t *req, db_t *db, int64_t project_id, char perm, project_row_t *out);
-int dataset_access(http_req_t *req, db_t *db, int64_t project_id, int64_t dataset_id, char perm,
+int access_project(http_req_t *req, db_t *db, int64_t project_id, char perm, project_row_t *out);
+int access_dataset(http_req_t *req, db_t *db, int64_t project_id, int64_t dataset_id, char perm,
 		   project_row_t *project, dataset_row_t *out);
 
 typedef struct workflow_row {
@@ -48,7 +51,7 @@ typedef struct workflow_row {
 
 /* upstream's _get_workflow_check_access: project access, then 404
  * "Workflow not found" unless the workflow is in that project. */
-int workflow_access(http_req_t *req, db_t *db, int64_t project_id, int64_t workflow_id, char perm,
+int access_workflow(http_req_t *req, db_t *db, int64_t project_id, int64_t workflow_id, char perm,
 		    project_row_t *project, workflow_row_t *out);
 
 /* A workflow task's columns (alias w), then TASK_COLS (task_common.h):
@@ -93,31 +96,31 @@ void reply_wftask(http_req_t *req, db_t *db, int64_t tid, int status);
 int check_type_filters_compat(http_req_t *req, const char *task_input_types, json_t *wft_filters);
 
 /* Appends ProjectRead / DatasetRead JSON. */
-void project_json(sb_t *out, const project_row_t *p);
-void dataset_json(sb_t *out, const dataset_row_t *d, const project_row_t *p);
+void access_project_json(sb_t *out, const project_row_t *p);
+void access_dataset_json(sb_t *out, const dataset_row_t *d, const project_row_t *p);
 
 /* Reads the path parameters {project_id} (index 0) and, if wanted,
  * {dataset_id} (index 1); -1 after answering 422. */
-int path_ids(http_req_t *req, int64_t *project_id, int64_t *dataset_id);
+int access_path_ids(http_req_t *req, int64_t *project_id, int64_t *dataset_id);
 
 /* "submitted" job ids touching a project or dataset, as upstream lists them
  * in its refusals: "1, 2"; NULL if none. Arena-allocated. -1 on db error. */
-int submitted_jobs(http_req_t *req, db_t *db, const char *column, int64_t id, char **ids);
+int access_submitted_jobs(http_req_t *req, db_t *db, const char *column, int64_t id, char **ids);
 
 /* Sets is_starred of one row of table (projectv2, datasetv2, workflowv2)
  * and answers 200 with no body, as upstream's star/unstar routes. */
-void set_starred(http_req_t *req, db_t *db, const char *table, int64_t id, int on);
+void access_set_starred(http_req_t *req, db_t *db, const char *table, int64_t id, int on);
 
 /* Runs sql (one $1 = id parameter); if it returns no row answers 404 with
  * detail fmt (one %lld for the id) and returns 1; -1 after a 500; 0 if
  * the row exists. */
-int row_or_404(http_req_t *req, db_t *db, const char *sql, int64_t id, const char *fmt);
+int access_row_or_404(http_req_t *req, db_t *db, const char *sql, int64_t id, const char *fmt);
 
 /* Deletes one project or dataset (sql with $1 = id) in a transaction,
  * unless a submitted job still uses it: upstream's 422 "Cannot delete
  * <what> <id> because it is linked to active job(s) ...". Answers 204. */
-void delete_unless_jobs(http_req_t *req, db_t *db, const char *what, const char *job_column, int64_t id,
-			const char *sql);
+void access_delete_unless_jobs(http_req_t *req, db_t *db, const char *what, const char *job_column, int64_t id,
+			       const char *sql);
 
 
 #endif

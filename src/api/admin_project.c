@@ -56,7 +56,7 @@ void api_admin_project_list(http_req_t *req)
 				     .is_starred = db_bool(r, i, 3), .timestamp_created = db_text(r, i, 4) };
 		if (i)
 			sb_addc(&o, ',');
-		project_json(&o, &pr);
+		access_project_json(&o, &pr);
 		o.buf[--o.len] = '\0';
 		sb_adds(&o, ",\"user_email\":");
 		sb_add_json_str(&o, db_text(r, i, 5));
@@ -99,8 +99,8 @@ void api_admin_project_transfer(http_req_t *req)
 	if (v_path_int(req, 0, "project_id", &pid) || v_query_int_required(req, "user_id", &uid))
 		return;
 	db_t *db = req->db;
-	if (row_or_404(req, db, "SELECT id FROM projectv2 WHERE id = $1", pid, "Project %lld not found.") ||
-	    row_or_404(req, db, "SELECT id FROM user_oauth WHERE id = $1", uid, "User %lld not found."))
+	if (access_row_or_404(req, db, "SELECT id FROM projectv2 WHERE id = $1", pid, "Project %lld not found.") ||
+	    access_row_or_404(req, db, "SELECT id FROM user_oauth WHERE id = $1", uid, "User %lld not found."))
 		return;
 	int64_t new_res, old_res;
 	char *new_rname, *old_rname, *new_email, *old_email;

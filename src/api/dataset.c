@@ -31,10 +31,10 @@ static void reply_dataset(http_req_t *req, db_t *db, int64_t project_id, int64_t
 {
 	project_row_t p;
 	dataset_row_t d;
-	if (dataset_access(req, db, project_id, dataset_id, 'r', &p, &d))
+	if (access_dataset(req, db, project_id, dataset_id, 'r', &p, &d))
 		return;
 	sb_t o = SB_INIT;
-	dataset_json(&o, &d, &p);
+	access_dataset_json(&o, &d, &p);
 	http_json_sb(req, status, &o);
 }
 
@@ -91,7 +91,7 @@ static const char *check_subfolder(json_t **val, sb_t *msg)
 void api_dataset_create(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	const vfield_t fields[] = {
 		{ .name = "name", .type = V_NONEMPTY, .required = 1, .pattern = SAFE_NAME_PATTERN },
@@ -117,7 +117,7 @@ void api_dataset_create(http_req_t *req)
 	project_row_t p;
 	db_res_t *r = NULL, *u = NULL;
 	sb_t zarr = SB_INIT;
-	if (project_access(req, db, pid, 'w', &p))
+	if (access_project(req, db, pid, 'w', &p))
 		goto out;
 	if (db_exec(db, "SELECT project_dirs FROM user_oauth WHERE id = $1", (db_param_t[]){ P_INT(req->user->id) }, 1, &u)) {
 		api_db_error(req, db);
@@ -185,11 +185,11 @@ out:
 void api_dataset_list(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	db_t *db = req->db;
 	project_row_t p;
-	if (project_access(req, db, pid, 'r', &p))
+	if (access_project(req, db, pid, 'r', &p))
 		return;
 	db_res_t *r;
 	if (db_exec(db, "SELECT " DATASET_COLS " FROM datasetv2 WHERE project_id = $1 ORDER BY is_starred DESC, name",
@@ -205,7 +205,7 @@ void api_dataset_list(http_req_t *req)
 				    .is_starred = db_bool(r, i, 5) };
 		if (i)
 			sb_addc(&o, ',');
-		dataset_json(&o, &d, &p);
+		access_dataset_json(&o, &d, &p);
 	}
 	sb_addc(&o, ']');
 	db_res_free(r);
@@ -215,7 +215,7 @@ void api_dataset_list(http_req_t *req)
 void api_dataset_get(http_req_t *req)
 {
 	int64_t pid, did;
-	if (path_ids(req, &pid, &did))
+	if (access_path_ids(req, &pid, &did))
 		return;
 	reply_dataset(req, req->db, pid, did, 200);
 }
@@ -223,7 +223,7 @@ void api_dataset_get(http_req_t *req)
 void api_dataset_patch(http_req_t *req)
 {
 	int64_t pid, did;
-	if (path_ids(req, &pid, &did))
+	if (access_path_ids(req, &pid, &did))
 		return;
 	const vfield_t fields[] = { { .name = "name", .type = V_NONEMPTY, .pattern = SAFE_NAME_PATTERN } };
 	json_t *b = v_body(req, fields, 1, 1);
@@ -232,7 +232,7 @@ void api_dataset_patch(http_req_t *req)
 	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
-	if (!dataset_access(req, db, pid, did, 'w', &p, &d)) {
+	if (!access_dataset(req, db, pid, did, 'w', &p, &d)) {
 		json_t *name = json_object_get(b, "name");
 		if (name && db_exec(db, "UPDATE datasetv2 SET name = $1 WHERE id = $2",
 				    (db_param_t[]){ P_TEXT(json_string_value(name)), P_INT(did) }, 2, NULL))
@@ -246,14 +246,14 @@ void api_dataset_patch(http_req_t *req)
 static void star(http_req_t *req, int on)
 {
 	int64_t pid, did;
-	if (path_ids(req, &pid, &did))
+	if (access_path_ids(req, &pid, &did))
 		return;
 	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
-	if (dataset_access(req, db, pid, did, 'w', &p, &d))
+	if (access_dataset(req, db, pid, did, 'w', &p, &d))
 		return;
-	set_starred(req, db, "datasetv2", did, on);
+	access_set_starred(req, db, "datasetv2", did, on);
 }
 
 void api_dataset_star(http_req_t *req)
@@ -269,25 +269,25 @@ void api_dataset_unstar(http_req_t *req)
 void api_dataset_delete(http_req_t *req)
 {
 	int64_t pid, did;
-	if (path_ids(req, &pid, &did))
+	if (access_path_ids(req, &pid, &did))
 		return;
 	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
-	if (dataset_access(req, db, pid, did, 'w', &p, &d))
+	if (access_dataset(req, db, pid, did, 'w', &p, &d))
 		return;
-	delete_unless_jobs(req, db, "dataset", "dataset_id", did, "DELETE FROM datasetv2 WHERE id = $1");
+	access_delete_unless_jobs(req, db, "dataset", "dataset_id", did, "DELETE FROM datasetv2 WHERE id = $1");
 }
 
 void api_dataset_export(http_req_t *req)
 {
 	int64_t pid, did;
-	if (path_ids(req, &pid, &did))
+	if (access_path_ids(req, &pid, &did))
 		return;
 	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
-	if (dataset_access(req, db, pid, did, 'r', &p, &d))
+	if (access_dataset(req, db, pid, did, 'r', &p, &d))
 		return;
 	imglist_t *l = imglist_get(db, did);
 	if (!l) {
@@ -315,7 +315,7 @@ void api_dataset_export(http_req_t *req)
 void api_dataset_import(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	/* DatasetImport: extra keys (legacy filters) are accepted and ignored */
 	const vfield_t fields[] = {
@@ -372,7 +372,7 @@ void api_dataset_import(http_req_t *req)
 		goto out;
 	db_t *db = req->db;
 	project_row_t p;
-	if (project_access(req, db, pid, 'w', &p))
+	if (access_project(req, db, pid, 'w', &p))
 		goto out;
 	db_res_t *u;
 	if (db_exec(db, "SELECT project_dirs FROM user_oauth WHERE id = $1", (db_param_t[]){ P_INT(req->user->id) }, 1, &u)) {
@@ -471,7 +471,7 @@ void api_dataset_all(http_req_t *req)
 				    .is_starred = db_bool(r, i, 9), .timestamp_created = db_text(r, i, 10) };
 		if (i)
 			sb_addc(&o, ',');
-		dataset_json(&o, &d, &p);
+		access_dataset_json(&o, &d, &p);
 		o.buf[--o.len] = '\0'; /* reopen the object for the expanded fields */
 		sb_adds(&o, ",\"owner_email\":");
 		if (db_text(r, i, 11))

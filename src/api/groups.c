@@ -57,7 +57,7 @@ static int reply_group(http_req_t *req, db_t *db, int64_t gid, int status)
 
 static int group_exists(http_req_t *req, db_t *db, int64_t gid)
 {
-	return row_or_404(req, db, "SELECT id FROM usergroup WHERE id = $1", gid, "UserGroup %lld not found.");
+	return access_row_or_404(req, db, "SELECT id FROM usergroup WHERE id = $1", gid, "UserGroup %lld not found.");
 }
 
 void api_groups_list(http_req_t *req)

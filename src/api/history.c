@@ -43,7 +43,7 @@ typedef struct hist_wft {
 static int verify_workflow_dataset(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int64_t did, char perm)
 {
 	project_row_t p;
-	if (project_access(req, db, pid, perm, &p))
+	if (access_project(req, db, pid, perm, &p))
 		return -1;
 	static const struct { const char *sql, *missing, *foreign; } checks[] = {
 		{ "SELECT project_id FROM workflowv2 WHERE id = $1", "Workflow %lld not found.",
@@ -790,7 +790,7 @@ void api_images_non_processed(http_req_t *req)
 	db = req->db;
 	project_row_t p;
 	workflow_row_t w;
-	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'r', &p, &w))
 		goto out;
 	if (db_exec(db, "SELECT \"order\" FROM workflowtaskv2 WHERE id = $1 AND workflow_id = $2",
 		    (db_param_t[]){ P_INT(wftid), P_INT(wid) }, 2, &r)) {
@@ -831,7 +831,7 @@ void api_images_non_processed(http_req_t *req)
 		goto out;
 	}
 	dataset_row_t d;
-	if (dataset_access(req, db, pid, did, 'r', &p, &d))
+	if (access_dataset(req, db, pid, did, 'r', &p, &d))
 		goto out;
 	if (!(l = imglist_get(db, did))) {
 		api_db_error(req, db);
@@ -892,7 +892,7 @@ void api_images_verify_unique_types(http_req_t *req)
 	json_t *smap = NULL;
 	size_t *sel = NULL;
 	const char **keys = NULL;
-	if (dataset_access(req, db, pid, did, 'r', &p, &d))
+	if (access_dataset(req, db, pid, did, 'r', &p, &d))
 		goto out;
 	if (!(l = imglist_get(db, did))) {
 		api_db_error(req, db);
@@ -1009,7 +1009,7 @@ void api_latest_job(http_req_t *req)
 	project_row_t p;
 	workflow_row_t w;
 	dataset_row_t d;
-	if (workflow_access(req, db, pid, wid, 'r', &p, &w) || dataset_access(req, db, pid, did, 'r', &p, &d))
+	if (access_workflow(req, db, pid, wid, 'r', &p, &w) || access_dataset(req, db, pid, did, 'r', &p, &d))
 		return;
 	db_res_t *job = NULL, *run = NULL, *wft = NULL;
 	sb_t o = SB_INIT;

@@ -94,7 +94,7 @@ static json_t *parse_model(http_req_t *req, json_t *(*validate)(json_t *, json_t
 void api_images_add(http_req_t *req)
 {
 	int64_t pid, did;
-	if (path_ids(req, &pid, &did))
+	if (access_path_ids(req, &pid, &did))
 		return;
 	json_t *img = parse_model(req, image_validate);
 	if (!img)
@@ -103,7 +103,7 @@ void api_images_add(http_req_t *req)
 	project_row_t p;
 	dataset_row_t d;
 	json_t *images = NULL;
-	if (dataset_access(req, db, pid, did, 'w', &p, &d))
+	if (access_dataset(req, db, pid, did, 'w', &p, &d))
 		goto out;
 	const char *zu = json_string_value(json_object_get(img, "zarr_url"));
 	/* upstream compares as strings here (startswith), not as paths */
@@ -187,7 +187,7 @@ static json_t *validate_update(json_t *in, json_t *loc, verr_t *e)
 void api_images_patch(http_req_t *req)
 {
 	int64_t pid, did;
-	if (path_ids(req, &pid, &did))
+	if (access_path_ids(req, &pid, &did))
 		return;
 	json_t *upd = parse_model(req, validate_update);
 	if (!upd)
@@ -196,7 +196,7 @@ void api_images_patch(http_req_t *req)
 	project_row_t p;
 	dataset_row_t d;
 	json_t *images = NULL;
-	if (dataset_access(req, db, pid, did, 'w', &p, &d))
+	if (access_dataset(req, db, pid, did, 'w', &p, &d))
 		goto out;
 	if (db_begin(db)) {
 		api_db_error(req, db);
@@ -233,7 +233,7 @@ out:
 void api_images_delete(http_req_t *req)
 {
 	int64_t pid, did;
-	if (path_ids(req, &pid, &did))
+	if (access_path_ids(req, &pid, &did))
 		return;
 	const char *zu = http_query(req, "zarr_url");
 	if (!zu) {
@@ -247,7 +247,7 @@ void api_images_delete(http_req_t *req)
 	project_row_t p;
 	dataset_row_t d;
 	json_t *images = NULL;
-	if (dataset_access(req, db, pid, did, 'w', &p, &d))
+	if (access_dataset(req, db, pid, did, 'w', &p, &d))
 		return;
 	if (db_begin(db)) {
 		api_db_error(req, db);
@@ -312,7 +312,7 @@ static json_t *validate_query(json_t *in, json_t *loc, verr_t *e)
 void api_images_query(http_req_t *req)
 {
 	int64_t pid, did, page, page_size;
-	if (path_ids(req, &pid, &did) || v_pagination(req, &page, &page_size))
+	if (access_path_ids(req, &pid, &did) || v_pagination(req, &page, &page_size))
 		return;
 	json_t *q;
 	if (req->body.len) {
@@ -324,7 +324,7 @@ void api_images_query(http_req_t *req)
 	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
-	if (dataset_access(req, db, pid, did, 'r', &p, &d)) {
+	if (access_dataset(req, db, pid, did, 'r', &p, &d)) {
 		json_decref(q);
 		return;
 	}

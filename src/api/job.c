@@ -180,7 +180,7 @@ static void reply_job(http_req_t *req, db_res_t *r, int show_tmp_logs)
 static db_res_t *job_access(http_req_t *req, db_t *db, int64_t pid, int64_t jid, char perm)
 {
 	project_row_t p;
-	if (project_access(req, db, pid, perm, &p))
+	if (access_project(req, db, pid, perm, &p))
 		return NULL;
 	db_res_t *r;
 	if (db_exec(db, "SELECT " JOB_COLS " FROM jobv2 j WHERE j.id = $1 AND j.project_id = $2",
@@ -232,7 +232,7 @@ void api_job_list_project(http_req_t *req)
 		return;
 	db_t *db = req->db;
 	project_row_t p;
-	if (project_access(req, db, pid, 'r', &p))
+	if (access_project(req, db, pid, 'r', &p))
 		return;
 	reply_job_list(req, db, "SELECT " JOB_COLS " FROM jobv2 j WHERE j.project_id = $1 ORDER BY j.start_timestamp DESC, j.id DESC",
 		       (db_param_t[]){ P_INT(pid) }, 1, log);
@@ -246,7 +246,7 @@ void api_job_list_workflow(http_req_t *req)
 	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
-	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'r', &p, &w))
 		return;
 	reply_job_list(req, db, "SELECT " JOB_COLS " FROM jobv2 j WHERE j.workflow_id = $1 ORDER BY j.start_timestamp DESC, j.id DESC",
 		       (db_param_t[]){ P_INT(wid) }, 1, 1);
@@ -530,7 +530,7 @@ void api_job_submit(http_req_t *req)
 	db_res_t *t = NULL, *r = NULL;
 	json_t *tg_ids = json_object();
 	sb_t dd = SB_INIT, wd = SB_INIT, pd = SB_INIT, af = SB_INIT, tf = SB_INIT;
-	if (dataset_access(req, db, pid, did, 'x', &p, &d))
+	if (access_dataset(req, db, pid, did, 'x', &p, &d))
 		goto out;
 	if (db_exec(db, "SELECT resource_id FROM profile WHERE id = $1", (db_param_t[]){ P_INT(req->user->profile_id) }, 1, &r)) {
 		api_db_error(req, db);
@@ -543,7 +543,7 @@ void api_job_submit(http_req_t *req)
 		http_error(req, 422, "Project resource does not match with user's resource");
 		goto out;
 	}
-	if (workflow_access(req, db, pid, wid, 'x', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'x', &p, &w))
 		goto out;
 	if (db_exec(db,
 		    "SELECT w.task_id, w.type_filters, t.input_types FROM workflowtaskv2 w JOIN taskv2 t ON t.id = w.task_id "
@@ -637,7 +637,7 @@ void api_job_submit(http_req_t *req)
 	json_decref(accounts);
 	json_decref(dirs);
 	char *ids;
-	if (submitted_jobs(req, db, "dataset_id", did, &ids))
+	if (access_submitted_jobs(req, db, "dataset_id", did, &ids))
 		goto out;
 	if (ids) {
 		http_errorf(req, 422, "Dataset %lld is already in use in submitted job(s).", (long long)did);

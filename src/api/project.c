@@ -61,7 +61,7 @@ void api_project_list(http_req_t *req)
 		};
 		if (i)
 			sb_addc(&out, ',');
-		project_json(&out, &p);
+		access_project_json(&out, &p);
 	}
 	sb_addc(&out, ']');
 	db_res_free(r);
@@ -112,9 +112,9 @@ void api_project_create(http_req_t *req)
 		goto out;
 	}
 	project_row_t p;
-	if (!project_access(req, db, db_int(r, 0, 0), 'r', &p)) {
+	if (!access_project(req, db, db_int(r, 0, 0), 'r', &p)) {
 		sb_t o = SB_INIT;
-		project_json(&o, &p);
+		access_project_json(&o, &p);
 		http_json_sb(req, 201, &o);
 	}
 out:
@@ -125,20 +125,20 @@ out:
 void api_project_get(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	project_row_t p;
-	if (project_access(req, req->db, pid, 'r', &p))
+	if (access_project(req, req->db, pid, 'r', &p))
 		return;
 	sb_t o = SB_INIT;
-	project_json(&o, &p);
+	access_project_json(&o, &p);
 	http_json_sb(req, 200, &o);
 }
 
 void api_project_patch(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	const vfield_t fields[] = {
 		{ .name = "name", .type = V_NONEMPTY, .pattern = SAFE_NAME_PATTERN },
@@ -149,7 +149,7 @@ void api_project_patch(http_req_t *req)
 		return;
 	db_t *db = req->db;
 	project_row_t p;
-	if (project_access(req, db, pid, 'w', &p))
+	if (access_project(req, db, pid, 'w', &p))
 		goto out;
 	json_t *name = json_object_get(b, "name");
 	json_t *desc = json_object_get(b, "description");
@@ -167,9 +167,9 @@ void api_project_patch(http_req_t *req)
 		api_db_abort(req, db);
 		goto out;
 	}
-	if (!project_access(req, db, pid, 'r', &p)) {
+	if (!access_project(req, db, pid, 'r', &p)) {
 		sb_t o = SB_INIT;
-		project_json(&o, &p);
+		access_project_json(&o, &p);
 		http_json_sb(req, 200, &o);
 	}
 out:
@@ -179,11 +179,11 @@ out:
 void api_project_delete(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	db_t *db = req->db;
 	project_row_t p;
-	if (project_access(req, db, pid, 'x', &p))
+	if (access_project(req, db, pid, 'x', &p))
 		return;
 	db_res_t *r;
 	if (db_exec(db, "SELECT is_owner FROM linkuserprojectv2 WHERE project_id = $1 AND user_id = $2",
@@ -199,19 +199,19 @@ void api_project_delete(http_req_t *req)
 	}
 	/* datasets, workflows and links go with it (ON DELETE CASCADE), and
 	 * their history; jobs keep their dumps (ON DELETE SET NULL) */
-	delete_unless_jobs(req, db, "project", "project_id", pid, "DELETE FROM projectv2 WHERE id = $1");
+	access_delete_unless_jobs(req, db, "project", "project_id", pid, "DELETE FROM projectv2 WHERE id = $1");
 }
 
 static void star(http_req_t *req, int on)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	db_t *db = req->db;
 	project_row_t p;
-	if (project_access(req, db, pid, 'w', &p))
+	if (access_project(req, db, pid, 'w', &p))
 		return;
-	set_starred(req, db, "projectv2", pid, on);
+	access_set_starred(req, db, "projectv2", pid, on);
 }
 
 void api_project_star(http_req_t *req)

@@ -111,7 +111,7 @@ static int get_link(http_req_t *req, db_t *db, int64_t pid, int64_t uid, int *is
 void api_guests_list(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	db_t *db = req->db;
 	if (owner_or_403(req, db, pid))
@@ -140,7 +140,7 @@ void api_guests_list(http_req_t *req)
 void api_guest_invite(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	char *email = query_email(req);
 	if (!email)
@@ -197,7 +197,7 @@ static int64_t guest_of_owner(http_req_t *req, db_t *db, int64_t pid, const char
 void api_guest_patch(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	char *email = query_email(req);
 	if (!email)
@@ -221,7 +221,7 @@ void api_guest_patch(http_req_t *req)
 void api_guest_delete(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	char *email = query_email(req);
 	if (!email)
@@ -275,7 +275,7 @@ void api_invitations_list(http_req_t *req)
 void api_access_get(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	db_t *db = req->db;
 	db_res_t *r;
@@ -307,7 +307,7 @@ void api_access_get(http_req_t *req)
 void api_access_accept(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	db_t *db = req->db;
 	int is_owner, is_verified;
@@ -327,7 +327,7 @@ void api_access_accept(http_req_t *req)
 void api_access_leave(http_req_t *req)
 {
 	int64_t pid;
-	if (path_ids(req, &pid, NULL))
+	if (access_path_ids(req, &pid, NULL))
 		return;
 	db_t *db = req->db;
 	int is_owner, is_verified;

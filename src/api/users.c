@@ -227,12 +227,12 @@ static void reply_user(http_req_t *req, db_t *db, int64_t uid, int with_groups, 
 /* 0 if the user/profile exists, 1 (after answering 404) if not, -1 on db error. */
 static int user_or_404(http_req_t *req, db_t *db, int64_t uid)
 {
-	return row_or_404(req, db, "SELECT id FROM user_oauth WHERE id = $1", uid, "User %lld not found.");
+	return access_row_or_404(req, db, "SELECT id FROM user_oauth WHERE id = $1", uid, "User %lld not found.");
 }
 
 static int profile_or_404(http_req_t *req, db_t *db, int64_t pid)
 {
-	return row_or_404(req, db, "SELECT id FROM profile WHERE id = $1", pid, "Profile %lld not found.");
+	return access_row_or_404(req, db, "SELECT id FROM profile WHERE id = $1", pid, "Profile %lld not found.");
 }
 
 /* 1 if another user has this e-mail (case-insensitively); -1 on error. */

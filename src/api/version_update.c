@@ -110,7 +110,7 @@ void api_version_update_candidates(http_req_t *req)
 	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
-	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'r', &p, &w))
 		return;
 	db_res_t *r;
 	if (db_exec(db, "SELECT t.name, t.type, t.args_schema_parallel, t.args_schema_non_parallel, g.pkg_name, g.version "

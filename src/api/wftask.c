@@ -134,7 +134,7 @@ static char *dump_or_null(json_t *v, int jsonb)
 static int workflow_has_job(http_req_t *req, db_t *db, int64_t wid)
 {
 	char *jobs;
-	if (submitted_jobs(req, db, "workflow_id", wid, &jobs))
+	if (access_submitted_jobs(req, db, "workflow_id", wid, &jobs))
 		return -1;
 	return jobs != NULL;
 }
@@ -181,7 +181,7 @@ int wftask_access(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int64_t t
 {
 	project_row_t p;
 	workflow_row_t w;
-	if (workflow_access(req, db, pid, wid, perm, &p, &w))
+	if (access_workflow(req, db, pid, wid, perm, &p, &w))
 		return -1;
 	db_res_t *r;
 	if (db_exec(db, "SELECT task_type, task_id FROM workflowtaskv2 WHERE id = $1 AND workflow_id = $2",
@@ -343,7 +343,7 @@ void api_wftask_create(http_req_t *req)
 	workflow_row_t w;
 	db_res_t *r = NULL;
 	sb_t created = SB_INIT;
-	if (workflow_access(req, db, pid, wid, 'w', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'w', &p, &w))
 		goto out;
 	if (db_begin(db))
 		goto dberr;

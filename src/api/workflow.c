@@ -99,7 +99,7 @@ static void workflow_json(sb_t *o, const workflow_row_t *w, const project_row_t 
 		wftask_json(o, wfts, i, with_warnings);
 	}
 	sb_adds(o, "],\"project\":");
-	project_json(o, p);
+	access_project_json(o, p);
 	sb_adds(o, ",\"timestamp_created\":");
 	sb_add_json_ts(o, w->timestamp_created);
 	sb_adds(o, ",\"description\":");
@@ -114,7 +114,7 @@ void reply_workflow(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int sta
 {
 	project_row_t p;
 	workflow_row_t w;
-	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'r', &p, &w))
 		return;
 	db_res_t *wfts;
 	if (wftasks_query(req, db, wid, 0, &wfts))
@@ -156,7 +156,7 @@ static int workflow_name_taken(http_req_t *req, db_t *db, int64_t pid, const cha
 static int has_submitted_job(http_req_t *req, db_t *db, int64_t wid)
 {
 	char *jobs;
-	if (submitted_jobs(req, db, "workflow_id", wid, &jobs))
+	if (access_submitted_jobs(req, db, "workflow_id", wid, &jobs))
 		return -1;
 	return jobs != NULL;
 }
@@ -170,7 +170,7 @@ void api_workflow_list(http_req_t *req)
 		return;
 	db_t *db = req->db;
 	project_row_t p;
-	if (project_access(req, db, pid, 'r', &p))
+	if (access_project(req, db, pid, 'r', &p))
 		return;
 	db_res_t *r;
 	if (db_exec(db, "SELECT id, name, project_id, timestamp_created, description, template_id, is_starred FROM workflowv2 "
@@ -215,7 +215,7 @@ void api_workflow_create(http_req_t *req)
 	project_row_t p;
 	const char *name = json_string_value(json_object_get(b, "name"));
 	db_res_t *r = NULL;
-	if (project_access(req, db, pid, 'w', &p) || workflow_name_taken(req, db, pid, name))
+	if (access_project(req, db, pid, 'w', &p) || workflow_name_taken(req, db, pid, name))
 		goto out;
 	char now[40];
 	utc_now_iso(now, sizeof(now));
@@ -268,7 +268,7 @@ void api_workflow_patch(http_req_t *req)
 	project_row_t p;
 	workflow_row_t w;
 	db_res_t *cur = NULL;
-	if (workflow_access(req, db, pid, wid, 'w', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'w', &p, &w))
 		goto out;
 	json_t *name = json_object_get(b, "name"), *ids = json_object_get(b, "reordered_workflowtask_ids");
 	json_t *desc = json_object_get(b, "description");
@@ -344,10 +344,10 @@ void api_workflow_delete(http_req_t *req)
 	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
-	if (workflow_access(req, db, pid, wid, 'w', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'w', &p, &w))
 		return;
 	/* workflow tasks go with it; history and jobs keep their dumps */
-	delete_unless_jobs(req, db, "workflow", "workflow_id", wid, "DELETE FROM workflowv2 WHERE id = $1");
+	access_delete_unless_jobs(req, db, "workflow", "workflow_id", wid, "DELETE FROM workflowv2 WHERE id = $1");
 }
 
 static void star(http_req_t *req, int on)
@@ -358,9 +358,9 @@ static void star(http_req_t *req, int on)
 	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
-	if (workflow_access(req, db, pid, wid, 'w', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'w', &p, &w))
 		return;
-	set_starred(req, db, "workflowv2", wid, on);
+	access_set_starred(req, db, "workflowv2", wid, on);
 }
 
 void api_workflow_star(http_req_t *req)
@@ -422,7 +422,7 @@ void api_workflow_export(http_req_t *req)
 	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
-	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'r', &p, &w))
 		return;
 	sb_t o = SB_INIT;
 	if (workflow_export_json(req, db, &w, &o))
@@ -460,7 +460,7 @@ void api_workflow_type_filters_flow(http_req_t *req)
 	db_t *db = req->db;
 	project_row_t p;
 	workflow_row_t w;
-	if (workflow_access(req, db, pid, wid, 'r', &p, &w))
+	if (access_workflow(req, db, pid, wid, 'r', &p, &w))
 		return;
 	db_res_t *r;
 	if (db_exec(db, "SELECT w.id, w.type_filters, t.input_types, t.output_types FROM workflowtaskv2 w "

@@ -241,7 +241,7 @@ void workflow_import_run(http_req_t *req, db_t *db, int64_t pid, json_t *wf, int
 	int64_t uid = req->user->id, resource_id = 0, def = 0;
 	project_row_t p;
 	const char *name = json_string_value(json_object_get(wf, "name"));
-	if (user_resource_id(req, db, uid, &resource_id) || project_access(req, db, pid, 'w', &p))
+	if (user_resource_id(req, db, uid, &resource_id) || access_project(req, db, pid, 'w', &p))
 		return;
 	db_res_t *r;
 	if (db_exec(db, "SELECT id FROM workflowv2 WHERE name = $1 AND project_id = $2", (db_param_t[]){ P_TEXT(name), P_INT(pid) }, 2,

@@ -398,7 +398,7 @@ void api_template_create(http_req_t *req)
 	}
 	project_row_t p;
 	workflow_row_t w;
-	if (workflow_access(req, db, db_int(r, 0, 0), wid, 'r', &p, &w))
+	if (access_workflow(req, db, db_int(r, 0, 0), wid, 'r', &p, &w))
 		goto out;
 	if (!db_int(r, 0, 1)) {
 		http_errorf(req, 422, "Workflow %lld has empty `task_list`.", (long long)wid);
