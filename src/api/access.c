@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "api/common.h"
-#include "model/validate.h"
+#include "api/params.h"
 #include "util/timeutil.h"
 
 #define PROJECT_COLS "id, name, description, is_starred, timestamp_created, resource_id"

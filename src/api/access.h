@@ -15,7 +15,7 @@
 #include <jansson.h>
 
 #include "http/http.h"
-#include "model/validate.h"
+#include "api/params.h"
 
 typedef struct project_row {
 	int64_t id;

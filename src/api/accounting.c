@@ -9,8 +9,8 @@
 
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "api/task_common.h"
-#include "model/validate.h"
 #include "util/timeutil.h"
 
 /* An AwareDatetime | None member of the body into out (40 bytes, canonical

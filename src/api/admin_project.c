@@ -9,8 +9,8 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "model/images.h"
-#include "model/validate.h"
 
 void api_admin_project_list(http_req_t *req)
 {
@@ -21,7 +21,7 @@ void api_admin_project_list(http_req_t *req)
 	const char *name = http_query(req, "name"), *email = http_query(req, "user_email");
 	db_t *db = req->db;
 	db_param_t p[] = { P_INT(by_id), P_INT(pid), P_TEXT(name), P_TEXT(email), P_BOOL(1),
-			   P_INT(page_size ? page_size : INT64_MAX), P_INT(page_size ? (page - 1) * page_size : 0) };
+			   P_INT(page_size ? page_size : INT64_MAX), P_INT(v_page_offset(page, page_size)) };
 	/* upstream counts projects without the owner join unless filtering by e-mail */
 	const char *filters = "($1 = 0 OR p.id = $2) AND (CAST($3 AS TEXT) IS NULL OR lower(p.name) LIKE '%' || lower($3) || '%') ";
 	sb_t sql = SB_INIT;
@@ -213,7 +213,7 @@ void api_admin_links_list(http_req_t *req)
 			   "AND ($4 = 0 OR l.user_id = $5) AND ($6 < 0 OR l.is_owner = $7) AND ($8 < 0 OR l.is_verified = $9)";
 	db_param_t p[] = { P_INT(by_project), P_INT(pid), P_TEXT(pname), P_INT(by_user), P_INT(uid), P_INT(is_owner),
 			   P_BOOL(is_owner == 1), P_INT(is_verified), P_BOOL(is_verified == 1),
-			   P_INT(page_size ? page_size : INT64_MAX), P_INT(page_size ? (page - 1) * page_size : 0) };
+			   P_INT(page_size ? page_size : INT64_MAX), P_INT(v_page_offset(page, page_size)) };
 	sb_t sql = SB_INIT;
 	sb_addf(&sql, "SELECT count(*) %s", from);
 	db_res_t *c, *r;

@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/params.h"
 #include "config/settings.h"
 #include "model/resource.h"
-#include "model/validate.h"
 #include "util/timeutil.h"
 
 #define RESOURCE_COLS                                                                                 \

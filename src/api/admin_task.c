@@ -8,9 +8,9 @@
 
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "api/task_common.h"
 #include "model/task.h"
-#include "model/validate.h"
 
 #define TASKINFO_COLS                                                                                       \
 	"t.id, t.name, t.type, t.is_core, t.taskgroupv2_id, t.command_non_parallel, t.command_parallel, "  \
@@ -272,7 +272,7 @@ dberr:
 
 static void set_core(http_req_t *req, int on)
 {
-	json_t *ids = task_ids_parse(req);
+	json_t *ids = v_body_model(req, task_ids_check, 0);
 	if (!ids)
 		return;
 	db_t *db = req->db;

@@ -7,8 +7,8 @@
 
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "api/task_common.h"
-#include "model/validate.h"
 
 void api_admin_tg_activity_list(http_req_t *req)
 {

@@ -9,10 +9,10 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "model/images.h"
 #include "model/imgcache.h"
 #include "model/resource.h"
-#include "model/validate.h"
 #include "util/timeutil.h"
 
 #define SAFE_NAME_PATTERN "^([a-zA-Z0-9_. -]+)$"
@@ -437,7 +437,7 @@ void api_dataset_all(http_req_t *req)
 			    "AND (CAST($3 AS TEXT) IS NULL OR lower(d.name) LIKE '%' || lower($3) || '%') "
 			    "AND ($4 = $5 OR l.is_owner = $6)";
 	db_param_t params[] = { P_INT(req->user->id), P_TEXT(pname), P_TEXT(dname), P_INT(only_owned), P_INT(0), P_BOOL(1),
-				P_INT(page_size ? page_size : INT64_MAX), P_INT(page_size ? (page - 1) * page_size : 0) };
+				P_INT(page_size ? page_size : INT64_MAX), P_INT(v_page_offset(page, page_size)) };
 	sb_t sql = SB_INIT;
 	sb_addf(&sql, "SELECT count(d.id) %s", where);
 	db_res_t *c, *r;

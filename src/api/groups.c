@@ -9,8 +9,8 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "config/settings.h"
-#include "model/validate.h"
 #include "util/timeutil.h"
 
 int64_t default_group_id(http_req_t *req, db_t *db);

@@ -19,11 +19,11 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "api/task_common.h"
 #include "model/images.h"
 #include "model/imgcache.h"
 #include "model/task.h"
-#include "model/validate.h"
 #include "util/timeutil.h"
 #include "util/ziputil.h"
 
@@ -607,7 +607,7 @@ void api_history_images(http_req_t *req)
 	/* sorted by zarr_url (a stable sort is not needed: zarr_urls are unique) */
 	qsort_r(sel, total, sizeof(size_t), by_zarr_url, l);
 	int64_t size = page_size ? page_size : (int64_t)total;
-	size_t from = (size_t)((page - 1) * size), to = from + (size_t)size;
+	size_t from = (size_t)v_page_offset(page, size), to = from + (size_t)size;
 	if (from > total)
 		from = total;
 	if (to > total)

@@ -11,9 +11,9 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "model/images.h"
 #include "model/imgcache.h"
-#include "model/validate.h"
 
 /* The dataset's image list (new reference) under the row lock, for a
  * write; NULL after answering 500. Reads use model/imgcache.c. */
@@ -63,40 +63,12 @@ static long find_image(json_t *images, const char *zarr_url)
 	return -1;
 }
 
-/* Parses the body as one model with validate; NULL after a 422. */
-static json_t *parse_model(http_req_t *req, json_t *(*validate)(json_t *, json_t *, verr_t *))
-{
-	verr_t e;
-	verr_init(&e);
-	json_error_t jerr;
-	json_t *body = req->body.len ? json_loadb(req->body.buf, req->body.len, 0, &jerr) : NULL;
-	json_t *out = NULL;
-	if (!req->body.len) {
-		verr_add(&e, "missing", json_pack("[s]", "body"), "Field required", NULL, NULL);
-	} else if (!body) {
-		json_t *empty = json_object();
-		verr_add(&e, "json_invalid", json_pack("[s,i]", "body", jerr.position), "JSON decode error", empty,
-			 json_pack("{s:s}", "error", jerr.text));
-		json_decref(empty);
-	} else {
-		json_t *loc = json_pack("[s]", "body");
-		out = validate(body, loc, &e);
-		json_decref(loc);
-	}
-	json_decref(body);
-	if (verr_reply(&e, req)) {
-		json_decref(out);
-		return NULL;
-	}
-	return out;
-}
-
 void api_images_add(http_req_t *req)
 {
 	int64_t pid, did;
 	if (access_path_ids(req, &pid, &did))
 		return;
-	json_t *img = parse_model(req, image_validate);
+	json_t *img = v_body_model(req, image_validate, 0);
 	if (!img)
 		return;
 	db_t *db = req->db;
@@ -189,7 +161,7 @@ void api_images_patch(http_req_t *req)
 	int64_t pid, did;
 	if (access_path_ids(req, &pid, &did))
 		return;
-	json_t *upd = parse_model(req, validate_update);
+	json_t *upd = v_body_model(req, validate_update, 0);
 	if (!upd)
 		return;
 	db_t *db = req->db;
@@ -316,7 +288,7 @@ void api_images_query(http_req_t *req)
 		return;
 	json_t *q;
 	if (req->body.len) {
-		if (!(q = parse_model(req, validate_query)))
+		if (!(q = v_body_model(req, validate_query, 0)))
 			return;
 	} else {
 		q = json_object();

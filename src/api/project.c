@@ -7,7 +7,7 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
-#include "model/validate.h"
+#include "api/params.h"
 #include "util/timeutil.h"
 
 #define SAFE_NAME_PATTERN "^([a-zA-Z0-9_. -]+)$"

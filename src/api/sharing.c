@@ -7,7 +7,7 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
-#include "model/validate.h"
+#include "api/params.h"
 
 /* ProjectGuestCreate/Update: {"permissions": "r"|"rw"|"rwx"}; the enum
  * error is pydantic's own shape, not a value error. */

@@ -13,10 +13,10 @@
 
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "api/profile_check.h"
 #include "api/task_common.h"
 #include "model/task.h"
-#include "model/validate.h"
 #include "util/timeutil.h"
 
 /* Answers TaskRead for a task id. */
@@ -88,7 +88,7 @@ void api_task_patch(http_req_t *req)
 	int64_t id;
 	if (v_path_int(req, 0, "task_id", &id))
 		return;
-	json_t *b = task_update_parse(req);
+	json_t *b = v_body_model(req, task_update_check, 1);
 	if (!b)
 		return;
 	db_t *db = req->db;
@@ -191,7 +191,7 @@ void api_task_create(http_req_t *req)
 	ownership_t own;
 	if (query_ownership(req, &own))
 		return;
-	json_t *b = task_create_parse(req);
+	json_t *b = v_body_model(req, task_create_check, 1);
 	if (!b)
 		return;
 	db_t *db = req->db;

@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "api/common.h"
 #include "api/lifecycle.h"
+#include "api/params.h"
 #include "api/profile_check.h"
 #include "api/task_common.h"
 #include "collect/collect.h"
@@ -21,7 +22,6 @@
 #include "model/pyrepr.h"
 #include "model/resource.h"
 #include "model/task.h"
-#include "model/validate.h"
 #include "util/proc.h"
 #include "util/timeutil.h"
 

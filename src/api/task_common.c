@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "api/common.h"
+#include "api/params.h"
 #include "config/settings.h"
 #include "model/pyrepr.h"
-#include "model/validate.h"
 #include "util/timeutil.h"
 
 int64_t default_group_id(http_req_t *req, db_t *db); /* users.c */
@@ -544,7 +544,7 @@ int qb_paginate(http_req_t *req, db_t *db, qb_t *q, const char *cols, const char
 	db_res_free(c);
 	sb_reset(&sql);
 	q->p[q->n] = P_INT(page_size ? page_size : INT64_MAX);
-	q->p[q->n + 1] = P_INT(page_size ? (page - 1) * page_size : 0);
+	q->p[q->n + 1] = P_INT(v_page_offset(page, page_size));
 	sb_addf(&sql, "SELECT %s FROM %s%s ORDER BY %s LIMIT $%d OFFSET $%d", cols, from, q->where.buf, order, q->n + 1,
 		q->n + 2);
 	int rc = db_exec(db, sql.buf, q->p, q->n + 2, r);

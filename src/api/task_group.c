@@ -11,9 +11,9 @@
 
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "api/task_common.h"
 #include "config/settings.h"
-#include "model/validate.h"
 #include "util/pep440.h"
 
 int64_t default_group_id(http_req_t *req, db_t *db); /* users.c */

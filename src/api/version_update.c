@@ -10,9 +10,9 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "api/task_common.h"
 #include "model/task.h"
-#include "model/validate.h"
 #include "util/pep440.h"
 
 /* upstream's VALID_TYPE_UPDATES */

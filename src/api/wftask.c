@@ -8,10 +8,10 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "api/task_common.h"
 #include "model/pyrepr.h"
 #include "model/task.h"
-#include "model/validate.h"
 
 /* DictStrAny: keys stripped, not empty, not repeated after stripping */
 const char *check_dict_keys(json_t **val, sb_t *msg)

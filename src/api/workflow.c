@@ -12,11 +12,11 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/common.h"
+#include "api/params.h"
 #include "api/task_common.h"
 #include "model/images.h"
 #include "model/pyrepr.h"
 #include "model/task.h"
-#include "model/validate.h"
 #include "util/timeutil.h"
 
 /* upstream's _add_warnings_to_workflow_tasks, in SQL: the task group's

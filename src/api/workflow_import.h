@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "http/http.h"
-#include "model/validate.h"
+#include "api/params.h"
 
 /* Validates v as WorkflowImport with errors at loc (borrowed); returns a new
  * object of the valid fields (input order kept, legacy input_filters turned

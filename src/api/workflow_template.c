@@ -221,7 +221,7 @@ void api_template_list(http_req_t *req)
 		goto dberr;
 	int64_t total = db_int(c, 0, 0);
 	p[n] = P_INT(page_size ? page_size : INT64_MAX);
-	p[n + 1] = P_INT(page_size ? (page - 1) * page_size : 0);
+	p[n + 1] = P_INT(v_page_offset(page, page_size));
 	sb_reset(&sql);
 	sb_addf(&sql, "SELECT t.user_id, t.name, u.email" TEMPLATE_FROM "%s GROUP BY t.user_id, t.name, u.email ORDER BY "
 		      "CASE WHEN t.user_id = $1 THEN 0 ELSE 1 END, u.email, t.name LIMIT $%d OFFSET $%d", f.buf, n + 1, n + 2);

@@ -474,37 +474,6 @@ static json_t *field_value(const tfield_t *f, json_t *v, json_t *loc, verr_t *e)
 	return NULL;
 }
 
-/* Reads the body as JSON (the errors FastAPI gives otherwise). */
-static json_t *body_json(http_req_t *req, verr_t *e)
-{
-	if (req->body.len == 0) {
-		verr_add(e, "missing", json_pack("[s]", "body"), "Field required", NULL, NULL);
-		return NULL;
-	}
-	json_error_t jerr;
-	json_t *body = json_loadb(req->body.buf, req->body.len, JSON_DECODE_ANY, &jerr);
-	if (!body) {
-		json_t *empty = json_object(); /* verr_add borrows the input */
-		verr_add(e, "json_invalid", json_pack("[s,i]", "body", jerr.position), "JSON decode error", empty,
-			 json_pack("{s:s}", "error", jerr.text));
-		json_decref(empty);
-		return NULL;
-	}
-	return body;
-}
-
-/* Reads the body as a JSON object. */
-static json_t *body_object(http_req_t *req, verr_t *e)
-{
-	json_t *body = body_json(req, e);
-	if (body && !json_is_object(body)) {
-		v_add_not_object(e, json_pack("[s]", "body"), body);
-		json_decref(body);
-		return NULL;
-	}
-	return body;
-}
-
 /* Field-by-field validation of body (borrowed) at base (borrowed), with
  * extra="forbid" when forbid is set. NULL when there were errors (not yet
  * answered: they are in e). */
@@ -541,18 +510,6 @@ static json_t *check_fields(json_t *body, json_t *base, const tfield_t *fields, 
 	return out;
 }
 
-static json_t *parse_fields(http_req_t *req, const tfield_t *fields, size_t nfields, verr_t *e, json_t **body_out)
-{
-	json_t *body = body_object(req, e);
-	*body_out = body;
-	if (!body)
-		return NULL;
-	json_t *base = json_pack("[s]", "body");
-	json_t *out = check_fields(body, base, fields, nfields, 1, e);
-	json_decref(base);
-	return out;
-}
-
 json_t *task_create_check(json_t *body, json_t *base, verr_t *e)
 {
 	json_t *out = check_fields(body, base, create_fields, sizeof(create_fields) / sizeof(*create_fields), 1, e);
@@ -580,55 +537,15 @@ json_t *task_create_check(json_t *body, json_t *base, verr_t *e)
 	return out;
 }
 
-json_t *task_create_parse(http_req_t *req)
+json_t *task_update_check(json_t *body, json_t *base, verr_t *e)
 {
-	verr_t e;
-	verr_init(&e);
-	json_t *out = NULL, *body = body_object(req, &e);
-	if (body) {
-		json_t *base = json_pack("[s]", "body");
-		out = task_create_check(body, base, &e);
-		json_decref(base);
-	}
-	json_decref(body);
-	if (verr_reply(&e, req)) {
-		json_decref(out);
-		return NULL;
-	}
-	return out;
+	return check_fields(body, base, update_fields, sizeof(update_fields) / sizeof(*update_fields), 1, e);
 }
 
-json_t *task_update_parse(http_req_t *req)
+json_t *task_ids_check(json_t *in, json_t *loc, verr_t *e)
 {
-	verr_t e;
-	verr_init(&e);
-	json_t *body;
-	json_t *out = parse_fields(req, update_fields, sizeof(update_fields) / sizeof(*update_fields), &e, &body);
-	json_decref(body);
-	if (verr_reply(&e, req)) {
-		json_decref(out);
-		return NULL;
-	}
-	return out;
-}
-
-json_t *task_ids_parse(http_req_t *req)
-{
-	verr_t e;
-	verr_init(&e);
-	json_t *out = NULL, *body = body_json(req, &e);
-	if (body) {
-		const vfield_t f = { .type = V_LIST, .item = V_NONNEG, .min_length = 1, .check = check_unique };
-		json_t *loc = json_pack("[s]", "body");
-		out = v_value(&f, body, loc, &e);
-		json_decref(loc);
-		json_decref(body);
-	}
-	if (verr_reply(&e, req)) {
-		json_decref(out);
-		return NULL;
-	}
-	return out;
+	const vfield_t f = { .type = V_LIST, .item = V_NONNEG, .min_length = 1, .check = check_unique };
+	return v_value(&f, in, loc, e);
 }
 
 /* ---- ManifestV2 (schemas/v2/manifest.py) ---- */

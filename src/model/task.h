@@ -1,29 +1,28 @@
-/* task.h — the request models of tasks (upstream's schemas/v2/task.py):
- * TaskCreate and TaskUpdate, with pydantic's 422 bodies, and the checks
- * other task routes share (validate_cmd, jsonb key order).
+/* task.h — the models of tasks (upstream's schemas/v2/task.py and
+ * manifest.py): TaskCreate, TaskUpdate and ManifestV2 validated with
+ * pydantic's errors, and the checks other task code shares (validate_cmd,
+ * jsonb key order). It knows no HTTP: routes validate request bodies with
+ * these through api/params.h's v_body_model(), and task collection and the
+ * runner call them directly.
  *
- * Both parsers read the request body, answer the 422 themselves on any
- * error and then return NULL; on success they return a new object (the
- * caller decrefs) holding only the fields that were sent, coerced and
- * normalised as pydantic leaves them (strings stripped, dictionary keys
- * stripped, input/output types in jsonb key order). TaskCreate's result
- * always has "type", inferred from the commands when not sent. */
+ * The validators return a new object (the caller decrefs) holding only the
+ * fields that were sent, coerced and normalised as pydantic leaves them
+ * (strings stripped, dictionary keys stripped, input/output types in jsonb
+ * key order), or NULL with the errors added to e below base. TaskCreate's
+ * result always has "type", inferred from the commands when not sent. */
 #ifndef MODEL_TASK_H
 #define MODEL_TASK_H
 
 #include <jansson.h>
 
-#include "http/http.h"
+#include "db/db.h"
 #include "model/validate.h"
 #include "util/sb.h"
 
-json_t *task_create_parse(http_req_t *req);
-json_t *task_update_parse(http_req_t *req);
-
-/* TaskCreate validation of an object that is not a request body (collected
- * tasks): the same normalised result, or NULL with the errors (located
- * below base, borrowed) added to e. body is borrowed. */
+/* TaskCreate (a route's body, or a collected task) and TaskUpdate: body
+ * (an object) and base borrowed. */
 json_t *task_create_check(json_t *body, json_t *base, verr_t *e);
+json_t *task_update_check(json_t *body, json_t *base, verr_t *e);
 
 /* ManifestV2 (the content of __FRACTAL_MANIFEST__.json): a validated copy
  * with every default filled in (caller decrefs), or NULL with pydantic's
@@ -42,9 +41,9 @@ json_t *manifest_tasks(json_t *manifest, const char *package_root, const char *p
  * caller's transaction); 0 and *id (may be NULL), or -1 (db error). */
 int task_insert(db_t *db, int64_t task_group_id, json_t *task, int64_t *id);
 
-/* A body that is a non-empty list of unique non-negative ints
- * (NonEmptyListUniqueNonNegativeInt): a new array, or NULL after the 422. */
-json_t *task_ids_parse(http_req_t *req);
+/* NonEmptyListUniqueNonNegativeInt (any JSON value in, borrowed): a new
+ * array, or NULL with the errors added to e at loc. */
+json_t *task_ids_check(json_t *in, json_t *loc, verr_t *e);
 
 /* upstream's validate_cmd: NULL when cmd holds none of the characters
  * `#$&*()\|[]{};<>?! (less those in allow, which may be NULL); otherwise the

@@ -1,22 +1,21 @@
-/* validate.h — request validation the way upstream's FastAPI + pydantic
- * (lax mode) does it, with the same 422 bodies:
- *   {"detail": [{"type", "loc", "msg", "input"[, "ctx"]}, ...]}
- * so that clients that read those errors (fractal-web shows them) work.
+/* validate.h — value validation the way pydantic (lax mode) does it, and
+ * the list of its errors, each {"type", "loc", "msg", "input"[, "ctx"]} as
+ * upstream's 422 bodies hold them. It knows no HTTP: the API reads request
+ * parameters and answers the 422 through api/params.h; the runner and task
+ * collection validate task outputs and manifests with the same tables.
  *
- * A route describes its body model as a table of vfield_t and calls
- * v_body(); it gets back a new object holding only the fields that were
- * sent (pydantic's exclude_unset), each coerced to its type (a numeric
- * string for an int, "true" for a bool, a stripped NonEmptyStr, ...), or
- * NULL after the 422 has been answered. Every error of the body is
- * reported at once, in field order, then extra fields, as pydantic does.
- * Path and query parameters have helpers with the same error shapes. */
+ * A model is a table of vfield_t; v_object() returns a new object holding
+ * only the fields that were sent (pydantic's exclude_unset), each coerced
+ * to its type (a numeric string for an int, "true" for a bool, a stripped
+ * NonEmptyStr, ...). Every error is reported at once, in field order, then
+ * extra fields, as pydantic does. */
 #ifndef VALIDATE_H
 #define VALIDATE_H
 
 #include <jansson.h>
 #include <stdint.h>
 
-#include "http/http.h"
+#include "util/sb.h"
 
 enum vtype {
 	V_ANY,         /* any JSON value */
@@ -58,18 +57,7 @@ void verr_add(verr_t *e, const char *type, json_t *loc, const char *msg, json_t 
 /* pydantic's model_attributes_type: a model's input that is not an object
  * (loc stolen, input borrowed, as verr_add). */
 void v_add_not_object(verr_t *e, json_t *loc, json_t *input);
-/* Answers 422 with the errors (and frees them) if there are any; returns 1 then, else 0. */
-int verr_reply(verr_t *e, http_req_t *req);
 void verr_free(verr_t *e);
-
-/* Parses and validates the JSON body against fields. Returns a new object
- * (caller decrefs) or NULL after answering 422. */
-json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra);
-/* The same, adding the errors to e instead of answering (for routes that
- * report path or query errors in the same 422). Returns the object of the
- * valid fields (caller decrefs), or NULL when the body is missing, not JSON
- * or not an object; check e for errors. */
-json_t *v_body_e(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra, verr_t *e);
 
 /* Validates the members of one object (a model nested in a body, or each
  * item of a list body) with errors at base + field (base borrowed). Always
@@ -80,32 +68,6 @@ json_t *v_object(json_t *obj, const vfield_t *fields, int nfields, int forbid_ex
  * returns a new reference to the coerced value, or NULL after adding errors
  * at loc (borrowed). */
 json_t *v_value(const vfield_t *f, json_t *val, json_t *loc, verr_t *e);
-
-/* Path parameter number idx as an int; 0 or -1 after answering 422. */
-int v_path_int(http_req_t *req, int idx, const char *name, int64_t *out);
-/* The same, adding the error to e instead of answering: FastAPI reports
- * the errors of path parameters and body in one 422. */
-int v_path_int_e(http_req_t *req, int idx, const char *name, int64_t *out, verr_t *e);
-/* The JSON body (new reference), or NULL after adding FastAPI's error to
- * e: "missing" at ["body"] for an empty body, "json_invalid" otherwise. */
-json_t *v_parse_body(http_req_t *req, verr_t *e);
-/* Query parameters: absent leaves *out as is; 0, or -1 after answering 422. */
-int v_query_bool(http_req_t *req, const char *name, int *out);
-int v_query_int(http_req_t *req, const char *name, int64_t *out, int *present);
-/* The same two, adding the error to e instead of answering, since FastAPI
- * reports the errors of every path and query parameter in one 422. The int
- * one adds "missing" when required and absent. */
-int v_query_int_e(http_req_t *req, const char *name, int required, int64_t *out, int *present, verr_t *e);
-int v_query_bool_e(http_req_t *req, const char *name, int *out, verr_t *e);
-/* A required int query parameter (422 "missing" when absent). */
-int v_query_int_required(http_req_t *req, const char *name, int64_t *out);
-/* An AwareDatetime query parameter, canonicalised into out (40 bytes);
- * out[0] is '\0' when absent. */
-int v_query_ts(http_req_t *req, const char *name, char *out);
-
-/* upstream's get_pagination_params: page >= 1 (default 1), page_size >= 1
- * or absent (*page_size = 0). -1 after answering 422. */
-int v_pagination(http_req_t *req, int64_t *page, int64_t *page_size);
 
 /* Appends pydantic's str(ValidationError) for a list of errors (as built
  * by verr_add): "N validation error(s) for <title>" and one entry per
