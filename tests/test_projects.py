@@ -259,6 +259,17 @@ def test_image_query_paging_and_errors(api, server):
     assert status == 422 and "non-homogeneous" in body["detail"][0]["msg"]
     status, body, _ = api.post(url, body={"type_filters": {"x": "maybe"}})
     assert status == 422 and body["detail"][0]["loc"] == ["body", "type_filters", "x"]
+    # a JSON body that is not an object is the model's error, as pydantic's;
+    # null is no query (ImageQuery | None), as an empty body
+    assert api.post(url, raw=b"null", headers={"Content-Type": "application/json"})[1]["total_count"] == 5
+    status, body, _ = api.post(url, raw=b"5", headers={"Content-Type": "application/json"})
+    assert status == 422 and body["detail"][0]["type"] == "model_attributes_type", body
+    status, body, _ = api.post(f"/api/v2/project/{pid}/dataset/{d['id']}/images/", raw=b'"x"',
+                               headers={"Content-Type": "application/json"})
+    assert status == 422 and body["detail"][0]["type"] == "model_type" and body["detail"][0]["loc"] == ["body"], body
+    status, body, _ = api.request("PATCH", f"/api/v2/project/{pid}/dataset/{d['id']}/images/", raw=b"[]",
+                                  headers={"Content-Type": "application/json"})
+    assert status == 422 and body["detail"][0]["type"] == "model_attributes_type", body
 
 
 def test_large_dataset_query(api, server):
