@@ -9,6 +9,18 @@
 /* path and query parameters arrive as strings: pydantic's lax int and bool */
 static const vfield_t int_field = { .type = V_INT }, bool_field = { .type = V_BOOL };
 
+/* The parameter's text v coerced as f says, or NULL with the error at
+ * [where, name] added to e. */
+static json_t *param_value(const vfield_t *f, const char *where, const char *name, const char *v, verr_t *e)
+{
+	json_t *s = json_string(v);
+	json_t *loc = json_pack("[s,s]", where, name);
+	json_t *r = v_value(f, s, loc, e);
+	json_decref(loc);
+	json_decref(s);
+	return r;
+}
+
 int verr_reply(verr_t *e, http_req_t *req)
 {
 	if (!json_array_size(e->list)) {
@@ -90,11 +102,7 @@ json_t *v_body_model(http_req_t *req, v_model_fn check, int object)
 
 int v_path_int_e(http_req_t *req, int idx, const char *name, int64_t *out, verr_t *e)
 {
-	json_t *s = json_string(idx < req->nparams ? req->params[idx] : "");
-	json_t *loc = json_pack("[s,s]", "path", name);
-	json_t *r = v_value(&int_field, s, loc, e);
-	json_decref(loc);
-	json_decref(s);
+	json_t *r = param_value(&int_field, "path", name, idx < req->nparams ? req->params[idx] : "", e);
 	if (!r)
 		return -1;
 	*out = json_integer_value(r);
@@ -116,48 +124,20 @@ int v_path_int(http_req_t *req, int idx, const char *name, int64_t *out)
 
 int v_query_bool(http_req_t *req, const char *name, int *out)
 {
-	const char *v = http_query(req, name);
-	if (!v)
-		return 0;
 	verr_t e;
 	verr_init(&e);
-	json_t *s = json_string(v);
-	json_t *loc = json_pack("[s,s]", "query", name);
-	json_t *r = v_value(&bool_field, s, loc, &e);
-	json_decref(loc);
-	json_decref(s);
-	if (!r) {
-		verr_reply(&e, req);
-		return -1;
-	}
-	*out = json_is_true(r);
-	json_decref(r);
-	verr_free(&e);
-	return 0;
+	int rc = v_query_bool_e(req, name, out, &e);
+	verr_reply(&e, req);
+	return rc;
 }
 
 int v_query_int(http_req_t *req, const char *name, int64_t *out, int *present)
 {
-	const char *v = http_query(req, name);
-	if (present)
-		*present = v != NULL;
-	if (!v)
-		return 0;
 	verr_t e;
 	verr_init(&e);
-	json_t *s = json_string(v);
-	json_t *loc = json_pack("[s,s]", "query", name);
-	json_t *r = v_value(&int_field, s, loc, &e);
-	json_decref(loc);
-	json_decref(s);
-	if (!r) {
-		verr_reply(&e, req);
-		return -1;
-	}
-	*out = json_integer_value(r);
-	json_decref(r);
-	verr_free(&e);
-	return 0;
+	int rc = v_query_int_e(req, name, 0, out, present, &e);
+	verr_reply(&e, req);
+	return rc;
 }
 
 int v_query_int_e(http_req_t *req, const char *name, int required, int64_t *out, int *present, verr_t *e)
@@ -171,11 +151,7 @@ int v_query_int_e(http_req_t *req, const char *name, int required, int64_t *out,
 		verr_add(e, "missing", json_pack("[s,s]", "query", name), "Field required", NULL, NULL);
 		return -1;
 	}
-	json_t *s = json_string(v);
-	json_t *loc = json_pack("[s,s]", "query", name);
-	json_t *r = v_value(&int_field, s, loc, e);
-	json_decref(loc);
-	json_decref(s);
+	json_t *r = param_value(&int_field, "query", name, v, e);
 	if (!r)
 		return -1;
 	*out = json_integer_value(r);
@@ -188,11 +164,7 @@ int v_query_bool_e(http_req_t *req, const char *name, int *out, verr_t *e)
 	const char *v = http_query(req, name);
 	if (!v)
 		return 0;
-	json_t *s = json_string(v);
-	json_t *loc = json_pack("[s,s]", "query", name);
-	json_t *r = v_value(&bool_field, s, loc, e);
-	json_decref(loc);
-	json_decref(s);
+	json_t *r = param_value(&bool_field, "query", name, v, e);
 	if (!r)
 		return -1;
 	*out = json_is_true(r);
@@ -271,15 +243,9 @@ int64_t v_page_offset(int64_t page, int64_t page_size)
 
 int v_query_int_required(http_req_t *req, const char *name, int64_t *out)
 {
-	int present = 0;
-	if (v_query_int(req, name, out, &present))
-		return -1;
-	if (!present) {
-		verr_t e;
-		verr_init(&e);
-		verr_add(&e, "missing", json_pack("[s,s]", "query", name), "Field required", NULL, NULL);
-		verr_reply(&e, req);
-		return -1;
-	}
-	return 0;
+	verr_t e;
+	verr_init(&e);
+	int rc = v_query_int_e(req, name, 1, out, NULL, &e);
+	verr_reply(&e, req);
+	return rc;
 }
