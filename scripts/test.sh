@@ -5,8 +5,9 @@
 # binary under AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/),
 # the plain one (build/) and one without PostgreSQL support (build-nopg/),
 # starts a throwaway PostgreSQL cluster on 127.0.0.1 under a temporary folder,
-# runs the black-box suite against the sanitized binary, then removes the
-# cluster. Extra arguments go to pytest (e.g. -k login, or test files:
+# runs the C unit tests (tests/unit/, `meson test`) and then the black-box
+# suite against the sanitized build, then removes the cluster. Either failing
+# fails the script. Extra arguments go to pytest (e.g. -k login, or test files:
 # scripts/test.sh tests/test_jobs.py -x runs only those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,10 @@ setup build
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 setup build-nopg -Dpostgres=disabled
 
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+echo "== C unit tests"
+meson test -C build-asan --quiet --print-errorlogs --suite unit
+
 echo "== starting a throwaway PostgreSQL cluster"
 pgdir=$(mktemp -d /tmp/fractal-test-pg.XXXXXX)
 chmod 755 "$pgdir"
@@ -35,7 +40,6 @@ tests/pg_cluster.sh start "$pgdir" "$port"
 echo "== running the tests"
 export FRACTALCTL=$PWD/build-asan/fractalctl FRACTALCTL_NOPG=$PWD/build-nopg/fractalctl
 export PGTEST_SOCKET=$pgdir/sock PGTEST_PORT=$port
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # test files or folders given as arguments replace the default "tests"
 paths=(tests)
 for a in "$@"; do

@@ -353,6 +353,13 @@ def test_submission_errors(api, db, tmp_path):
     db.execute(f"UPDATE taskgroupv2 SET active = false WHERE id = {tg}")
     assert submit(api, pid, wid, did, expect=422) == {"detail": f"Error: task {t['generic']} (generic_task) is not active."}
     db.execute(f"UPDATE taskgroupv2 SET active = true WHERE id = {tg}")
+    # type filters that stopped merging once the task's input types changed
+    wid3 = api.post(f"/api/v2/project/{pid}/workflow/", body={"name": "wf3"})[1]["id"]
+    add(api, pid, wid3, t["parallel"], type_filters={"other": True})
+    db.execute(f"""UPDATE taskv2 SET input_types = '{{"other": false, "my_type": false}}' WHERE id = {t['parallel']}""")
+    assert submit(api, pid, wid3, did, expect=422) == {
+        "detail": "Incompatible type filters.\nOriginal error: Cannot merge type filters "
+                  "`{'other': False, 'my_type': False}` (from task) and `{'other': True}` (from workflowtask)."}
     # resource closed
     db.execute("UPDATE resource SET prevent_new_submissions = true")
     assert submit(api, pid, wid, did, expect=422) == {

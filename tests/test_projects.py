@@ -1,4 +1,7 @@
 """Projects, datasets and images (the v2 user API), on both engines."""
+import json
+from pathlib import Path
+
 import pytest
 
 from conftest import ADMIN_EMAIL
@@ -190,38 +193,15 @@ def test_images_add_patch_delete_and_export_import(api, server):
     assert status == 422 and body["detail"][0]["loc"] == ["query", "zarr_url"]
 
 
-IMAGES = [
-    {"zarr_url": "/a", "attributes": {"well": "A01", "n": 1, "f": 0.5, "ok": True}, "types": {"3D": True}},
-    {"zarr_url": "/b", "attributes": {"well": "A02", "n": 2, "ok": False}, "types": {"3D": False, "mip": True}},
-    {"zarr_url": "/c", "attributes": {"well": "B01", "n": 3}, "types": {}},
-    {"zarr_url": "/d", "attributes": {"well": "A01", "n": 1.0}, "types": {"mip": True}},
-]
-
-# (type_filters, attribute_filters, expected zarr_urls), from upstream's match_filter:
-# a missing type counts as false; a missing attribute never matches; values compare as
-# Python == (1 == 1.0 == True)
-FILTER_CASES = [
-    ({}, {}, ["/a", "/b", "/c", "/d"]),
-    ({"3D": True}, {}, ["/a"]),
-    ({"3D": False}, {}, ["/b", "/c", "/d"]),
-    ({"mip": True, "3D": False}, {}, ["/b", "/d"]),
-    ({"unknown": False}, {}, ["/a", "/b", "/c", "/d"]),
-    ({"unknown": True}, {}, []),
-    ({}, {"well": ["A01"]}, ["/a", "/d"]),
-    ({}, {"well": ["A01", "B01"]}, ["/a", "/c", "/d"]),
-    ({}, {"n": [1]}, ["/a", "/d"]),
-    ({}, {"n": [1.0]}, ["/a", "/d"]),
-    ({}, {"ok": [True]}, ["/a"]),
-    ({}, {"ok": [False]}, ["/b"]),
-    ({}, {"f": [0.5]}, ["/a"]),
-    ({}, {"missing": ["x"]}, []),
-    ({"3D": False}, {"well": ["A01"]}, ["/d"]),
-]
+# (type_filters, attribute_filters, expected zarr_urls): the table the C unit tests check both
+# forms of src/model/filters.c against (see its "about")
+_FILTERS = json.loads((Path(__file__).parent / "unit" / "filter_cases.json").read_text())
+IMAGES = _FILTERS["images"]
+FILTER_CASES = [tuple(c) for c in _FILTERS["cases"]]
 
 
 @pytest.mark.parametrize("type_filters,attribute_filters,expected", FILTER_CASES)
 def test_image_query_filters(api, server, db, type_filters, attribute_filters, expected):
-    import json
     pid = api.post("/api/v2/project/", body={"name": "p"})[1]["id"]
     status, d, _ = api.post(f"/api/v2/project/{pid}/dataset/import/",
                             body={"name": "d", "zarr_dir": "/", "images": IMAGES})
@@ -235,7 +215,8 @@ def test_image_query_filters(api, server, db, type_filters, attribute_filters, e
     assert status == 200, page
     assert [i["zarr_url"] for i in page["items"]] == expected
     assert page["total_count"] == len(expected)
-    assert page["attributes"] == {"well": ["A01", "A02", "B01"], "n": [1, 2, 3], "f": [0.5], "ok": [False, True]}
+    assert page["attributes"] == {"well": ["A01", "A02", "B01"], "n": [1, 2, 3], "f": [0.5], "ok": [False, True],
+                                  "big": [9007199254740993], "flag": [1]}
     assert sorted(page["types"]) == ["3D", "mip"]
 
 

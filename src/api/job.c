@@ -568,27 +568,8 @@ void api_job_submit(http_req_t *req)
 			http_errorf(req, 422, "Error: task %lld (%s) is not active.", (long long)task.id, task.name);
 			goto out;
 		}
-		json_t *it = json_loads(db_text(t, (int)i, 2) ? db_text(t, (int)i, 2) : "{}", 0, NULL);
 		json_t *wf = json_loads(db_text(t, (int)i, 1) ? db_text(t, (int)i, 1) : "{}", 0, NULL);
-		const char *k;
-		json_t *v;
-		int clash = 0;
-		json_object_foreach(it, k, v) {
-			json_t *o = json_object_get(wf, k);
-			if (o && json_is_true(o) != json_is_true(v))
-				clash = 1;
-		}
-		if (clash) {
-			sb_t m = SB_INIT;
-			sb_adds(&m, "Incompatible type filters.\nOriginal error: Cannot merge type filters `");
-			py_repr_json(&m, it);
-			sb_adds(&m, "` (from task) and `");
-			py_repr_json(&m, wf);
-			sb_adds(&m, "` (from workflowtask).");
-			http_error(req, 422, m.buf);
-			sb_release(&m);
-		}
-		json_decref(it);
+		int clash = check_type_filters_compat(req, db_text(t, (int)i, 2), wf);
 		json_decref(wf);
 		if (clash)
 			goto out;

@@ -10,6 +10,7 @@
 #include "api/common.h"
 #include "api/params.h"
 #include "api/task_common.h"
+#include "model/filters.h"
 #include "model/pyrepr.h"
 #include "model/task.h"
 
@@ -206,26 +207,14 @@ int wftask_access(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int64_t t
 int check_type_filters_compat(http_req_t *req, const char *task_input_types, json_t *wft_filters)
 {
 	json_t *in = json_loads(task_input_types ? task_input_types : "{}", 0, NULL);
-	const char *k;
-	json_t *v;
-	int bad = 0;
-	json_object_foreach(wft_filters, k, v) {
-		json_t *t = json_object_get(in, k);
-		if (t && json_is_true(t) != json_is_true(v))
-			bad = 1;
-	}
-	if (bad) {
-		sb_t m = SB_INIT;
-		sb_adds(&m, "Incompatible type filters.\nOriginal error: Cannot merge type filters `");
-		py_repr_json(&m, in);
-		sb_adds(&m, "` (from task) and `");
-		py_repr_json(&m, wft_filters);
-		sb_adds(&m, "` (from workflowtask).");
-		http_error(req, 422, m.buf);
-		sb_release(&m);
-	}
+	sb_t m = SB_INIT;
+	json_t *merged = filters_merge_types(in, wft_filters, &m);
+	if (!merged)
+		http_errorf(req, 422, "Incompatible type filters.\nOriginal error: %s", m.buf);
+	sb_release(&m);
+	json_decref(merged);
 	json_decref(in);
-	return bad;
+	return !merged;
 }
 
 /* meta: the task's default updated with the request's; {} -> null */

@@ -14,6 +14,7 @@
 #include "api/common.h"
 #include "api/params.h"
 #include "api/task_common.h"
+#include "model/filters.h"
 #include "model/images.h"
 #include "model/pyrepr.h"
 #include "model/task.h"
@@ -431,27 +432,6 @@ void api_workflow_export(http_req_t *req)
 		http_json_sb(req, 200, &o);
 }
 
-/* upstream's merge_type_filters: NULL, or the conflict message */
-static json_t *merge_type_filters(json_t *task_input_types, json_t *wft_filters, sb_t *err)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach(wft_filters, k, v) {
-		json_t *t = json_object_get(task_input_types, k);
-		if (t && json_is_true(t) != json_is_true(v)) {
-			sb_adds(err, "Cannot merge type filters `");
-			py_repr_json(err, task_input_types);
-			sb_adds(err, "` (from task) and `");
-			py_repr_json(err, wft_filters);
-			sb_adds(err, "` (from workflowtask).");
-			return NULL;
-		}
-	}
-	json_t *out = json_copy(task_input_types);
-	json_object_update(out, wft_filters);
-	return out;
-}
-
 void api_workflow_type_filters_flow(http_req_t *req)
 {
 	int64_t pid, wid;
@@ -481,7 +461,7 @@ void api_workflow_type_filters_flow(http_req_t *req)
 		json_t *wf = json_loads(db_text(r, i, 1) ? db_text(r, i, 1) : "{}", 0, NULL);
 		json_t *in = json_loads(db_text(r, i, 2) ? db_text(r, i, 2) : "{}", 0, NULL);
 		json_t *out = json_loads(db_text(r, i, 3) ? db_text(r, i, 3) : "{}", 0, NULL);
-		json_t *merged = merge_type_filters(in ? in : json_object(), wf ? wf : json_object(), &err);
+		json_t *merged = filters_merge_types(in, wf, &err);
 		if (merged) {
 			char *c = json_dump_py(current), *m = json_dump_py(merged), *ot = json_dump_py(out ? out : json_object());
 			sb_addf(&o, "%s{\"workflowtask_id\":%lld,\"current_type_filters\":%s,\"input_type_filters\":%s,"

@@ -1,7 +1,7 @@
 /* images.h — a dataset's images (upstream's SingleImage and its filters):
- * validation of image and filter JSON, upstream's matching rules, the
- * aggregation of attributes and types, and serialisation in SingleImage's
- * field order. The list itself lives in datasetv2.images as one JSON array.
+ * validation of image and filter JSON, the aggregation of attributes and
+ * types, and serialisation in SingleImage's field order (the matching rules
+ * are model/filters.h's). The list itself lives in datasetv2.images as one JSON array.
  * Functions taking a verr_t add pydantic-shaped errors at loc (borrowed). */
 #ifndef IMAGES_H
 #define IMAGES_H

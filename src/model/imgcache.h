@@ -5,8 +5,9 @@
  * it is read. So each request asks the database only for the row's version
  * (db_row_version) and reuses a compact, read-only copy while it matches:
  * every image kept as its canonical JSON text (SingleImage field order, ready
- * to copy into an answer) plus what filters need (types and attribute values
- * with interned keys), and the dataset-wide attribute and type aggregates
+ * to copy into an answer) plus what filters need (a filters_table_t of
+ * model/filters.h: types and attribute values with interned keys), and the
+ * dataset-wide attribute and type aggregates
  * precomputed. Entries are shared by request threads without copying; a
  * reference count keeps an entry alive while a request uses it. */
 #ifndef IMGCACHE_H
@@ -40,8 +41,9 @@ size_t imglist_type_count(const imglist_t *l);
 const char *imglist_type_key(const imglist_t *l, size_t k);
 int imglist_image_type(const imglist_t *l, size_t i, size_t k);
 
-/* A compiled filter for one query (upstream's match_filter semantics). */
-typedef struct imgfilter imgfilter_t;
+/* A compiled filter for one query (model/filters.h's compiled form, over
+ * the list's filters table). Free with imgfilter_free. */
+typedef struct filters_compiled imgfilter_t;
 imgfilter_t *imgfilter_new(const imglist_t *l, json_t *type_filters, json_t *attribute_filters);
 int imgfilter_match(const imgfilter_t *f, const imglist_t *l, size_t i);
 void imgfilter_free(imgfilter_t *f);

@@ -1,0 +1,53 @@
+/* test_jsonspan.c — src/util/jsonspan.c: the spans of chosen members, in
+ * any position, with nested values, strings holding braces and escaped
+ * quotes, whitespace, and what it refuses as not an object. */
+#include <stdlib.h>
+
+#include "unit.h"
+#include "util/jsonspan.h"
+
+static const char *const KEYS[] = { "a", "task_list", "b", NULL };
+
+/* The span of key k, or "(none)" / "(error)", in a static buffer. */
+static const char *span(const char *s, int k)
+{
+	static char buf[256];
+	const char *vals[3];
+	size_t lens[3];
+	if (json_object_spans(s, KEYS, vals, lens))
+		return "(error)";
+	if (!vals[k])
+		return "(none)";
+	snprintf(buf, sizeof(buf), "%.*s", (int)lens[k], vals[k]);
+	return buf;
+}
+
+int main(void)
+{
+	CHECK_STR(span("{}", 0), "(none)");
+	CHECK_STR(span(" { } ", 0), "(none)");
+	CHECK_STR(span("{\"a\":1}", 0), "1");
+	CHECK_STR(span("{\"a\":1}", 2), "(none)");
+	CHECK_STR(span("{\"x\": 1, \"a\" : \"s\" , \"b\":null}", 0), "\"s\"");
+	CHECK_STR(span("{\"x\": 1, \"a\" : \"s\" , \"b\":null}", 2), "null");
+	CHECK_STR(span("{\"a\": -1.5e3,\n\t\"b\": true}", 0), "-1.5e3");
+	CHECK_STR(span("{\"a\": -1.5e3,\n\t\"b\": true}", 2), "true");
+	const char *nested = "{\"task_list\": [{\"args\": {\"x\": \"}]\\\"{\"}}, []], \"a\": {\"b\": 2}, \"b\": \"\\\"\"}";
+	CHECK_STR(span(nested, 1), "[{\"args\": {\"x\": \"}]\\\"{\"}}, []]");
+	CHECK_STR(span(nested, 0), "{\"b\": 2}");
+	CHECK_STR(span(nested, 2), "\"\\\"\"");
+	/* a key inside a nested object is not a member */
+	CHECK_STR(span("{\"x\": {\"a\": 1}}", 0), "(none)");
+	/* a longer key with the same prefix is another key */
+	CHECK_STR(span("{\"ab\": 1, \"a\": 2}", 0), "2");
+	/* the last of repeated keys wins, as with json.loads */
+	CHECK_STR(span("{\"a\": 1, \"a\": 2}", 0), "2");
+	static const char *bad[] = {
+		"", "[]", "1", "\"a\"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1", "{\"a\":1,}", "{a:1}",
+		"{\"a\":\"open}", "{\"a\":[1,2}", "{\"a\":1 \"b\":2}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (!CHECK(!strcmp(span(bad[i], 0), "(error)")))
+			fprintf(stderr, "    accepted '%s'\n", bad[i]);
+	return unit_done("jsonspan");
+}
