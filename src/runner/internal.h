@@ -59,6 +59,8 @@ typedef struct job {
 void wlog(job_t *j, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Logs the database error of what, rolls back; -1. */
 int job_db_fail(job_t *j, const char *what);
+/* job_db_fail(), then err is the DatabaseError with the engine's text. */
+void jerr_db(job_t *j, const char *what, jerr_t *err);
 /* True once the server shuts down (runner_shutdown()). */
 int runner_stopping(void);
 

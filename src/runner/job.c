@@ -114,6 +114,12 @@ int job_db_fail(job_t *j, const char *what)
 	return -1;
 }
 
+void jerr_db(job_t *j, const char *what, jerr_t *err)
+{
+	job_db_fail(j, what);
+	jerr_set(err, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+}
+
 static void fail_job(job_t *j, const char *text)
 {
 	char now[40];

@@ -203,8 +203,7 @@ static int run_non_parallel(job_t *j, const char *root, const wft_t *w, json_t *
 	rc = 0;
 	goto out;
 dberr:
-	job_db_fail(j, "history unit");
-	jerr_set(err, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+	jerr_db(j, "history unit", err);
 out:
 	unit_free(&u);
 	json_decref(urls);
@@ -318,8 +317,7 @@ static int run_parallel(job_t *j, const char *root, const wft_t *w, json_t *imag
 		dispatch_free(d);
 	goto out;
 dberr:
-	job_db_fail(j, "history units");
-	jerr_set(err, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+	jerr_db(j, "history units", err);
 out:
 	for (size_t i = 0; i < n; i++)
 		unit_free(&units[i]);
@@ -431,8 +429,7 @@ static int run_compound(job_t *j, const char *root, const wft_t *w, json_t *imag
 	rc = 0;
 	goto out;
 dberr:
-	job_db_fail(j, "history units");
-	jerr_set(err, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+	jerr_db(j, "history units", err);
 out:
 	unit_free(&init);
 	for (size_t i = 0; i < n && units; i++)

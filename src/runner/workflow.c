@@ -486,8 +486,7 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 			if (qrc || db_exec(j->db, "UPDATE jobv2 SET executor_error_log = NULL WHERE id = $1",
 					   (db_param_t[]){ P_INT(j->a.job_id) }, 1, NULL) ||
 			    db_commit(j->db)) {
-				job_db_fail(j, "history run");
-				jerr_set(err, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+				jerr_db(j, "history run", err);
 				goto next;
 			}
 		}
@@ -506,8 +505,7 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 			db_res_t *r = NULL;
 			if (db_exec(j->db, "SELECT name, prevent_new_submissions FROM resource WHERE id = $1",
 				    (db_param_t[]){ P_INT(j->a.resource_id) }, 1, &r)) {
-				job_db_fail(j, "resource");
-				jerr_set(err, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+				jerr_db(j, "resource", err);
 				goto next;
 			}
 			if (db_nrows(r) && db_bool(r, 0, 1)) {
@@ -565,8 +563,7 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 			      db_commit(j->db);
 			json_decref(output);
 			if (wrc) {
-				job_db_fail(j, "dataset images");
-				jerr_set(err, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+				jerr_db(j, "dataset images", err);
 				goto next;
 			}
 		}
