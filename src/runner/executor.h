@@ -45,8 +45,8 @@
  *   - shutdown(force) is per executor type, for every instance at once, and
  *     may be called from any thread. The runner's stopping flag
  *     (runner_stopping()) is set before; from then on no instance starts a
- *     new unit (they finish with "Task not started: the server is shutting
- *     down."). force 0: ask every running unit to end (SIGTERM, scancel);
+ *     new unit (local: they finish with "Task not started: the server is
+ *     shutting down."). force 0: ask every running unit to end (SIGTERM, scancel);
  *     force 1: the caller's deadline has passed, end them now (SIGKILL) so
  *     that every wait() returns promptly. The deadline is the caller's
  *     (runner_shutdown()); an executor keeps no timer of its own. */

@@ -10,6 +10,7 @@
  *   output.c     task_interface.py: validation of task and init-task outputs
  *   hist.c       the history writes: historyrun / historyunit rows and the
  *                image cache
+ *   executor.h   the executor interface: where units run
  *   exec_local.c executors/local/runner.py (executor.h's local backend)
  *   common.c     small helpers (OSError texts, whole-file reads, id sets)
  * Errors travel as a jerr_t: upstream's JobExecutionError (with or without
