@@ -1,6 +1,6 @@
 /* job.c — jobs: submission (upstream's routes/api/v2/submit.py), the user
  * routes of routes/api/v2/job.py and the admin routes of
- * routes/admin/v2/job.py. Execution itself is runner/runner.c. */
+ * routes/admin/v2/job.py. Execution itself is src/runner/ (job.c drives it). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,20 +1,24 @@
-/* runner.h — job execution with the local runner (upstream's
+/* runner.h — job execution, the public door of src/runner/ (upstream's
  * runner/v2/submit_workflow.py, runner.py, runner_functions.py and
- * executors/local/runner.py).
+ * executors/); used by api/job.c (submit), cli/start.c (recover) and
+ * http/server.c (shutdown). internal.h lists the files behind it.
  *
  * The submit route creates the job row and hands the job to
  * runner_submit(); from then on the job lives in a thread of its own, with
  * its own database connection, off the request path: it creates the
- * working folder, runs the workflow tasks in order (each unit a real
- * subprocess without a shell, stdout and stderr to its log file), writes
- * history rows, the dataset's images and the accounting records as
- * upstream does, ends the job `done` or `failed` with upstream's log texts,
- * and zips the folder.
+ * working folder, runs the workflow tasks in order (their units through the
+ * executor the resource type picks, executor.h; with the local one each
+ * unit is a real subprocess without a shell, stdout and stderr to its log
+ * file), writes history rows, the dataset's images and the accounting
+ * records as upstream does, ends the job `done` or `failed` with upstream's
+ * log texts, and zips the folder. The registries of running jobs and task
+ * processes grow with their number: a busy server never loses track of one.
  *
  * Crash safety (upstream's local backend leaves running jobs `submitted`
  * forever; we do not):
- *   - runner_shutdown(), called when the server stops, sends SIGTERM to the
- *     process group of every running task, lets each job end (its unit
+ *   - runner_shutdown(), called when the server stops, asks every executor
+ *     to stop its units (local: SIGTERM to the process group of every
+ *     running task), lets each job end (its unit
  *     fails with "returncode=-15", the job fails), and appends
  *     "\nJob stopped due to app shutdown\n" to the log of every job that
  *     failed meanwhile; jobs still running after

@@ -1,0 +1,356 @@
+/* exec_local.c — the local executor (executor.h), upstream's LocalRunner
+ * with call_command_wrapper: every unit a subprocess of this server,
+ * without a shell, in its own process group (so that a signal reaches the
+ * task's children too), stdout and stderr to the unit's log file. A
+ * multisubmit runs in chunks of parallel_tasks_per_job, at most `pool`
+ * units at once (upstream's ThreadPoolExecutor of min(32, ncpu + 4)
+ * workers), each chunk finishing before the next starts.
+ *
+ * Every running process group is in one registry, so that shutdown() can
+ * signal them all from the main thread; the registry grows with the number
+ * of running units and never drops one. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/task.h"
+#include "runner/internal.h"
+#include "util/proc.h"
+
+#define MAX_LEN_STDERR 100000
+
+/* ---- the registry of running process groups (for shutdown) ---- */
+
+static pthread_mutex_t pids_mu = PTHREAD_MUTEX_INITIALIZER;
+static idset_t pids;
+
+static void pids_add(pid_t pid)
+{
+	pthread_mutex_lock(&pids_mu);
+	idset_add(&pids, pid);
+	pthread_mutex_unlock(&pids_mu);
+}
+
+static void pids_remove(pid_t pid)
+{
+	pthread_mutex_lock(&pids_mu);
+	idset_remove(&pids, pid);
+	pthread_mutex_unlock(&pids_mu);
+}
+
+static void kill_all(int sig)
+{
+	pthread_mutex_lock(&pids_mu);
+	for (size_t i = 0; i < pids.n; i++)
+		proc_kill_group((pid_t)pids.v[i], sig);
+	pthread_mutex_unlock(&pids_mu);
+}
+
+/* ---- the instance ---- */
+
+typedef struct local {
+	struct executor base;
+	int pool;                  /* min(32, ncpu + 4) */
+	int64_t ptpj_default;      /* jobs_runner_config.parallel_tasks_per_job, -1: null */
+	char *cache_env;           /* FRACTAL_CACHE_DIR=... */
+	int cancelled;
+	/* the outstanding batch: chunk [c0, c1) runs, next is its first unit
+	 * not yet started */
+	unit_t *units;
+	size_t n, chunk, c0, c1, next, running, left;
+	const char *cmd;
+	useconds_t nap;
+} local_t;
+
+static executor_t *local_open(job_t *j, jerr_t *err)
+{
+	(void)err;
+	local_t *l = xcalloc(1, sizeof(*l));
+	json_t *p = json_object_get(j->a.runner_config, "parallel_tasks_per_job");
+	l->ptpj_default = json_is_integer(p) ? (int64_t)json_integer_value(p) : -1;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	l->pool = (int)(ncpu > 0 ? ncpu + 4 : 5);
+	if (l->pool > 32)
+		l->pool = 32;
+	sb_t e = SB_INIT;
+	sb_addf(&e, "FRACTAL_CACHE_DIR=%s", j->a.user_cache_dir ? j->a.user_cache_dir : "");
+	l->cache_env = sb_detach(&e);
+	return &l->base;
+}
+
+static void local_close(executor_t *ex)
+{
+	local_t *l = (local_t *)ex;
+	free(l->cache_env);
+	free(l);
+}
+
+/* the wftask's meta parallel_tasks_per_job, else the resource's */
+static int64_t local_units_per_batch(executor_t *ex, const wft_t *w, size_t n)
+{
+	(void)n;
+	json_t *v = json_object_get(w->meta_p, "parallel_tasks_per_job");
+	if (v)
+		return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+	return ((local_t *)ex)->ptpj_default;
+}
+
+/* ---- one unit ---- */
+
+static size_t utf8_chars(const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xC0) != 0x80)
+			k++;
+	return k;
+}
+
+/* The log content for "STDERR: ...", or upstream's placeholder when it is
+ * longer than MAX_LEN_STDERR characters; never loads more than 4 bytes per
+ * allowed character. */
+static void stderr_text(const char *path, sb_t *out)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return;
+	sb_t buf = SB_INIT;
+	size_t chars = 0;
+	char chunk[65536];
+	size_t n;
+	int big = 0;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		chars += utf8_chars(chunk, n);
+		if (!big)
+			sb_add(&buf, chunk, n);
+		if (buf.len > 4 * MAX_LEN_STDERR) {
+			big = 1;
+			sb_release(&buf);
+		}
+	}
+	fclose(f);
+	if (chars > MAX_LEN_STDERR)
+		sb_addf(out, "Cannot display stderr of length %zu. You can find the detailed logs by downloading the job-log folder.",
+			chars);
+	else
+		sb_add(out, buf.buf, buf.len);
+	sb_release(&buf);
+}
+
+/* Python's json.dump(obj, f): ", " and ": " separators, ASCII only. */
+static int write_json_file(const char *path, json_t *v)
+{
+	return json_dump_file(v, path, JSON_ENSURE_ASCII | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+}
+
+/* run_single_task up to the start of the process (call_command_wrapper's
+ * checks included). */
+static void unit_start(local_t *l, unit_t *u)
+{
+	if (runner_stopping()) {
+		unit_fail(u, "Task not started: the server is shutting down.");
+		return;
+	}
+	if (l->cancelled) {
+		unit_fail(u, "Task not started: the job was stopped.");
+		return;
+	}
+	sb_t err = SB_INIT;
+	if (write_json_file(u->args_path.buf, u->args)) {
+		os_error(&err, errno, u->args_path.buf);
+		unit_fail(u, err.buf);
+		sb_release(&err);
+		return;
+	}
+	sb_t cmd = SB_INIT;
+	sb_addf(&cmd, "%s --args-json %s --out-json %s", l->cmd ? l->cmd : "None", u->args_path.buf, u->out_path.buf);
+	sb_t m = SB_INIT;
+	const char *bad = task_validate_cmd(cmd.buf, NULL, NULL, &m);
+	if (bad) {
+		sb_addf(&err, "Invalid command. Original error: %s", bad);
+		unit_fail(u, err.buf);
+		goto out;
+	}
+	int argc;
+	const char *why = NULL;
+	char **argv = proc_split(cmd.buf, &argc, &why);
+	if (!argv) {
+		unit_fail(u, why);
+		goto out;
+	}
+	if (proc_which(argv[0])) {
+		sb_addf(&err, "Command \"%s\" is not valid. Hint: make sure that it is executable.", argv[0]);
+		unit_fail(u, err.buf);
+		free(argv);
+		goto out;
+	}
+	int fd = open(u->log_path.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		os_error(&err, errno, u->log_path.buf);
+		unit_fail(u, err.buf);
+		free(argv);
+		goto out;
+	}
+	close(fd);
+	char *env[] = { l->cache_env, NULL };
+	pid_t pid = proc_start(argv, env, u->log_path.buf, &why);
+	free(argv);
+	if (pid < 0) {
+		sb_addf(&err, "%s", why ? why : strerror(errno));
+		unit_fail(u, err.buf);
+		goto out;
+	}
+	/* a shutdown that began meanwhile missed this process: stop it here */
+	u->handle = pid;
+	pids_add(pid);
+	if (runner_stopping())
+		proc_kill_group(pid, SIGTERM);
+	u->state = UNIT_RUNNING;
+out:
+	sb_release(&cmd);
+	sb_release(&m);
+	sb_release(&err);
+}
+
+static void unit_finish(unit_t *u, int rc)
+{
+	pids_remove((pid_t)u->handle);
+	u->state = UNIT_FINISHED;
+	if (rc != 0) {
+		sb_t m = SB_INIT;
+		sb_addf(&m, "Task failed with returncode=%d.\nSTDERR: ", rc);
+		stderr_text(u->log_path.buf, &m);
+		unit_fail(u, m.buf);
+		sb_release(&m);
+		return;
+	}
+	sb_t text = SB_INIT;
+	if (file_read_whole(u->out_path.buf, &text)) {
+		sb_release(&text);
+		return; /* no metadiff file: result None */
+	}
+	json_error_t je;
+	u->result = json_loadb(text.buf, text.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+	if (!u->result) {
+		sb_t m = SB_INIT;
+		size_t k = 0;
+		while (k < text.len && isspace((unsigned char)text.buf[k]))
+			k++;
+		if (k == text.len)
+			sb_addf(&m, "Expecting value: line %d column %d (char %zu)", 1 + 0, (int)k + 1, k);
+		else
+			sb_addf(&m, "%s: line %d column %d (char %d)", je.text, je.line, je.column, je.position);
+		unit_fail(u, m.buf);
+		sb_release(&m);
+	}
+	sb_release(&text);
+}
+
+/* ---- the batch ---- */
+
+static void chunk_begin(local_t *l)
+{
+	l->c1 = l->c0 + l->chunk < l->n ? l->c0 + l->chunk : l->n;
+	l->next = l->c0;
+	l->left = l->c1 - l->c0;
+	l->nap = 2000;
+}
+
+static void local_submit(executor_t *ex, const exec_batch_t *b)
+{
+	local_t *l = (local_t *)ex;
+	l->units = b->units;
+	l->n = b->n;
+	l->cmd = b->command;
+	l->running = 0;
+	l->c0 = 0;
+	l->chunk = b->parallel && b->per_batch > 0 ? (size_t)b->per_batch : b->n;
+	chunk_begin(l);
+}
+
+/* LocalRunner.multisubmit's loop: starts units as slots free up within the
+ * chunk, reaps the ended ones, naps 2 ms doubling to 100 ms while nothing
+ * ends. Units failed before they started are reported first. */
+static size_t local_wait(executor_t *ex, unit_t **done, size_t cap)
+{
+	local_t *l = (local_t *)ex;
+	size_t k = 0;
+	while (l->c0 < l->n) {
+		while (l->next < l->c1 && l->running < (size_t)l->pool && k < cap) {
+			unit_t *u = &l->units[l->next++];
+			if (u->state == UNIT_PENDING)
+				unit_start(l, u);
+			if (u->state == UNIT_RUNNING) {
+				l->running++;
+			} else {
+				l->left--;
+				done[k++] = u;
+			}
+		}
+		int progressed = 0;
+		for (size_t i = l->c0; i < l->next && k < cap; i++) {
+			unit_t *u = &l->units[i];
+			int rc;
+			if (u->state == UNIT_RUNNING && proc_poll((pid_t)u->handle, &rc)) {
+				unit_finish(u, rc);
+				l->running--;
+				l->left--;
+				progressed = 1;
+				done[k++] = u;
+			}
+		}
+		if (!l->left) {
+			l->c0 = l->c1;
+			chunk_begin(l);
+		} else if (progressed) {
+			l->nap = 2000;
+		}
+		if (k)
+			return k;
+		if (l->left) {
+			usleep(l->nap);
+			if (l->nap < 100000)
+				l->nap *= 2;
+		}
+	}
+	return k;
+}
+
+/* units not started finish without starting; running ones get SIGTERM */
+static void local_cancel(executor_t *ex)
+{
+	local_t *l = (local_t *)ex;
+	l->cancelled = 1;
+	for (size_t i = l->c0; i < l->next; i++)
+		if (l->units[i].state == UNIT_RUNNING)
+			proc_kill_group((pid_t)l->units[i].handle, SIGTERM);
+}
+
+/* the local runner has none */
+static const char *local_error_log(executor_t *ex)
+{
+	(void)ex;
+	return NULL;
+}
+
+static void local_shutdown(int force)
+{
+	kill_all(force ? SIGKILL : SIGTERM);
+}
+
+const struct executor_ops exec_local_ops = {
+	.resource_type = "local",
+	.open = local_open,
+	.units_per_batch = local_units_per_batch,
+	.submit = local_submit,
+	.wait = local_wait,
+	.cancel = local_cancel,
+	.error_log = local_error_log,
+	.close = local_close,
+	.shutdown = local_shutdown,
+};

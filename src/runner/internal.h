@@ -1,0 +1,170 @@
+/* internal.h — what the runner's own files share; nothing outside
+ * src/runner/ includes it (runner.h is the public door). The files, top to
+ * bottom, in upstream's words:
+ *   job.c        submit_workflow: the job thread, workflow.log, final status,
+ *                zip, recovery, shutdown; picks the executor
+ *   workflow.c   execute_tasks: per-task filtering of the image list, the
+ *                HistoryRun, dispatch, merging outputs into the dataset
+ *   kinds.c      runner_functions.py: non-parallel / parallel / compound
+ *                tasks turned into units, run through the executor
+ *   output.c     task_interface.py: validation of task and init-task outputs
+ *   hist.c       the history writes: historyrun / historyunit rows and the
+ *                image cache
+ *   executor.h   the executor interface: where units run
+ *   exec_local.c executors/local/runner.py (executor.h's local backend)
+ *   common.c     small helpers (OSError texts, whole-file reads, id sets)
+ * Errors travel as a jerr_t: upstream's JobExecutionError (with or without
+ * `info`) or any other exception ("UNKNOWN ERROR"). */
+#ifndef RUNNER_INTERNAL_H
+#define RUNNER_INTERNAL_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "db/db.h"
+#include "runner/executor.h"
+#include "runner/runner.h"
+#include "util/sb.h"
+
+#define IMAGE_STATUS_KEY "__wftask_dataset_image_status__"
+
+/* ---- errors ---- */
+
+enum { JE_NONE, JE_JOB, JE_UNKNOWN };
+typedef struct jerr {
+	int kind;
+	int has_info;      /* JobExecutionError(info=...) */
+	const char *type;  /* exception type for UNKNOWN ERROR */
+	sb_t msg;
+} jerr_t;
+
+void jerr_set(jerr_t *e, int kind, int has_info, const char *type, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* ---- the job (job.c) ---- */
+
+typedef struct job {
+	runner_job_t a;
+	char *strings[6];
+	db_t *db;                  /* the job thread's own connection */
+	FILE *log;                 /* workflow.log */
+	char logger[64];           /* WF<wf>_job<id> */
+	executor_t *ex;            /* while the workflow runs */
+	/* the job folder and the user's side of it (SLURM: where the units
+	 * run); set before the executor is opened, borrowed */
+	const char *working_dir, *working_dir_user;
+} job_t;
+
+/* A workflow.log line at level (DEBUG, INFO, WARNING, ERROR). */
+void wlog(job_t *j, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Logs the database error of what, rolls back; -1. */
+int job_db_fail(job_t *j, const char *what);
+/* job_db_fail(), then err is the DatabaseError with the engine's text. */
+void jerr_db(job_t *j, const char *what, jerr_t *err);
+/* True once the server shuts down (runner_shutdown()). */
+int runner_stopping(void);
+
+static inline json_t *jparse(const char *s)
+{
+	return s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+/* ---- one workflow task (workflow.c) ---- */
+
+typedef struct wft {
+	int64_t id, workflow_id, order, task_id, tg_id;
+	const char *name, *type, *task_type, *cmd_np, *cmd_p, *version, *alias;
+	json_t *meta_np, *meta_p, *args_np, *args_p, *type_filters, *input_types, *output_types;
+	const char *pkg_name, *tg_version;
+} wft_t;
+
+/* The workflow's tasks in order (the columns wf_execute() reads). */
+int wf_tasks_query(job_t *j, db_res_t **out);
+/* execute_tasks over rows first..last of wr: 0, or -1 with err set. images
+ * is the dataset's list (owned; may be replaced). */
+int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, const char *zarr_dir,
+	       json_t **images_p, json_t *job_type_filters, json_t *attribute_filters, jerr_t *err);
+/* zarr_url -> index of its first occurrence (new object). */
+json_t *images_index(json_t *images);
+
+/* ---- task kinds (kinds.c) ---- */
+
+/* An outcome of one unit: the validated TaskOutput, or an exception. */
+typedef struct outcome {
+	json_t *output;
+	char *exc;
+	int invalid_output;
+} outcome_t;
+
+typedef struct dispatch {
+	outcome_t *out;
+	size_t n;
+	int64_t num_tasks;
+} dispatch_t;
+
+void dispatch_free(dispatch_t *d);
+/* Runs w by its task type over the filtered images (run_task_*): fills d,
+ * or -1 with err set for what escapes the dispatch. */
+int kinds_run(job_t *j, const char *root, const wft_t *w, json_t *images, const char *zarr_dir, int64_t run_id,
+	      dispatch_t *d, jerr_t *err);
+
+/* ---- output validation (output.c) ---- */
+
+/* _process_task_output of one finished unit into o. A non-object result
+ * makes TaskOutput(**result) raise a TypeError, which escapes the dispatch:
+ * -1 with its text in typeerr. */
+int output_process(unit_t *u, outcome_t *o, sb_t *typeerr);
+/* InitTaskOutput(**result): the parallelization list, or NULL with
+ * upstream's message in msg. result must be an object. */
+json_t *output_init_validate(json_t *result, sb_t *msg);
+/* deduplicate_list: exact duplicates removed, first kept. Steals list. */
+json_t *output_dedupe(json_t *list);
+
+/* ---- history writes (hist.c); statements only, transactions are the caller's ---- */
+
+/* status and has_warnings of a unit (from its log file) */
+int hist_unit_status(job_t *j, int64_t hu_id, const char *status, const char *logfile);
+/* has_warnings of every unit (only ever set to true), then status of ids */
+int hist_units_status_bulk(job_t *j, const int64_t *ids, size_t n, const char *status, unit_t *units, size_t nunits,
+			   unit_t *init);
+/* a new 'submitted' unit over urls: its id, or -1 */
+int64_t hist_unit_insert(job_t *j, int64_t run_id, const char *logfile, json_t *urls);
+/* every unit of a run to 'failed' */
+int hist_run_units_failed(job_t *j, int64_t run_id);
+/* a new 'submitted' run: its id, or -1 */
+int64_t hist_run_insert(job_t *j, int64_t wftask_id, int64_t task_id, const char *wftask_dump,
+			const char *task_group_dump, int64_t num_available);
+/* its status, in its own statement; on error logs and rolls back (-1) */
+int hist_run_status(job_t *j, int64_t run_id, const char *status);
+/* bulk_upsert_image_cache_fast: every url -> unit id (parallel arrays) */
+int hist_cache_upsert(job_t *j, int64_t wftask_id, json_t *urls, const int64_t *unit_ids);
+/* the cache row of (dataset, wftask, url) */
+int hist_cache_delete(job_t *j, int64_t wftask_id, const char *url);
+
+/* ---- small helpers (common.c) ---- */
+
+/* A growable set of ids (jobs, process groups), in no order; it never
+ * refuses one (allocation failure aborts). The caller locks. */
+typedef struct idset {
+	int64_t *v;
+	size_t n, cap;
+} idset_t;
+
+void idset_add(idset_t *s, int64_t id);
+/* Removes one occurrence; frees the storage when the set becomes empty. */
+void idset_remove(idset_t *s, int64_t id);
+
+
+/* grep -i -q warning, streaming */
+int file_has_warning(const char *path);
+/* appends the whole file to out; -1 when it cannot be opened */
+int file_read_whole(const char *path, sb_t *out);
+/* mkdir -p of path's parents (not path itself) */
+int mkdir_parents(const char *path);
+/* str(OSError) as Python prints it: "[Errno 17] File exists: '/x'" */
+void os_error(sb_t *out, int err, const char *path);
+/* the OSError subclass Python raises for errno err */
+const char *os_error_type(int err);
+
+#endif

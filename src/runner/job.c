@@ -1,0 +1,463 @@
+/* job.c — the job driver (upstream's submit_workflow): runner_submit()
+ * starts a job's thread; the thread opens its own database connection,
+ * creates the job folder and workflow.log, opens the executor the resource
+ * type picks (the one table below), runs the workflow (workflow.c), ends
+ * the job `done` or `failed` with upstream's log texts, and zips the
+ * folder. Also the crash safety of runner.h: runner_recover() at start and
+ * runner_shutdown() at stop, over a registry of the running jobs that grows
+ * with their number and never drops one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+
+#include "config/settings.h"
+#include "runner/internal.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+#include "util/zipwrite.h"
+
+#define SHUTDOWN_LOG "\nJob stopped due to app shutdown\n"
+
+/* ---- the executors, by resource type ---- */
+
+/* NULL: a resource type this server cannot run jobs on yet; the job fails
+ * as upstream's would without that runner installed. */
+static const struct {
+	const char *resource_type;
+	const struct executor_ops *ops;
+} executors[] = {
+	{ "local", &exec_local_ops },
+	{ "slurm_sudo", NULL },
+	{ "slurm_ssh", NULL },
+};
+
+const struct executor_ops *executor_for(const char *resource_type)
+{
+	for (size_t i = 0; i < sizeof(executors) / sizeof(executors[0]); i++)
+		if (resource_type && !strcmp(executors[i].resource_type, resource_type))
+			return executors[i].ops;
+	return NULL;
+}
+
+/* every executor type's shutdown(force) (executor.h) */
+static void shutdown_executors(int force)
+{
+	for (size_t i = 0; i < sizeof(executors) / sizeof(executors[0]); i++)
+		if (executors[i].ops)
+			executors[i].ops->shutdown(force);
+}
+
+/* ---- the registry of running jobs (for shutdown) ---- */
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
+static idset_t reg;                  /* the ids of the job threads alive */
+static atomic_int stopping;
+
+int runner_stopping(void)
+{
+	return atomic_load(&stopping);
+}
+
+
+/* ---- errors and logs ---- */
+
+void jerr_set(jerr_t *e, int kind, int has_info, const char *type, const char *fmt, ...)
+{
+	e->kind = kind;
+	e->has_info = has_info;
+	e->type = type;
+	sb_reset(&e->msg);
+	va_list ap;
+	va_start(ap, fmt);
+	sb_vaddf(&e->msg, fmt, ap);
+	va_end(ap);
+}
+
+void wlog(job_t *j, const char *level, const char *fmt, ...)
+{
+	if (!j->log)
+		return;
+	struct timeval tv;
+	struct tm tm;
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	char ts[40];
+	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+	sb_t line = SB_INIT;
+	sb_addf(&line, "%s,%03ld - %s - %s - ", ts, (long)(tv.tv_usec / 1000), j->logger, level);
+	va_list ap;
+	va_start(ap, fmt);
+	sb_vaddf(&line, fmt, ap);
+	va_end(ap);
+	sb_addc(&line, '\n');
+	fwrite(line.buf, 1, line.len, j->log);
+	fflush(j->log);
+	sb_release(&line);
+}
+
+int job_db_fail(job_t *j, const char *what)
+{
+	log_error("job %lld: database error (%s): %s", (long long)j->a.job_id, what, db_errmsg(j->db));
+	db_rollback(j->db);
+	return -1;
+}
+
+void jerr_db(job_t *j, const char *what, jerr_t *err)
+{
+	job_db_fail(j, what);
+	jerr_set(err, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+}
+
+static void fail_job(job_t *j, const char *text)
+{
+	char now[40];
+	utc_now_iso(now, sizeof(now));
+	sb_t msg = SB_INIT;
+	sb_adds(&msg, text);
+	if (runner_stopping())
+		sb_adds(&msg, SHUTDOWN_LOG);
+	if (db_exec(j->db, "UPDATE jobv2 SET status = 'failed', end_timestamp = $1, log = $2 WHERE id = $3",
+		    (db_param_t[]){ P_TS(now), P_TEXT(msg.buf), P_INT(j->a.job_id) }, 3, NULL))
+		log_error("job %lld: cannot mark it failed: %s", (long long)j->a.job_id, db_errmsg(j->db));
+	sb_release(&msg);
+}
+
+static void job_run(job_t *j)
+{
+	sb_t err = SB_INIT;
+	db_res_t *jr = NULL, *dr = NULL, *wr = NULL, *tr = NULL;
+	json_t *images = NULL, *attr_f = NULL, *type_f = NULL;
+	char *working_dir = NULL;
+	for (int attempt = 0; attempt < 50 && !j->db; attempt++) {
+		sb_reset(&err);
+		if (!(j->db = db_open(0, &err)))
+			usleep(100000);
+	}
+	if (!j->db) {
+		log_error("job %lld: cannot open the database: %s", (long long)j->a.job_id, err.buf);
+		goto out;
+	}
+	if (db_exec(j->db,
+		    "SELECT working_dir, working_dir_user, first_task_index, last_task_index, attribute_filters, type_filters "
+		    "FROM jobv2 WHERE id = $1",
+		    (db_param_t[]){ P_INT(j->a.job_id) }, 1, &jr) ||
+	    !db_nrows(jr)) {
+		log_error("JobV2 %lld not found.", (long long)j->a.job_id);
+		goto out;
+	}
+	if (db_exec(j->db, "SELECT name, zarr_dir, images FROM datasetv2 WHERE id = $1",
+		    (db_param_t[]){ P_INT(j->a.dataset_id) }, 1, &dr) ||
+	    db_exec(j->db, "SELECT name FROM workflowv2 WHERE id = $1", (db_param_t[]){ P_INT(j->a.workflow_id) }, 1, &wr) ||
+	    !db_nrows(dr) || !db_nrows(wr)) {
+		sb_t m = SB_INIT;
+		sb_addf(&m, "Cannot fetch dataset %lld and/or workflow %lld (as part of job %lld).", (long long)j->a.dataset_id,
+			(long long)j->a.workflow_id, (long long)j->a.job_id);
+		log_error("%s", m.buf);
+		fail_job(j, m.buf);
+		sb_release(&m);
+		goto out;
+	}
+	const struct executor_ops *ops = executor_for(j->a.resource_type);
+	if (!ops) {
+		sb_t m = SB_INIT;
+		sb_addf(&m, "UNKNOWN ERROR in Fractal job %lld\nTRACEBACK:\nNotImplementedError: the '%s' runner is not "
+			    "available in this server (only 'local' is).\n", (long long)j->a.job_id, j->a.resource_type);
+		fail_job(j, m.buf);
+		sb_release(&m);
+		goto out;
+	}
+	working_dir = xstrdup(db_text(jr, 0, 0));
+	if (mkdir_parents(working_dir) || mkdir(working_dir, 0755)) {
+		int e = errno;
+		sb_t m = SB_INIT;
+		sb_addf(&m, "%s error while creating local job folder. Original error: ", os_error_type(e));
+		os_error(&m, e, working_dir);
+		log_error("%s", m.buf);
+		fail_job(j, m.buf);
+		sb_release(&m);
+		free(working_dir);
+		working_dir = NULL; /* upstream zips anyway; there is nothing of ours to zip */
+		goto out;
+	}
+	const char *wf_name = db_text(wr, 0, 0);
+	sb_t log_path = SB_INIT;
+	sb_addf(&log_path, "%s/workflow.log", working_dir);
+	j->log = fopen(log_path.buf, "a");
+	if (j->log)
+		fcntl(fileno(j->log), F_SETFD, FD_CLOEXEC);
+	wlog(j, "INFO", "Start execution of workflow \"%s\"; more logs at %s", wf_name, log_path.buf);
+	wlog(j, "DEBUG", "Resource name: %s", j->a.resource_name);
+	wlog(j, "DEBUG", "Profile name: %s", j->a.profile_name);
+	wlog(j, "DEBUG", "Username: %s", j->a.profile_username ? j->a.profile_username : "None");
+	wlog(j, "DEBUG", "job.id: %lld", (long long)j->a.job_id);
+	wlog(j, "DEBUG", "job.working_dir: %s", working_dir);
+	wlog(j, "DEBUG", "job.working_dir_user: %s", db_text(jr, 0, 1) ? db_text(jr, 0, 1) : "None");
+	wlog(j, "DEBUG", "job.first_task_index: %lld", (long long)db_int(jr, 0, 2));
+	wlog(j, "DEBUG", "job.last_task_index: %lld", (long long)db_int(jr, 0, 3));
+	wlog(j, "DEBUG", "START workflow \"%s\"", wf_name);
+
+	jerr_t je = { 0 };
+	sb_init(&je.msg, 0);
+	int rc = -1;
+	if (wf_tasks_query(j, &tr)) {
+		jerr_set(&je, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+	} else {
+		int n = db_nrows(tr);
+		int first = (int)db_int(jr, 0, 2), last = (int)db_int(jr, 0, 3);
+		if (first < 0 || last > n - 1 || first > last) {
+			jerr_set(&je, JE_UNKNOWN, 0, "ValueError", "Invalid first_task_index=%d or last_task_index=%d (num_tasks=%d)",
+				 first, last, n);
+		} else {
+			images = jparse(db_text(dr, 0, 2));
+			if (!json_is_array(images)) {
+				json_decref(images);
+				images = json_array();
+			}
+			attr_f = jparse(db_text(jr, 0, 4));
+			type_f = jparse(db_text(jr, 0, 5));
+			if (!attr_f)
+				attr_f = json_object();
+			if (!type_f)
+				type_f = json_object();
+			j->working_dir = working_dir;
+			j->working_dir_user = db_text(jr, 0, 1);
+			j->ex = ops->open(j, &je);
+			if (j->ex) {
+				j->ex->ops = ops;
+				j->ex->job = j;
+				rc = wf_execute(j, tr, first, last, working_dir, db_text(dr, 0, 1), &images, type_f, attr_f,
+						&je);
+				ops->close(j->ex);
+				j->ex = NULL;
+			}
+		}
+	}
+	if (!rc) {
+		wlog(j, "INFO", "End execution of workflow \"%s\"; more logs at %s", wf_name, log_path.buf);
+		wlog(j, "DEBUG", "END workflow \"%s\"", wf_name);
+		sb_t content = SB_INIT;
+		file_read_whole(log_path.buf, &content);
+		char now[40];
+		utc_now_iso(now, sizeof(now));
+		if (db_exec(j->db, "UPDATE jobv2 SET status = 'done', end_timestamp = $1, log = $2 WHERE id = $3",
+			    (db_param_t[]){ P_TS(now), P_TEXT(content.buf), P_INT(j->a.job_id) }, 3, NULL))
+			log_error("job %lld: cannot mark it done: %s", (long long)j->a.job_id, db_errmsg(j->db));
+		sb_release(&content);
+	} else if (je.kind == JE_JOB) {
+		wlog(j, "DEBUG", "FAILED workflow \"%s\", JobExecutionError.", wf_name);
+		wlog(j, "INFO", "Workflow \"%s\" failed (JobExecutionError).", wf_name);
+		sb_t m = SB_INIT;
+		sb_addf(&m, "JOB ERROR in Fractal job %lld:\nTRACEBACK:\nJobExecutionError\n", (long long)j->a.job_id);
+		if (je.has_info)
+			sb_addf(&m, "\n%s\n\n", je.msg.buf);
+		else
+			sb_adds(&m, je.msg.buf);
+		fail_job(j, m.buf);
+		sb_release(&m);
+	} else {
+		wlog(j, "DEBUG", "FAILED workflow \"%s\", unknown error.", wf_name);
+		wlog(j, "INFO", "Workflow \"%s\" failed (unkwnon error).", wf_name);
+		sb_t m = SB_INIT;
+		/* there is no Python traceback here: the exception's type and text */
+		sb_addf(&m, "UNKNOWN ERROR in Fractal job %lld\nTRACEBACK:\n%s: %s\n", (long long)j->a.job_id,
+			je.type ? je.type : "Exception", je.msg.buf);
+		fail_job(j, m.buf);
+		sb_release(&m);
+	}
+	sb_release(&je.msg);
+	sb_release(&log_path);
+	if (j->log) {
+		fclose(j->log);
+		j->log = NULL;
+	}
+out:
+	if (working_dir)
+		zip_folder_and_remove(working_dir);
+	free(working_dir);
+	json_decref(images);
+	json_decref(attr_f);
+	json_decref(type_f);
+	db_res_free(jr);
+	db_res_free(dr);
+	db_res_free(wr);
+	db_res_free(tr);
+	sb_release(&err);
+}
+
+static void job_free(job_t *j)
+{
+	db_close(j->db);
+	for (int i = 0; i < 6; i++)
+		free(j->strings[i]);
+	json_decref(j->a.runner_config);
+	free(j);
+}
+
+static void *job_main(void *arg)
+{
+	job_t *j = arg;
+	job_run(j);
+	int64_t job_id = j->a.job_id;
+	job_free(j);
+	/* a large job's image lists and units are freed now, but glibc keeps the
+	 * pages of this thread's arena: give them back to the system */
+	malloc_trim(0);
+	/* as in collect.c: free this detached thread's OpenSSL state before
+	 * runner_shutdown() may let the process exit */
+	OPENSSL_thread_stop();
+	pthread_mutex_lock(&reg_mu);
+	idset_remove(&reg, job_id);
+	pthread_cond_broadcast(&reg_cv);
+	pthread_mutex_unlock(&reg_mu);
+	return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+int runner_submit(const runner_job_t *a)
+{
+	job_t *j = xcalloc(1, sizeof(*j));
+	j->a = *a;
+	j->a.user_cache_dir = j->strings[0] = dup_or_null(a->user_cache_dir);
+	j->a.resource_name = j->strings[1] = dup_or_null(a->resource_name);
+	j->a.resource_type = j->strings[2] = dup_or_null(a->resource_type);
+	j->a.profile_name = j->strings[3] = dup_or_null(a->profile_name);
+	j->a.profile_username = j->strings[4] = dup_or_null(a->profile_username);
+	j->a.runner_config = json_deep_copy(a->runner_config);
+	snprintf(j->logger, sizeof(j->logger), "WF%lld_job%lld", (long long)a->workflow_id, (long long)a->job_id);
+	pthread_mutex_lock(&reg_mu);
+	idset_add(&reg, a->job_id);
+	pthread_mutex_unlock(&reg_mu);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int rc = pthread_create(&t, &attr, job_main, j);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		log_error("job %lld: cannot start its thread: %s", (long long)a->job_id, strerror(rc));
+		pthread_mutex_lock(&reg_mu);
+		idset_remove(&reg, a->job_id);
+		pthread_mutex_unlock(&reg_mu);
+		sb_t err = SB_INIT;
+		j->db = db_open(0, &err);
+		if (j->db)
+			fail_job(j, "Could not start the job: no thread available.");
+		sb_release(&err);
+		job_free(j);
+		return -1;
+	}
+	return 0;
+}
+
+/* Marks jobs failed (with their latest run and its unfinished units). */
+static int mark_failed(db_t *db, int64_t job_id, const char *suffix)
+{
+	char now[40];
+	utc_now_iso(now, sizeof(now));
+	db_res_t *r = NULL;
+	int rc = db_begin(db) ||
+		 db_exec(db,
+			 "UPDATE jobv2 SET status = 'failed', end_timestamp = $1, log = COALESCE(log, '') || $2 "
+			 "WHERE id = $3 AND status = 'submitted' RETURNING id",
+			 (db_param_t[]){ P_TS(now), P_TEXT(suffix), P_INT(job_id) }, 3, &r);
+	int changed = !rc && db_nrows(r) > 0;
+	db_res_free(r);
+	if (!rc && changed)
+		rc = db_exec(db,
+			     "UPDATE historyunit SET status = 'failed' WHERE status = 'submitted' AND history_run_id IN "
+			     "(SELECT id FROM historyrun WHERE job_id = $1 AND status = 'submitted')",
+			     (db_param_t[]){ P_INT(job_id) }, 1, NULL) ||
+		     db_exec(db, "UPDATE historyrun SET status = 'failed' WHERE job_id = $1 AND status = 'submitted'",
+			     (db_param_t[]){ P_INT(job_id) }, 1, NULL);
+	if (rc || db_commit(db)) {
+		log_error("cannot mark job %lld failed: %s", (long long)job_id, db_errmsg(db));
+		db_rollback(db);
+		return -1;
+	}
+	return changed;
+}
+
+int runner_recover(db_t *db)
+{
+	db_res_t *r = NULL;
+	if (db_exec(db, "SELECT id FROM jobv2 WHERE status = 'submitted' ORDER BY id", NULL, 0, &r))
+		return -1;
+	int n = 0;
+	for (int i = 0; i < db_nrows(r); i++) {
+		int64_t id = db_int(r, i, 0);
+		int c = mark_failed(db, id,
+				    "\nJob marked as failed at server start-up: it was still 'submitted' when the previous "
+				    "server process stopped, so its execution was interrupted.\n");
+		if (c > 0) {
+			log_warning("Job %lld was still 'submitted' at start-up: marked as failed.", (long long)id);
+			n++;
+		}
+	}
+	db_res_free(r);
+	return n;
+}
+
+void runner_shutdown(void)
+{
+	atomic_store(&stopping, 1);
+	pthread_mutex_lock(&reg_mu);
+	size_t jobs = reg.n;
+	pthread_mutex_unlock(&reg_mu);
+	if (!jobs)
+		return;
+	log_warning("Shutdown: stopping %zu running job(s)", jobs);
+	shutdown_executors(0);
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	double wait = settings.graceful_shutdown_time;
+	deadline.tv_sec += (time_t)wait;
+	deadline.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&reg_mu);
+	while (reg.n > 0)
+		if (pthread_cond_timedwait(&reg_cv, &reg_mu, &deadline))
+			break;
+	pthread_mutex_unlock(&reg_mu);
+	shutdown_executors(1);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	pthread_mutex_lock(&reg_mu);
+	while (reg.n > 0)
+		if (pthread_cond_timedwait(&reg_cv, &reg_mu, &deadline))
+			break;
+	size_t nleft = reg.n;
+	int64_t *left = nleft ? xcalloc(nleft, sizeof(*left)) : NULL;
+	if (nleft)
+		memcpy(left, reg.v, nleft * sizeof(*left));
+	pthread_mutex_unlock(&reg_mu);
+	if (!nleft)
+		return;
+	sb_t err = SB_INIT;
+	db_t *db = db_open(0, &err);
+	for (size_t i = 0; db && i < nleft; i++)
+		mark_failed(db, left[i], SHUTDOWN_LOG);
+	if (!db)
+		log_error("Shutdown: cannot open the database to mark %zu job(s) failed: %s", nleft, err.buf);
+	db_close(db);
+	sb_release(&err);
+	free(left);
+}
