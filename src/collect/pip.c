@@ -206,6 +206,7 @@ out:
 	return rc;
 }
 
+/* deactivate.py: env_info made sure of, the wheel kept inside path, the venv removed. */
 int pip_deactivate(job_t *j)
 {
 	tg_t *t = &j->tg;
@@ -288,6 +289,7 @@ int pip_deactivate(job_t *j)
 	return cj_set_status(j, "OK", 1);
 }
 
+/* reactivate.py: the venv again, from the pip-freeze of env_info. */
 int pip_reactivate(job_t *j)
 {
 	tg_t *t = &j->tg;
@@ -325,6 +327,8 @@ out:
 	return rc;
 }
 
+/* The admin reset: venv and pip install again (new extras and pins), env_info
+ * updated; the tasks are not read again. */
 int pip_reset(job_t *j)
 {
 	const char *python = python_bin(j);

@@ -152,6 +152,8 @@ static int read_lockfile(job_t *j, const char *source_dir, char **out)
 	return *out ? 0 : -1;
 }
 
+/* collect_pixi.py: extract, simplify, install, post-install, manifest, tasks,
+ * env_info = pixi.lock. */
 int pixi_collect(job_t *j)
 {
 	tg_t *t = &j->tg;
@@ -213,6 +215,7 @@ out:
 	return rc;
 }
 
+/* deactivate_pixi.py: source_dir removed. */
 int pixi_deactivate(job_t *j)
 {
 	sb_t src = SB_INIT;
@@ -238,6 +241,8 @@ out:
 	return rc;
 }
 
+/* reactivate_pixi.py (the lockfile of env_info) and the admin reset (a new
+ * pixi.lock into env_info). */
 int pixi_reinstall(job_t *j, int frozen)
 {
 	sb_t src = SB_INIT;
