@@ -13,6 +13,7 @@
 #include "http/http.h"
 #include "runner/runner.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 int cmd_start(int argc, char **argv)
 {
@@ -73,7 +74,7 @@ int cmd_start(int argc, char **argv)
 	sb_release(&what);
 	rc = http_serve(host, port, &err) ? 1 : 0;
 	/* task collections in flight: finish, or stop and fail */
-	collect_shutdown(settings.graceful_shutdown_time);
+	collect_shutdown(mono_usec() + (int64_t)(settings.graceful_shutdown_time * 1e6));
 	db_close(db); /* releases the server lock */
 	curl_global_cleanup();
 	if (rc)

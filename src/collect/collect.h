@@ -1,20 +1,28 @@
 /* collect.h — task collection and the task-group lifecycle, in the
- * background (upstream's fractal_server/tasks/v2/local/).
+ * background (upstream's fractal_server/tasks/v2/local/): the one door of
+ * collect/ for api/ and cli/.
  *
  * A route inserts the task group and a `pending` activity, then hands the
  * work here and answers 202 at once. Each job runs in a thread of its own
- * with its own database connection; it re-reads the task group and the
- * activity by id (and gives up quietly if either is gone), moves the
- * activity pending -> ongoing -> OK or failed, and rewrites activity.log
- * after every step, in upstream's log-line format, so that polling shows
- * progress. Shell steps are our bash scripts (collect/templates.c), written
- * to <path>/scripts/<unix_ts>_<action>_<name> and run as `bash <script>`
- * without a shell in between (util/proc).
+ * (util/bgjob.h) with its own database connection; it re-reads the task
+ * group and the activity by id (and gives up quietly if either is gone),
+ * moves the activity pending -> ongoing -> OK or failed, and rewrites
+ * activity.log after every step, in upstream's log-line format, so that
+ * polling shows progress. All file and process work goes through the host
+ * of the task group's resource (util/host.h: this machine for `local` and
+ * `slurm_sudo`). Shell steps are our bash scripts (collect/templates.c),
+ * written to <path>/scripts/<unix_ts>_<action>_<name> and run as
+ * `bash <script>` without a shell in between.
  *
- * Shutdown: collect_shutdown() lets running jobs finish for a while, then
- * stops their subprocesses; a stopped job fails through its normal failure
- * handler. Activities that a crashed process left pending or ongoing are
- * failed by collect_fail_leftovers() when the next server starts. */
+ * Inside: lifecycle.c (this door, the dispatch, delete, the failure
+ * handler, shutdown), pip.c and pixi.c (the actions), steps.c (what they
+ * share), templates.c, pyproject.c, pypi.c.
+ *
+ * Shutdown: collect_shutdown() lets running jobs finish until a deadline,
+ * then stops their subprocesses; a stopped job fails through its normal
+ * failure handler. Activities that a crashed process left pending or
+ * ongoing are failed by collect_fail_leftovers() when the next server
+ * starts. */
 #ifndef COLLECT_H
 #define COLLECT_H
 
@@ -48,9 +56,11 @@ typedef struct collect_req {
  * activity is then failed with the reason in its log. */
 int collect_start(db_t *db, const collect_req_t *r);
 
-/* Waits up to `seconds` for running jobs; then stops their subprocesses
- * (they fail with "fractal-server is shutting down") and waits for them. */
-void collect_shutdown(double seconds);
+/* Lets running jobs go on until deadline_usec (on the mono_usec() clock of
+ * util/timeutil.h); then stops their subprocesses (they fail with
+ * "fractal-server is shutting down") and waits until every job has run its
+ * failure handler and left. */
+void collect_shutdown(int64_t deadline_usec);
 
 /* Fails the activities left `pending` or `ongoing` by an earlier server
  * process, with a log line saying so, and undoes their half-done work as

@@ -68,7 +68,7 @@ const collect_template_t tpl_pip_freeze = { "3_pip_freeze.sh",
 	"ENV_DIR=__PACKAGE_ENV_DIR__\n"
 	"\"${ENV_DIR}/bin/python\" -m pip freeze --all\n" };
 
-/* Prints the labelled lines collect.c parses; exits 2 when the package
+/* Prints the labelled lines pip.c parses; exits 2 when the package
  * lists no __FRACTAL_MANIFEST__.json among its files. */
 const collect_template_t tpl_pip_show = { "4_pip_show.sh",
 	LOG_FN("collect-task")

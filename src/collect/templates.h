@@ -1,8 +1,8 @@
 /* templates.h — the bash scripts of task collection and of the task-group
  * lifecycle, compiled into the binary. Each one has __NAME__ placeholders
- * that collect.c replaces literally (as upstream does) before writing the
+ * that collect/steps.c replaces literally (as upstream does) before writing the
  * script next to the task group. Their output lines, and the labels that
- * collect.c parses from the pip-show and pixi post-install scripts, are
+ * pip.c and pixi.c parse from the pip-show and pixi post-install scripts, are
  * upstream's. */
 #ifndef COLLECT_TEMPLATES_H
 #define COLLECT_TEMPLATES_H
