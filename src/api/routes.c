@@ -119,6 +119,8 @@ const http_route_t http_routes[] = {
 	{ "DELETE", "/auth/group/{group_id}/", api_group_delete },
 	{ "POST", "/auth/group/{group_id}/add-user/{user_id}/", api_group_add_user },
 	{ "POST", "/auth/group/{group_id}/remove-user/{user_id}/", api_group_remove_user },
+	{ "GET", "/auth/{client}/authorize/", api_oauth_authorize },
+	{ "GET", "/auth/{client}/callback/", api_oauth_callback },
 	/* /admin/v2 */
 	{ "GET", "/admin/v2/impersonate/{user_id}/", api_impersonate },
 	{ "GET", "/admin/v2/users-csv/", api_users_csv },

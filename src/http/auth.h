@@ -1,8 +1,10 @@
 /* auth.h — the guards every protected route calls first.
  *
- * A token comes from "Authorization: Bearer <jwt>" or the fastapiusersauth
- * cookie; it must verify with JWT_SECRET_KEY, carry fastapi-users' audience
- * and not be expired, and name an active user. Failure answers 401
+ * A token comes from "Authorization: Bearer <jwt>" or, when that header is
+ * missing or its token names no user, the fastapiusersauth cookie (as
+ * fastapi-users tries its bearer backend, then its cookie one); it must
+ * verify with JWT_SECRET_KEY, carry fastapi-users' audience and not be
+ * expired, and name an active user. Failure answers 401
  * {"detail": "Unauthorized"}; a user below the required level gets 403.
  * On success req->user is set and 0 returned; on failure the error is
  * already answered and -1 returned: the handler just returns. */
