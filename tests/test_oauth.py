@@ -298,10 +298,30 @@ def test_authorize_answers_the_provider_url_with_state_and_csrf_cookie(engine, s
     assert abs(claims["exp"] - time.time() - 3600) < 60
 
 
+def test_github_and_google_clients_authorize_at_their_provider(engine, start):
+    # no OAUTH_REDIRECT_URL: the redirect is the callback route's own URL
+    for name, endpoint, scope in (
+            ("GitHub", "https://github.com/login/oauth/authorize", "user user:email"),
+            ("google", "https://accounts.google.com/o/oauth2/v2/auth",
+             "https://www.googleapis.com/auth/userinfo.profile https://www.googleapis.com/auth/userinfo.email")):
+        s = start({"OAUTH_CLIENT_NAME": name, "OAUTH_CLIENT_ID": "cid", "OAUTH_CLIENT_SECRET": "csecret"})
+        status, body, _ = s.http.get(f"/auth/{name.lower()}/authorize/")
+        assert status == 200, body
+        url = urllib.parse.urlsplit(body["authorization_url"])
+        assert f"{url.scheme}://{url.netloc}{url.path}" == endpoint
+        q = dict(urllib.parse.parse_qsl(url.query))
+        assert q["scope"] == scope and q["client_id"] == "cid"
+        assert q["redirect_uri"] == f"http://127.0.0.1:{s.port}/auth/{name.lower()}/callback/"
+        assert s.stop() == 0
+
+
 def test_known_user_logs_in_and_the_cookie_works(engine, start, provider, db):
     s = start(oauth_env(provider))
     uid = admin_create_user(s, "known@example.org", is_verified=True)
-    status, body, headers = login_flow(s, "known@example.org")
+    url, csrf, _ = authorize(s)
+    query = provider_login(url, "known@example.org")
+    assert query["iss"] == provider.base  # the provider's extra parameter (RFC 9207), accepted
+    status, body, headers = callback(s, query, csrf)
     assert status == 204, body
     tok = cookie_token(headers)
     assert jwt_payload(tok)["sub"] == str(uid)

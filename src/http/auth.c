@@ -7,24 +7,25 @@
 #include "config/settings.h"
 #include "util/jwt.h"
 
-/* The user row a token names, or NULL (expired, forged, no such user). As
- * fastapi-users' authenticator, the first token that names an existing user
- * wins, active or not: the bearer header first, then the cookie. */
-static db_res_t *user_of(db_t *db, const char *tok)
+/* The user row a token names into *out, or NULL (expired, forged, no such
+ * user); -1 on a database error. As fastapi-users' authenticator, the first
+ * token that names an existing user wins, active or not: the bearer header
+ * first, then the cookie. */
+static int user_of(db_t *db, const char *tok, db_res_t **out)
 {
+	*out = NULL;
 	int64_t uid;
 	if (!tok || jwt_decode(settings.jwt_secret_key, tok, (int64_t)time(NULL), &uid))
-		return NULL;
-	db_res_t *r;
+		return 0;
 	db_param_t p[] = { P_INT(uid) };
 	if (db_exec(db, "SELECT id, email, is_active, is_superuser, is_verified, is_guest, profile_id "
-			"FROM user_oauth WHERE id = $1", p, 1, &r))
-		return NULL;
-	if (db_nrows(r) != 1) {
-		db_res_free(r);
-		return NULL;
+			"FROM user_oauth WHERE id = $1", p, 1, out))
+		return -1;
+	if (db_nrows(*out) != 1) {
+		db_res_free(*out);
+		*out = NULL;
 	}
-	return r;
+	return 0;
 }
 
 int auth_require(http_req_t *req, enum auth_level level)
@@ -39,9 +40,11 @@ int auth_require(http_req_t *req, enum auth_level level)
 	db_t *db = http_db(req);
 	if (!db)
 		return -1;
-	db_res_t *r = user_of(db, bearer);
-	if (!r)
-		r = user_of(db, cookie);
+	db_res_t *r;
+	if (user_of(db, bearer, &r) || (!r && user_of(db, cookie, &r))) {
+		http_error(req, 500, "Internal Server Error");
+		return -1;
+	}
 	if (!r || !db_bool(r, 0, 2)) {
 		if (r)
 			db_res_free(r);
