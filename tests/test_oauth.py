@@ -375,13 +375,16 @@ def test_unknown_user_gets_the_registration_text_and_admins_one_mail(engine, sta
 
 
 def test_unknown_user_mail_over_starttls(engine, start, provider, smtp_tls):
-    e = {**oauth_env(provider), **email_env(smtp_tls, starttls=True)}
+    e = {**oauth_env(provider), **email_env(smtp_tls, starttls=True), "FRACTAL_EMAIL_INSTANCE_NAME": "Zürich"}
     del e["FRACTAL_HELP_URL"]
     s = start(e)
-    status, body, _ = login_flow(s, "tls.newcomer@example.org")
+    status, body, _ = login_flow(s, "jürgen.tls@example.org")
     assert status == 400 and "onboarding" not in body["detail"]
     msgs = smtp_tls.messages(wait_for=1)
-    assert len(msgs) == 1 and "tls.newcomer@example.org" in msgs[0]["content"]
+    assert len(msgs) == 1
+    parsed = parse_mail(msgs[0])
+    assert parsed["Subject"] == "[Fractal, Zürich] New OAuth self-registration"
+    assert parsed.get_content().startswith("User 'jürgen.tls@example.org' tried to self-register through OAuth.\n")
 
 
 def test_wrong_smtp_password_is_logged_and_the_request_unaffected(engine, start, provider, smtp):
