@@ -7,11 +7,20 @@
 # starts a throwaway PostgreSQL cluster on 127.0.0.1 under a temporary folder,
 # runs the C unit tests (tests/unit/, `meson test`) and then the black-box
 # suite against the sanitized build, then removes the cluster. Either failing
-# fails the script. Extra arguments go to pytest (e.g. -k login, or test files:
+# fails the script. The OAuth tests' OpenID provider (oidc-provider from the
+# npm registry, pinned by tests/oidc/package-lock.json) is installed with npm
+# ci. Extra arguments go to pytest (e.g. -k login, or test files:
 # scripts/test.sh tests/test_jobs.py -x runs only those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh postgresql python3-pytest python3-pip-whl python3-setuptools-whl
+scripts/deps.sh postgresql python3-pytest python3-pip-whl python3-setuptools-whl python3-aiosmtpd openssl nodejs npm
+
+# the OpenID provider of tests/test_oauth.py, as pinned by its lock file
+if [ ! -f tests/oidc/node_modules/.package-lock.json ] ||
+   [ tests/oidc/package-lock.json -nt tests/oidc/node_modules/.package-lock.json ]; then
+	echo "== installing the test OpenID provider (npm ci in tests/oidc)"
+	(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 
 setup() { # dir, meson options...
 	local dir=$1; shift

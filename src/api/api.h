@@ -15,6 +15,10 @@ void api_settings_oauth(http_req_t *req);
 void api_login(http_req_t *req);
 void api_logout(http_req_t *req);
 
+/* oauth.c */
+void api_oauth_authorize(http_req_t *req);
+void api_oauth_callback(http_req_t *req);
+
 /* users.c */
 void api_register(http_req_t *req);
 void api_current_user_get(http_req_t *req);

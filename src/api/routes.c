@@ -124,6 +124,8 @@ const http_route_t http_routes[] = {
 	{ "DELETE", "/auth/group/{group_id}/", api_group_delete, .auth = AUTH_SUPERUSER },
 	{ "POST", "/auth/group/{group_id}/add-user/{user_id}/", api_group_add_user, .auth = AUTH_SUPERUSER },
 	{ "POST", "/auth/group/{group_id}/remove-user/{user_id}/", api_group_remove_user, .auth = AUTH_SUPERUSER },
+	{ "GET", "/auth/{client}/authorize/", api_oauth_authorize, .auth = AUTH_NONE },
+	{ "GET", "/auth/{client}/callback/", api_oauth_callback, .auth = AUTH_NONE },
 	/* /admin/v2 */
 	{ "GET", "/admin/v2/impersonate/{user_id}/", api_impersonate, .auth = AUTH_SUPERUSER },
 	{ "GET", "/admin/v2/users-csv/", api_users_csv, .auth = AUTH_SUPERUSER },

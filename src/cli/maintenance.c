@@ -2,7 +2,8 @@
  *   recent           jobs and task-group activities of the last minutes
  *                    (what is running before a restart or an upgrade);
  *   sync-core-tasks  marks the tasks listed in JSON files as core, per
- *                    resource and user group, in one transaction;
+ *                    resource and user group, in one transaction (a
+ *                    failure is also mailed to the admins, as upstream);
  *   update-db-data   upstream's per-version data migration; 2.24 has none.
  * Outputs follow upstream's texts so that runbooks keep working. */
 #include <errno.h>
@@ -17,6 +18,8 @@
 #include "cli/cli.h"
 #include "config/settings.h"
 #include "db/db.h"
+#include "util/log.h"
+#include "util/mail.h"
 #include "util/sb.h"
 
 static db_t *open_db(const char *cmd)
@@ -188,6 +191,20 @@ static int count_core(db_t *db, int64_t *n)
 	return 0;
 }
 
+/* upstream's message on stderr, and the same text mailed to the admins */
+static void sync_failed(const char *why)
+{
+	sb_t msg = SB_INIT, err = SB_INIT;
+	sb_addf(&msg, "An exception took place, exit without updating the database. Original error: %s", why);
+	if (settings_load(SETTINGS_EMAIL, &err))
+		log_error("Cannot send email with subject='Failed core-tasks synchronization': %s", err.buf);
+	else
+		mail_notify("Failed core-tasks synchronization", msg.buf);
+	fprintf(stderr, "%s\n", msg.buf);
+	sb_release(&msg);
+	sb_release(&err);
+}
+
 int cmd_sync_core_tasks(int argc, char **argv)
 {
 	static const char desc[] = "Synchronize core tasks.";
@@ -251,9 +268,11 @@ int cmd_sync_core_tasks(int argc, char **argv)
 		db_res_free(r);
 		if (!ok_r || !ok_g) {
 			db_rollback(db);
-			fprintf(stderr, "An exception took place, exit without updating the database. Original error: "
-					"No row was found for %s %lld\n", ok_r ? "UserGroup" : "Resource",
+			sb_t why = SB_INIT;
+			sb_addf(&why, "No row was found for %s %lld", ok_r ? "UserGroup" : "Resource",
 				(long long)(ok_r ? gid : rid));
+			sync_failed(why.buf);
+			sb_release(&why);
 			goto counted;
 		}
 		size_t k;
@@ -275,8 +294,7 @@ int cmd_sync_core_tasks(int argc, char **argv)
 	rc = 0;
 	goto counted;
 fail:
-	fprintf(stderr, "An exception took place, exit without updating the database. Original error: %s\n",
-		db_errmsg(db));
+	sync_failed(db_errmsg(db));
 	db_rollback(db);
 counted:
 	if (count_core(db, &post))

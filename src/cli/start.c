@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 
 #include "build_config.h"
+#include "api/oauth.h"
 #include "collect/collect.h"
 #include "cli/cli.h"
 #include "config/settings.h"
@@ -68,6 +69,14 @@ int cmd_start(int argc, char **argv)
 	if (locked > 0)
 		runner_recover(db);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (oauth_init(&err)) {
+		/* as upstream, a provider that cannot be reached stops the start */
+		fprintf(stderr, "fractalctl start: error: %s\n", err.buf);
+		curl_global_cleanup();
+		db_close(db);
+		sb_release(&err);
+		return 1;
+	}
 	sb_t what = SB_INIT;
 	db_describe(&what);
 	log_info("Start fractal-server %s on %s", FRACTAL_VERSION, what.buf);

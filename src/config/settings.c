@@ -524,6 +524,15 @@ static int check_email(sb_t *err)
 			return -1;
 		}
 	}
+	settings.email_set = n == 5;
+	settings.email_sender = val("FRACTAL_EMAIL_SENDER");
+	settings.email_password = val("FRACTAL_EMAIL_PASSWORD");
+	settings.email_smtp_server = val("FRACTAL_EMAIL_SMTP_SERVER");
+	settings.email_smtp_port = ival("FRACTAL_EMAIL_SMTP_PORT");
+	settings.email_instance_name = val("FRACTAL_EMAIL_INSTANCE_NAME");
+	settings.email_recipients = val("FRACTAL_EMAIL_RECIPIENTS");
+	settings.email_use_starttls = !strcmp(val("FRACTAL_EMAIL_USE_STARTTLS"), "true");
+	settings.email_use_login = !strcmp(val("FRACTAL_EMAIL_USE_LOGIN"), "true");
 	return 0;
 }
 
@@ -539,6 +548,12 @@ static int check_oauth(sb_t *err)
 		sb_addf(err, "invalid settings: OAUTH_OIDC_CONFIG_ENDPOINT is required when OAUTH_CLIENT_NAME='%s' (only google and github need none)", name);
 		return -1;
 	}
+	settings.oauth_client_id = val("OAUTH_CLIENT_ID");
+	settings.oauth_client_secret = val("OAUTH_CLIENT_SECRET");
+	settings.oauth_oidc_config_endpoint = val("OAUTH_OIDC_CONFIG_ENDPOINT");
+	settings.oauth_redirect_url = val("OAUTH_REDIRECT_URL");
+	settings.oauth_email_claim = val("OAUTH_EMAIL_CLAIM");
+	settings.oauth_set = name && settings.oauth_client_id && settings.oauth_client_secret;
 	return 0;
 }
 

@@ -48,8 +48,24 @@ typedef struct settings {
 	const char *pg_host;
 	int64_t pg_port;
 	const char *pg_db;
+	/* email: all NULL/0 unless the five required settings are set */
+	int email_set;
+	const char *email_sender;
+	const char *email_password;      /* NULL: none */
+	const char *email_smtp_server;
+	int64_t email_smtp_port;
+	const char *email_instance_name;
+	const char *email_recipients;    /* comma-separated, as given */
+	int email_use_starttls;
+	int email_use_login;
 	/* oauth */
 	const char *oauth_client_name;   /* lower-cased */
+	const char *oauth_client_id;
+	const char *oauth_client_secret;
+	const char *oauth_oidc_config_endpoint;
+	const char *oauth_redirect_url;  /* NULL: the callback route's own URL */
+	const char *oauth_email_claim;
+	int oauth_set;                   /* name, id and secret all set (upstream's is_set) */
 } settings_t;
 
 /* The process-wide settings, valid after settings_load() succeeded. */

@@ -7,22 +7,33 @@
 #include "config/settings.h"
 #include "util/jwt.h"
 
-static const char *token_of(http_req_t *req)
+/* The user row a token names into *out, or NULL (expired, forged, no such
+ * user); -1 on a database error. As fastapi-users' authenticator, the first
+ * token that names an existing user wins, active or not: the bearer header
+ * first, then the cookie. */
+static int user_of(db_t *db, const char *tok, db_res_t **out)
 {
-	const char *h = http_header(req, "Authorization");
-	if (h) {
-		if (!strncasecmp(h, "Bearer ", 7))
-			return h + 7;
-		return NULL;
+	*out = NULL;
+	int64_t uid;
+	if (!tok || jwt_decode(settings.jwt_secret_key, tok, (int64_t)time(NULL), &uid))
+		return 0;
+	db_param_t p[] = { P_INT(uid) };
+	if (db_exec(db, "SELECT id, email, is_active, is_superuser, is_verified, is_guest, profile_id "
+			"FROM user_oauth WHERE id = $1", p, 1, out))
+		return -1;
+	if (db_nrows(*out) != 1) {
+		db_res_free(*out);
+		*out = NULL;
 	}
-	return http_cookie(req, "fastapiusersauth");
+	return 0;
 }
 
 int auth_require(http_req_t *req, enum auth_level level)
 {
-	const char *tok = token_of(req);
-	int64_t uid;
-	if (!tok || jwt_decode(settings.jwt_secret_key, tok, (int64_t)time(NULL), &uid)) {
+	const char *h = http_header(req, "Authorization");
+	const char *bearer = h && !strncasecmp(h, "Bearer ", 7) ? h + 7 : NULL;
+	const char *cookie = http_cookie(req, "fastapiusersauth");
+	if (!bearer && !cookie) {
 		http_error(req, 401, "Unauthorized");
 		return -1;
 	}
@@ -31,14 +42,13 @@ int auth_require(http_req_t *req, enum auth_level level)
 		return -1;
 	req->db = db;
 	db_res_t *r;
-	db_param_t p[] = { P_INT(uid) };
-	if (db_exec(db, "SELECT id, email, is_active, is_superuser, is_verified, is_guest, profile_id "
-			"FROM user_oauth WHERE id = $1", p, 1, &r)) {
+	if (user_of(db, bearer, &r) || (!r && user_of(db, cookie, &r))) {
 		http_error_500(req, "database error: %s", db_errmsg(db));
 		return -1;
 	}
-	if (db_nrows(r) != 1 || !db_bool(r, 0, 2)) {
-		db_res_free(r);
+	if (!r || !db_bool(r, 0, 2)) {
+		if (r)
+			db_res_free(r);
 		http_error(req, 401, "Unauthorized");
 		return -1;
 	}
