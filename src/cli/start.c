@@ -1,5 +1,21 @@
 /* start.c — fractalctl start: validate every setting, check that the
- * database answers and is at the newest schema revision, then serve. */
+ * database answers and is at the newest schema revision, then serve.
+ *
+ * Shutdown is owned here, against one deadline D = the signal's time +
+ * FRACTAL_GRACEFUL_SHUTDOWN_TIME and one hard limit H = D +
+ * SHUTDOWN_MARGIN_USEC, so that its waits run side by side instead of
+ * adding up (a service manager's stop timeout must cover grace + margin):
+ *   at the signal  stop accepting; running jobs are asked to stop (SIGTERM
+ *                  to their tasks: a job ends failed, as upstream's)
+ *   until D        requests in flight finish; jobs end; task collections
+ *                  in flight may still finish
+ *   at D           collections are stopped (SIGTERM), tasks still running
+ *                  get SIGKILL
+ *   at D + M/2     collection subprocesses still running get SIGKILL
+ *   until H        the stopped jobs and collections write their failure
+ *   at H           what is still running is marked failed from here, the
+ *                  daemon stops (cutting requests still in flight) and the
+ *                  process exits. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,6 +31,30 @@
 #include "runner/runner.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+
+/* after the grace time: SIGKILL, and time for the failure writes */
+#define SHUTDOWN_MARGIN_USEC (4 * 1000000LL)
+
+static void shut_down(void)
+{
+	int64_t t0 = mono_usec();
+	int64_t d = t0 + (int64_t)(settings.graceful_shutdown_time * 1e6), h = d + SHUTDOWN_MARGIN_USEC;
+	http_quiesce();
+	runner_stop();
+	http_drain(d);
+	runner_wait(d);
+	collect_wait(d);
+	collect_stop();
+	runner_kill();
+	if (collect_wait(d + SHUTDOWN_MARGIN_USEC / 2))
+		collect_kill();
+	runner_wait(h);
+	collect_wait(h);
+	runner_fail_leftovers();
+	collect_fail_stragglers();
+	http_stop();
+	log_info("Shutdown took %.1f s", (double)(mono_usec() - t0) / 1e6);
+}
 
 int cmd_start(int argc, char **argv)
 {
@@ -81,9 +121,11 @@ int cmd_start(int argc, char **argv)
 	db_describe(&what);
 	log_info("Start fractal-server %s on %s", FRACTAL_VERSION, what.buf);
 	sb_release(&what);
-	rc = http_serve(host, port, &err) ? 1 : 0;
-	/* task collections in flight: finish, or stop and fail */
-	collect_shutdown(mono_usec() + (int64_t)(settings.graceful_shutdown_time * 1e6));
+	rc = http_start(host, port, &err) ? 1 : 0;
+	if (!rc) {
+		http_wait_signal();
+		shut_down();
+	}
 	db_close(db); /* releases the server lock */
 	curl_global_cleanup();
 	if (rc)

@@ -18,9 +18,9 @@
  * handler, shutdown), pip.c and pixi.c (the actions), steps.c (what they
  * share), templates.c, pyproject.c, pypi.c.
  *
- * Shutdown: collect_shutdown() lets running jobs finish until a deadline,
- * then stops their subprocesses; a stopped job fails through its normal
- * failure handler. Activities that a crashed process left pending or
+ * Shutdown: collect_wait() lets running jobs finish until a deadline,
+ * collect_stop() then stops their subprocesses; a stopped job fails through
+ * its normal failure handler. Activities that a crashed process left pending or
  * ongoing are failed by collect_fail_leftovers() when the next server
  * starts. */
 #ifndef COLLECT_H
@@ -56,11 +56,23 @@ typedef struct collect_req {
  * activity is then failed with the reason in its log. */
 int collect_start(db_t *db, const collect_req_t *r);
 
-/* Lets running jobs go on until deadline_usec (on the mono_usec() clock of
- * util/timeutil.h); then stops their subprocesses (they fail with
- * "fractal-server is shutting down") and waits until every job has run its
- * failure handler and left. */
-void collect_shutdown(int64_t deadline_usec);
+/* Shutdown, in phases, so that cli/start.c runs them beside the runner's
+ * and the request drain against one deadline (times on the mono_usec()
+ * clock of util/timeutil.h):
+ *   collect_wait()  running jobs go on until the deadline (or until all
+ *                   have left); returns the number still running;
+ *   collect_stop()  no job starts from now on; the running ones' subprocesses
+ *                   get SIGTERM, and each job fails with "fractal-server is
+ *                   shutting down" through its normal failure handler;
+ *   collect_kill()  SIGKILL to the subprocesses still running;
+ *   collect_fail_stragglers()  from the calling thread, fails the
+ *                   activities of the jobs still running, as
+ *                   collect_fail_leftovers() does ("marked as failed at
+ *                   shutdown"); returns their number. */
+int collect_wait(int64_t deadline_usec);
+int collect_stop(void);
+void collect_kill(void);
+int collect_fail_stragglers(void);
 
 /* Fails the activities left `pending` or `ongoing` by an earlier server
  * process, with a log line saying so, and undoes their half-done work as

@@ -7,11 +7,13 @@
 #include "collect/collect.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "collect/steps.h"
+#include "model/state.h"
 #include "util/bgjob.h"
 #include "util/host.h"
 #include "util/log.h"
@@ -266,32 +268,46 @@ int collect_start(db_t *db, const collect_req_t *r)
 	utc_now_iso(now, sizeof(now));
 	sb_t log = SB_INIT;
 	sb_addf(&log, "Task %s failed. Original error: %s\n", j->action, why);
-	db_exec(db, "UPDATE taskgroupactivityv2 SET status = 'failed', log = $1, timestamp_ended = $2 WHERE id = $3",
+	db_exec(db, "UPDATE taskgroupactivityv2 SET status = " SQ(S_FAILED) ", log = $1, timestamp_ended = $2 WHERE id = $3",
 		(db_param_t[]){ P_TEXT(log.buf), P_TS(now), P_INT(r->activity_id) }, 3, NULL);
 	sb_release(&log);
 	job_free(j);
 	return -1;
 }
 
-void collect_shutdown(int64_t deadline_usec)
+/* ---- shutdown, in the phases cli/start.c runs against its one deadline ---- */
+
+int collect_wait(int64_t deadline_usec)
 {
-	bgjob_wait(&reg, deadline_usec);
+	return bgjob_wait(&reg, deadline_usec);
+}
+
+int collect_stop(void)
+{
 	int n = bgjob_stop(&reg);
 	if (n)
 		log_warning("%d task-group activities still running: stopping them (they will be marked failed)", n);
-	/* each stopped job goes through its failure handler, then leaves */
-	bgjob_wait(&reg, BGJOB_FOREVER);
+	return n;
 }
 
-int collect_fail_leftovers(db_t *db)
+void collect_kill(void)
 {
-	db_res_t *r;
-	if (db_exec(db, "SELECT a.id, a.action, a.status, a.log, g.id, g.origin, g.path, g.venv_path, res.type "
-			"FROM taskgroupactivityv2 a LEFT JOIN taskgroupv2 g ON g.id = a.taskgroupv2_id "
-			"LEFT JOIN resource res ON res.id = g.resource_id "
-			"WHERE a.status IN ('pending', 'ongoing') ORDER BY a.id",
-		    NULL, 0, &r))
-		return -1;
+	bgjob_signal(&reg, SIGKILL);
+}
+
+/* The activities a server left pending or ongoing, with what fail_rows()
+ * needs of each */
+#define UNFINISHED_SELECT                                                                              \
+	"SELECT a.id, a.action, a.status, a.log, g.id, g.origin, g.path, g.venv_path, res.type "       \
+	"FROM taskgroupactivityv2 a LEFT JOIN taskgroupv2 g ON g.id = a.taskgroupv2_id "               \
+	"LEFT JOIN resource res ON res.id = g.resource_id "                                            \
+	"WHERE a.status IN (" SQ(S_PENDING) ", " SQ(S_ONGOING) ")"
+
+/* Fails the activities of r (UNFINISHED_SELECT's rows) as their failure
+ * handler would have: the log line says they were marked failed `when`, a
+ * collection's half-made folder and task group go. -1 on a database error. */
+static int fail_rows(db_t *db, db_res_t *r, const char *when)
+{
 	int n = db_nrows(r);
 	for (int i = 0; i < n; i++) {
 		int64_t aid = db_int(r, i, 0);
@@ -305,8 +321,8 @@ int collect_fail_leftovers(db_t *db)
 			sb_adds(&log, db_text(r, i, 3));
 		char now[40];
 		utc_now_iso(now, sizeof(now));
-		sb_addf(&log, "Task %s failed: fractal-server stopped while this activity was %s; marked as failed at "
-			      "the next start (%s).\n", action, db_text(r, i, 2), now);
+		sb_addf(&log, "Task %s failed: fractal-server stopped while this activity was %s; marked as failed %s "
+			      "(%s).\n", action, db_text(r, i, 2), when, now);
 		/* what the failure handler and the action's cleanup would have done */
 		if (has_tg && !strcmp(action, "collect")) {
 			if (path && origin && strcmp(origin, "other"))
@@ -329,8 +345,8 @@ int collect_fail_leftovers(db_t *db)
 		}
 		int rc = db_begin(db);
 		if (!rc)
-			rc = db_exec(db, "UPDATE taskgroupactivityv2 SET status = 'failed', log = $1, timestamp_ended = $2 "
-					 "WHERE id = $3",
+			rc = db_exec(db, "UPDATE taskgroupactivityv2 SET status = " SQ(S_FAILED) ", log = $1, "
+					 "timestamp_ended = $2 WHERE id = $3",
 				     (db_param_t[]){ P_TEXT(log.buf), P_TS(now), P_INT(aid) }, 3, NULL);
 		if (!rc && has_tg) {
 			if (!strcmp(action, "collect"))
@@ -348,13 +364,51 @@ int collect_fail_leftovers(db_t *db)
 			db_rollback(db);
 		sb_release(&log);
 		sb_release(&dir);
-		if (rc) {
-			db_res_free(r);
+		if (rc)
 			return -1;
-		}
-		log_warning("Task-group activity %lld (%s) was left %s by an earlier server: marked failed", (long long)aid,
-			    action, db_text(r, i, 2));
+		log_warning("Task-group activity %lld (%s) was left %s: marked failed %s", (long long)aid, action,
+			    db_text(r, i, 2), when);
 	}
+	return n;
+}
+
+int collect_fail_leftovers(db_t *db)
+{
+	db_res_t *r;
+	if (db_exec(db, UNFINISHED_SELECT " ORDER BY a.id", NULL, 0, &r))
+		return -1;
+	int n = fail_rows(db, r, "at the next start");
 	db_res_free(r);
 	return n;
+}
+
+int collect_fail_stragglers(void)
+{
+	size_t n;
+	int64_t *ids = bgjob_alive_ids(&reg, &n);
+	if (!n)
+		return 0;
+	sb_t err = SB_INIT;
+	db_t *db = db_open(0, &err);
+	int failed = 0;
+	for (size_t i = 0; db && i < n; i++) {
+		db_res_t *r;
+		if (db_exec(db, UNFINISHED_SELECT " AND a.id = $1", (db_param_t[]){ P_INT(ids[i]) }, 1, &r)) {
+			log_error("Shutdown: cannot read task-group activity %lld: %s", (long long)ids[i], db_errmsg(db));
+			continue;
+		}
+		int k = fail_rows(db, r, "at shutdown");
+		db_res_free(r);
+		if (k < 0)
+			log_error("Shutdown: cannot mark task-group activity %lld failed: %s", (long long)ids[i],
+				  db_errmsg(db));
+		else
+			failed += k;
+	}
+	if (!db)
+		log_error("Shutdown: cannot open the database to mark %zu task-group activities failed: %s", n, err.buf);
+	db_close(db);
+	sb_release(&err);
+	free(ids);
+	return failed;
 }

@@ -127,8 +127,20 @@ extern const http_route_t http_routes[];
 /* Runs the router on req: the handler, or 404/405/307 as Starlette does. */
 void http_dispatch(http_req_t *req, const char *query, const char *host);
 
-/* Server (server.c). Blocks until SIGINT/SIGTERM, then drains and returns
- * 0; -1 with a message in err when it cannot start. */
-int http_serve(const char *host, int port, sb_t *err);
+/* Server (server.c), driven by cli/start.c:
+ *   http_start()        listens and starts the request threads; SIGINT and
+ *                       SIGTERM are blocked in the calling thread and in
+ *                       every thread started after. 0, or -1 with a message
+ *                       in err;
+ *   http_wait_signal()  blocks until SIGINT or SIGTERM and returns it;
+ *   http_quiesce()      stops accepting connections;
+ *   http_drain()        until no request is in flight or the deadline (on
+ *                       mono_usec()); returns the number still in flight;
+ *   http_stop()         stops the daemon (cutting what is left). */
+int http_start(const char *host, int port, sb_t *err);
+int http_wait_signal(void);
+void http_quiesce(void);
+int http_drain(int64_t deadline_usec);
+void http_stop(void);
 
 #endif

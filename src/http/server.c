@@ -9,9 +9,18 @@
  * answered on the first call from one shared, prebuilt response: no
  * allocation, no logging, no database.
  *
- * Shutdown: SIGINT/SIGTERM stop the listener (quiesce), requests in flight
- * finish (up to FRACTAL_GRACEFUL_SHUTDOWN_TIME), then the daemon stops and
- * each thread's database connection closes. */
+ * Shutdown is driven by cli/start.c against its one deadline (http.h):
+ * http_wait_signal() returns on SIGINT/SIGTERM, http_quiesce() stops the
+ * listener, http_drain() lets requests in flight finish until the deadline,
+ * http_stop() stops the daemon and each thread's database connection
+ * closes.
+ *
+ * The request threads poll() rather than epoll(): libmicrohttpd 0.9.75's
+ * MHD_quiesce_daemon() on an epoll daemon with a thread pool races its
+ * worker threads for removing the listening socket from their epoll sets,
+ * and the loser aborts the process ("Failed to remove listen FD from epoll
+ * set"), which this server hit at shutdown under load. With poll() quiesce
+ * only wakes the workers. */
 #include "http/http.h"
 
 #include <malloc.h>
@@ -29,7 +38,6 @@
 
 #include "build_config.h"
 #include "config/settings.h"
-#include "runner/runner.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -371,7 +379,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	sb_release(&sb);
 }
 
-int http_serve(const char *host, int port, sb_t *err)
+int http_start(const char *host, int port, sb_t *err)
 {
 	static char alive_body[128];
 	snprintf(alive_body, sizeof(alive_body), "{\"alive\":true,\"version\":\"%s\"}", FRACTAL_VERSION);
@@ -391,7 +399,7 @@ int http_serve(const char *host, int port, sb_t *err)
 	unsigned pool = (unsigned)(ncpu > 0 ? ncpu * 2 : 4);
 	if (pool < 4)
 		pool = 4;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ITC | MHD_USE_TURBO;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -423,19 +431,42 @@ int http_serve(const char *host, int port, sb_t *err)
 		pthread_create(&slow_threads[i], NULL, slow_worker, NULL);
 	log_info("fractal-server %s listening on http://%s:%d (%u request threads)", FRACTAL_VERSION, host, port, pool);
 
+	return 0;
+}
+
+int http_wait_signal(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
 	int sig = 0;
 	sigwait(&set, &sig);
 	log_info("Received %s: stop accepting, finishing requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	MHD_quiesce_daemon(daemon_handle);
-	/* running jobs: their task processes are stopped and the jobs marked
-	 * failed (runner.h), while requests in flight finish */
-	runner_shutdown();
-	int64_t deadline = mono_usec() + (int64_t)(settings.graceful_shutdown_time * 1e6);
-	while (atomic_load(&inflight) > 0 && mono_usec() < deadline)
+	return sig;
+}
+
+/* ours after quiesce (libmicrohttpd hands it over), closed only once the
+ * request threads are gone: they may still poll it for a moment */
+static MHD_socket quiesced_fd = MHD_INVALID_SOCKET;
+
+void http_quiesce(void)
+{
+	quiesced_fd = MHD_quiesce_daemon(daemon_handle);
+}
+
+int http_drain(int64_t deadline_usec)
+{
+	while (atomic_load(&inflight) > 0 && mono_usec() < deadline_usec)
 		usleep(10000);
-	if (atomic_load(&inflight) > 0)
-		log_warning("%d requests still in flight after %.1f s: closing them", atomic_load(&inflight),
-			    settings.graceful_shutdown_time);
+	int n = atomic_load(&inflight);
+	if (n > 0)
+		log_warning("%d requests still in flight at the shutdown deadline: closing them", n);
+	return n;
+}
+
+void http_stop(void)
+{
 	pthread_mutex_lock(&work_mu);
 	work_stop = 1;
 	pthread_cond_broadcast(&work_cv);
@@ -443,7 +474,8 @@ int http_serve(const char *host, int port, sb_t *err)
 	for (int i = 0; i < SLOW_THREADS; i++)
 		pthread_join(slow_threads[i], NULL);
 	MHD_stop_daemon(daemon_handle);
+	if (quiesced_fd != MHD_INVALID_SOCKET)
+		close(quiesced_fd);
 	MHD_destroy_response(alive_response);
 	log_info("Shutdown complete");
-	return 0;
 }

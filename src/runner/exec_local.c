@@ -6,9 +6,10 @@
  * units at once (upstream's ThreadPoolExecutor of min(32, ncpu + 4)
  * workers), each chunk finishing before the next starts.
  *
- * Every running process group is in one registry, so that shutdown() can
- * signal them all from the main thread; the registry grows with the number
- * of running units and never drops one. */
+ * Every running process group is recorded with the job's background job
+ * (util/bgjob.h: bgjob_pid_add), so that the runner's shutdown signals them
+ * all from the main thread; the record grows with the number of running
+ * units and never drops one. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,33 +24,6 @@
 #include "util/proc.h"
 
 #define MAX_LEN_STDERR 100000
-
-/* ---- the registry of running process groups (for shutdown) ---- */
-
-static pthread_mutex_t pids_mu = PTHREAD_MUTEX_INITIALIZER;
-static idset_t pids;
-
-static void pids_add(pid_t pid)
-{
-	pthread_mutex_lock(&pids_mu);
-	idset_add(&pids, pid);
-	pthread_mutex_unlock(&pids_mu);
-}
-
-static void pids_remove(pid_t pid)
-{
-	pthread_mutex_lock(&pids_mu);
-	idset_remove(&pids, pid);
-	pthread_mutex_unlock(&pids_mu);
-}
-
-static void kill_all(int sig)
-{
-	pthread_mutex_lock(&pids_mu);
-	for (size_t i = 0; i < pids.n; i++)
-		proc_kill_group((pid_t)pids.v[i], sig);
-	pthread_mutex_unlock(&pids_mu);
-}
 
 /* ---- the instance ---- */
 
@@ -205,11 +179,9 @@ static void unit_start(local_t *l, unit_t *u)
 		unit_fail(u, err.buf);
 		goto out;
 	}
-	/* a shutdown that began meanwhile missed this process: stop it here */
+	/* a shutdown that began meanwhile signals it here (bgjob_pid_add) */
 	u->handle = pid;
-	pids_add(pid);
-	if (runner_stopping())
-		proc_kill_group(pid, SIGTERM);
+	bgjob_pid_add(l->base.job->bg, pid);
 	u->state = UNIT_RUNNING;
 out:
 	sb_release(&cmd);
@@ -217,9 +189,9 @@ out:
 	sb_release(&err);
 }
 
-static void unit_finish(unit_t *u, int rc)
+static void unit_finish(local_t *l, unit_t *u, int rc)
 {
-	pids_remove((pid_t)u->handle);
+	bgjob_pid_del(l->base.job->bg, (pid_t)u->handle);
 	u->state = UNIT_FINISHED;
 	if (rc != 0) {
 		sb_t m = SB_INIT;
@@ -297,7 +269,7 @@ static size_t local_wait(executor_t *ex, unit_t **done, size_t cap)
 			unit_t *u = &l->units[i];
 			int rc;
 			if (u->state == UNIT_RUNNING && proc_poll((pid_t)u->handle, &rc)) {
-				unit_finish(u, rc);
+				unit_finish(l, u, rc);
 				l->running--;
 				l->left--;
 				progressed = 1;
@@ -338,11 +310,6 @@ static const char *local_error_log(executor_t *ex)
 	return NULL;
 }
 
-static void local_shutdown(int force)
-{
-	kill_all(force ? SIGKILL : SIGTERM);
-}
-
 const struct executor_ops exec_local_ops = {
 	.resource_type = "local",
 	.open = local_open,
@@ -352,5 +319,5 @@ const struct executor_ops exec_local_ops = {
 	.cancel = local_cancel,
 	.error_log = local_error_log,
 	.close = local_close,
-	.shutdown = local_shutdown,
+	.shutdown = NULL,  /* its process groups are the job's (bgjob) */
 };

@@ -49,7 +49,10 @@
  *     shutting down."). force 0: ask every running unit to end (SIGTERM, scancel);
  *     force 1: the caller's deadline has passed, end them now (SIGKILL) so
  *     that every wait() returns promptly. The deadline is the caller's
- *     (runner_shutdown()); an executor keeps no timer of its own. */
+ *     (cli/start.c, through runner_stop() and runner_kill()); an executor keeps
+ *     no timer of its own. NULL: nothing to do beyond what the job's
+ *     background job does (local: its process groups are signalled by
+ *     util/bgjob). */
 #ifndef RUNNER_EXECUTOR_H
 #define RUNNER_EXECUTOR_H
 

@@ -25,6 +25,7 @@
 #include "db/db.h"
 #include "runner/executor.h"
 #include "runner/runner.h"
+#include "util/bgjob.h"
 #include "util/sb.h"
 
 #define IMAGE_STATUS_KEY "__wftask_dataset_image_status__"
@@ -51,6 +52,7 @@ typedef struct job {
 	FILE *log;                 /* workflow.log */
 	char logger[64];           /* WF<wf>_job<id> */
 	executor_t *ex;            /* while the workflow runs */
+	bgjob_t *bg;               /* its background job (util/bgjob.h) */
 	/* the job folder and the user's side of it (SLURM: where the units
 	 * run); set before the executor is opened, borrowed */
 	const char *working_dir, *working_dir_user;
@@ -62,7 +64,7 @@ void wlog(job_t *j, const char *level, const char *fmt, ...) __attribute__((form
 int job_db_fail(job_t *j, const char *what);
 /* job_db_fail(), then err is the DatabaseError with the engine's text. */
 void jerr_db(job_t *j, const char *what, jerr_t *err);
-/* True once the server shuts down (runner_shutdown()). */
+/* True once the server shuts down (runner_stop()). */
 int runner_stopping(void);
 
 static inline json_t *jparse(const char *s)

@@ -4,12 +4,14 @@
  * type picks (the one table below), runs the workflow (workflow.c), ends
  * the job `done` or `failed` with upstream's log texts, and zips the
  * folder. Also the crash safety of runner.h: runner_recover() at start and
- * runner_shutdown() at stop, over a registry of the running jobs that grows
- * with their number and never drops one. */
+ * the shutdown phases (runner_stop() to runner_fail_leftovers()) at stop,
+ * over a util/bgjob registry of the running jobs that grows with their
+ * number and never drops one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,9 +21,9 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/crypto.h>
 
 #include "config/settings.h"
+#include "model/state.h"
 #include "runner/internal.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -54,22 +56,20 @@ const struct executor_ops *executor_for(const char *resource_type)
 static void shutdown_executors(int force)
 {
 	for (size_t i = 0; i < sizeof(executors) / sizeof(executors[0]); i++)
-		if (executors[i].ops)
+		if (executors[i].ops && executors[i].ops->shutdown)
 			executors[i].ops->shutdown(force);
 }
 
-/* ---- the registry of running jobs (for shutdown) ---- */
+/* ---- the running jobs (for shutdown) ---- */
 
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
-static idset_t reg;                  /* the ids of the job threads alive */
-static atomic_int stopping;
+/* Every job thread is a background job of this registry (util/bgjob.h),
+ * together with the process groups its local units run in. */
+static bgjob_reg_t reg = BGJOB_REG_INIT;
 
 int runner_stopping(void)
 {
-	return atomic_load(&stopping);
+	return bgjob_reg_stopping(&reg);
 }
-
 
 /* ---- errors and logs ---- */
 
@@ -128,7 +128,7 @@ static void fail_job(job_t *j, const char *text)
 	sb_adds(&msg, text);
 	if (runner_stopping())
 		sb_adds(&msg, SHUTDOWN_LOG);
-	if (db_exec(j->db, "UPDATE jobv2 SET status = 'failed', end_timestamp = $1, log = $2 WHERE id = $3",
+	if (db_exec(j->db, "UPDATE jobv2 SET status = " SQ(S_FAILED) ", end_timestamp = $1, log = $2 WHERE id = $3",
 		    (db_param_t[]){ P_TS(now), P_TEXT(msg.buf), P_INT(j->a.job_id) }, 3, NULL))
 		log_error("job %lld: cannot mark it failed: %s", (long long)j->a.job_id, db_errmsg(j->db));
 	sb_release(&msg);
@@ -251,7 +251,7 @@ static void job_run(job_t *j)
 		file_read_whole(log_path.buf, &content);
 		char now[40];
 		utc_now_iso(now, sizeof(now));
-		if (db_exec(j->db, "UPDATE jobv2 SET status = 'done', end_timestamp = $1, log = $2 WHERE id = $3",
+		if (db_exec(j->db, "UPDATE jobv2 SET status = " SQ(S_DONE) ", end_timestamp = $1, log = $2 WHERE id = $3",
 			    (db_param_t[]){ P_TS(now), P_TEXT(content.buf), P_INT(j->a.job_id) }, 3, NULL))
 			log_error("job %lld: cannot mark it done: %s", (long long)j->a.job_id, db_errmsg(j->db));
 		sb_release(&content);
@@ -305,23 +305,15 @@ static void job_free(job_t *j)
 	free(j);
 }
 
-static void *job_main(void *arg)
+static void job_thread(bgjob_t *bg, void *arg)
 {
 	job_t *j = arg;
+	j->bg = bg;
 	job_run(j);
-	int64_t job_id = j->a.job_id;
 	job_free(j);
 	/* a large job's image lists and units are freed now, but glibc keeps the
 	 * pages of this thread's arena: give them back to the system */
 	malloc_trim(0);
-	/* as in collect.c: free this detached thread's OpenSSL state before
-	 * runner_shutdown() may let the process exit */
-	OPENSSL_thread_stop();
-	pthread_mutex_lock(&reg_mu);
-	idset_remove(&reg, job_id);
-	pthread_cond_broadcast(&reg_cv);
-	pthread_mutex_unlock(&reg_mu);
-	return NULL;
 }
 
 static char *dup_or_null(const char *s)
@@ -340,25 +332,18 @@ int runner_submit(const runner_job_t *a)
 	j->a.profile_username = j->strings[4] = dup_or_null(a->profile_username);
 	j->a.runner_config = json_deep_copy(a->runner_config);
 	snprintf(j->logger, sizeof(j->logger), "WF%lld_job%lld", (long long)a->workflow_id, (long long)a->job_id);
-	pthread_mutex_lock(&reg_mu);
-	idset_add(&reg, a->job_id);
-	pthread_mutex_unlock(&reg_mu);
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int rc = pthread_create(&t, &attr, job_main, j);
-	pthread_attr_destroy(&attr);
-	if (rc) {
-		log_error("job %lld: cannot start its thread: %s", (long long)a->job_id, strerror(rc));
-		pthread_mutex_lock(&reg_mu);
-		idset_remove(&reg, a->job_id);
-		pthread_mutex_unlock(&reg_mu);
-		sb_t err = SB_INIT;
+	const char *why;
+	if (bgjob_start(&reg, a->job_id, job_thread, j, &why)) {
+		log_error("job %lld: not started: %s", (long long)a->job_id, why);
+		sb_t err = SB_INIT, text = SB_INIT;
+		sb_addf(&text, "Could not start the job: %s.", why);
 		j->db = db_open(0, &err);
 		if (j->db)
-			fail_job(j, "Could not start the job: no thread available.");
+			fail_job(j, text.buf);
+		else
+			log_error("job %lld: cannot open the database to mark it failed: %s", (long long)a->job_id, err.buf);
 		sb_release(&err);
+		sb_release(&text);
 		job_free(j);
 		return -1;
 	}
@@ -373,17 +358,19 @@ static int mark_failed(db_t *db, int64_t job_id, const char *suffix)
 	db_res_t *r = NULL;
 	int rc = db_begin(db) ||
 		 db_exec(db,
-			 "UPDATE jobv2 SET status = 'failed', end_timestamp = $1, log = COALESCE(log, '') || $2 "
-			 "WHERE id = $3 AND status = 'submitted' RETURNING id",
+			 "UPDATE jobv2 SET status = " SQ(S_FAILED) ", end_timestamp = $1, log = COALESCE(log, '') || $2 "
+			 "WHERE id = $3 AND status = " SQ(S_SUBMITTED) " RETURNING id",
 			 (db_param_t[]){ P_TS(now), P_TEXT(suffix), P_INT(job_id) }, 3, &r);
 	int changed = !rc && db_nrows(r) > 0;
 	db_res_free(r);
 	if (!rc && changed)
 		rc = db_exec(db,
-			     "UPDATE historyunit SET status = 'failed' WHERE status = 'submitted' AND history_run_id IN "
-			     "(SELECT id FROM historyrun WHERE job_id = $1 AND status = 'submitted')",
+			     "UPDATE historyunit SET status = " SQ(S_FAILED) " WHERE status = " SQ(S_SUBMITTED)
+			     " AND history_run_id IN (SELECT id FROM historyrun WHERE job_id = $1 AND status = "
+			     SQ(S_SUBMITTED) ")",
 			     (db_param_t[]){ P_INT(job_id) }, 1, NULL) ||
-		     db_exec(db, "UPDATE historyrun SET status = 'failed' WHERE job_id = $1 AND status = 'submitted'",
+		     db_exec(db, "UPDATE historyrun SET status = " SQ(S_FAILED) " WHERE job_id = $1 AND status = "
+			     SQ(S_SUBMITTED),
 			     (db_param_t[]){ P_INT(job_id) }, 1, NULL);
 	if (rc || db_commit(db)) {
 		log_error("cannot mark job %lld failed: %s", (long long)job_id, db_errmsg(db));
@@ -396,7 +383,7 @@ static int mark_failed(db_t *db, int64_t job_id, const char *suffix)
 int runner_recover(db_t *db)
 {
 	db_res_t *r = NULL;
-	if (db_exec(db, "SELECT id FROM jobv2 WHERE status = 'submitted' ORDER BY id", NULL, 0, &r))
+	if (db_exec(db, "SELECT id FROM jobv2 WHERE status = " SQ(S_SUBMITTED) " ORDER BY id", NULL, 0, &r))
 		return -1;
 	int n = 0;
 	for (int i = 0; i < db_nrows(r); i++) {
@@ -413,51 +400,44 @@ int runner_recover(db_t *db)
 	return n;
 }
 
-void runner_shutdown(void)
+/* ---- shutdown, in the phases cli/start.c runs against its one deadline ---- */
+
+int runner_stop(void)
 {
-	atomic_store(&stopping, 1);
-	pthread_mutex_lock(&reg_mu);
-	size_t jobs = reg.n;
-	pthread_mutex_unlock(&reg_mu);
-	if (!jobs)
-		return;
-	log_warning("Shutdown: stopping %zu running job(s)", jobs);
+	int n = bgjob_stop(&reg);
+	if (n)
+		log_warning("Shutdown: stopping %d running job(s)", n);
 	shutdown_executors(0);
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	double wait = settings.graceful_shutdown_time;
-	deadline.tv_sec += (time_t)wait;
-	deadline.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&reg_mu);
-	while (reg.n > 0)
-		if (pthread_cond_timedwait(&reg_cv, &reg_mu, &deadline))
-			break;
-	pthread_mutex_unlock(&reg_mu);
-	shutdown_executors(1);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += 5;
-	pthread_mutex_lock(&reg_mu);
-	while (reg.n > 0)
-		if (pthread_cond_timedwait(&reg_cv, &reg_mu, &deadline))
-			break;
-	size_t nleft = reg.n;
-	int64_t *left = nleft ? xcalloc(nleft, sizeof(*left)) : NULL;
-	if (nleft)
-		memcpy(left, reg.v, nleft * sizeof(*left));
-	pthread_mutex_unlock(&reg_mu);
-	if (!nleft)
+	return n;
+}
+
+int runner_wait(int64_t deadline_usec)
+{
+	return bgjob_wait(&reg, deadline_usec);
+}
+
+void runner_kill(void)
+{
+	if (!bgjob_signal(&reg, SIGKILL))
 		return;
+	shutdown_executors(1);
+}
+
+int runner_fail_leftovers(void)
+{
+	size_t n;
+	int64_t *left = bgjob_alive_ids(&reg, &n);
+	if (!n)
+		return 0;
+	log_error("Shutdown: %zu job(s) did not end in time: marking them failed", n);
 	sb_t err = SB_INIT;
 	db_t *db = db_open(0, &err);
-	for (size_t i = 0; db && i < nleft; i++)
+	for (size_t i = 0; db && i < n; i++)
 		mark_failed(db, left[i], SHUTDOWN_LOG);
 	if (!db)
-		log_error("Shutdown: cannot open the database to mark %zu job(s) failed: %s", nleft, err.buf);
+		log_error("Shutdown: cannot open the database to mark %zu job(s) failed: %s", n, err.buf);
 	db_close(db);
 	sb_release(&err);
 	free(left);
+	return (int)n;
 }

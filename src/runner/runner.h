@@ -16,14 +16,15 @@
  *
  * Crash safety (upstream's local backend leaves running jobs `submitted`
  * forever; we do not):
- *   - runner_shutdown(), called when the server stops, asks every executor
- *     to stop its units (local: SIGTERM to the process group of every
- *     running task), lets each job end (its unit
- *     fails with "returncode=-15", the job fails), and appends
+ *   - runner_stop() and the phases after it, when the server stops, ask
+ *     every executor to stop its units (local: SIGTERM to the process group
+ *     of every running task), let each job end (its unit fails with
+ *     "returncode=-15", the job fails), and append
  *     "\nJob stopped due to app shutdown\n" to the log of every job that
- *     failed meanwhile; jobs still running after
- *     FRACTAL_GRACEFUL_SHUTDOWN_TIME get SIGKILL and are marked failed by
- *     the main thread.
+ *     failed meanwhile; units still running at the deadline
+ *     (FRACTAL_GRACEFUL_SHUTDOWN_TIME after the signal) get SIGKILL, and
+ *     jobs still running a few seconds later are marked failed by the main
+ *     thread (cli/start.c owns the deadline).
  *   - runner_recover(), called by `start` before serving, marks every job
  *     still `submitted` (the previous process was killed without a chance
  *     to clean up) as failed with a log line saying so, together with its
@@ -54,7 +55,21 @@ int runner_submit(const runner_job_t *job);
 /* See above. Returns the number of jobs marked failed, or -1. */
 int runner_recover(db_t *db);
 
-/* See above. Blocks for at most FRACTAL_GRACEFUL_SHUTDOWN_TIME + 5 s. */
-void runner_shutdown(void);
+/* Shutdown, in phases, so that cli/start.c runs them beside collection's
+ * and the request drain against one deadline:
+ *   runner_stop()   no job starts from now on (runner_submit fails them),
+ *                   no unit starts, every running unit is asked to end
+ *                   (SIGTERM to its process group; executors' shutdown(0));
+ *                   returns the number of running jobs;
+ *   runner_wait()   until every job thread has ended or the deadline (on
+ *                   mono_usec()); returns the number still running;
+ *   runner_kill()   SIGKILL to every unit still running (shutdown(1));
+ *   runner_fail_leftovers()  marks the jobs still running failed (with
+ *                   the shutdown line) from the calling thread; returns
+ *                   their number. */
+int runner_stop(void);
+int runner_wait(int64_t deadline_usec);
+void runner_kill(void);
+int runner_fail_leftovers(void);
 
 #endif

@@ -98,9 +98,14 @@ int64_t bgjob_id(const bgjob_t *job)
 
 int bgjob_stopping(bgjob_t *job)
 {
-	pthread_mutex_lock(&job->reg->mu);
-	int s = job->reg->stopping;
-	pthread_mutex_unlock(&job->reg->mu);
+	return bgjob_reg_stopping(job->reg);
+}
+
+int bgjob_reg_stopping(bgjob_reg_t *reg)
+{
+	pthread_mutex_lock(&reg->mu);
+	int s = reg->stopping;
+	pthread_mutex_unlock(&reg->mu);
 	return s;
 }
 

@@ -87,6 +87,8 @@ int64_t bgjob_id(const bgjob_t *job);
 
 /* 1 once the job's registry is stopping (bgjob_stop), else 0. */
 int bgjob_stopping(bgjob_t *job);
+/* The same for a registry. */
+int bgjob_reg_stopping(bgjob_reg_t *reg);
 
 /* Records the process group of a subprocess the job started (pid is the
  * group leader, as util/proc starts them). When the registry is already
