@@ -6,6 +6,7 @@
 
 #include "api/common.h"
 #include "api/params.h"
+#include "model/state.h"
 #include "util/timeutil.h"
 
 #define PROJECT_COLS "id, name, description, is_starred, timestamp_created, resource_id"
@@ -114,7 +115,7 @@ int access_path_ids(http_req_t *req, int64_t *project_id, int64_t *dataset_id)
 int access_submitted_jobs(http_req_t *req, db_t *db, const char *column, int64_t id, char **ids)
 {
 	char sql[128];
-	snprintf(sql, sizeof(sql), "SELECT id FROM jobv2 WHERE status = 'submitted' AND %s = $1 ORDER BY id", column);
+	snprintf(sql, sizeof(sql), "SELECT id FROM jobv2 WHERE status = " SQ(S_SUBMITTED) " AND %s = $1 ORDER BY id", column);
 	db_res_t *r;
 	*ids = NULL;
 	if (db_exec(db, sql, (db_param_t[]){ P_INT(id) }, 1, &r)) {

@@ -9,6 +9,7 @@
 #include "api/common.h"
 #include "api/params.h"
 #include "api/task_common.h"
+#include "model/state.h"
 
 void api_admin_tg_activity_list(http_req_t *req)
 {
@@ -17,7 +18,7 @@ void api_admin_tg_activity_list(http_req_t *req)
 	const char *status, *action;
 	char ts[40];
 	if (v_query_int(req, "task_group_activity_id", &aid, &has_aid) || v_query_int(req, "user_id", &uid, NULL) ||
-	    v_query_int(req, "taskgroupv2_id", &tgid, NULL) || query_enum(req, "status", ACTIVITY_STATUS_EXPECTED, &status) ||
+	    v_query_int(req, "taskgroupv2_id", &tgid, NULL) || query_enum(req, "status", activity_sm.expected, &status) ||
 	    query_enum(req, "action", ACTIVITY_ACTION_EXPECTED, &action) || v_query_ts(req, "timestamp_started_min", ts) ||
 	    v_pagination(req, &page, &page_size))
 		return;

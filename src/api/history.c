@@ -23,13 +23,13 @@
 #include "api/task_common.h"
 #include "model/images.h"
 #include "model/imgcache.h"
+#include "model/state.h"
 #include "model/task.h"
 #include "util/timeutil.h"
 #include "util/ziputil.h"
 
 /* upstream's IMAGE_STATUS_KEY: the pseudo-attribute carrying an image's status */
 #define STATUS_KEY "__wftask_dataset_image_status__"
-#define UNIT_STATUS_EXPECTED "'submitted', 'done' or 'failed'"
 
 /* ---- access ---- */
 
@@ -370,7 +370,7 @@ static void log_json(sb_t *o, const char *logfile, const char *working_dir, cons
 			log_warning("Error while retrieving logs for logfile='%s' and archive_path='%s'. %s", logfile, archive.buf,
 				 err.buf);
 	} else {
-		if (strcmp(job_status, "submitted"))
+		if (sm_parse(&job_sm, job_status) != JOB_SUBMITTED)
 			log_warning("Error while retrieving logs for logfile='%s' and archive_path='%s'.", logfile, archive.buf);
 		sb_reset(&text);
 		sb_addf(&text, "Logs for task '%s' in dataset %lld are not available.", task_name, (long long)dataset_id);
@@ -422,9 +422,9 @@ void api_history_run_list(http_req_t *req)
 		return;
 	db_res_t *r;
 	if (db_exec(db, "SELECT h.id, h.timestamp_started, h.workflowtask_dump, "
-			"(SELECT count(*) FROM historyunit u WHERE u.history_run_id = h.id AND u.status = 'submitted'), "
-			"(SELECT count(*) FROM historyunit u WHERE u.history_run_id = h.id AND u.status = 'done'), "
-			"(SELECT count(*) FROM historyunit u WHERE u.history_run_id = h.id AND u.status = 'failed'), "
+			"(SELECT count(*) FROM historyunit u WHERE u.history_run_id = h.id AND u.status = " SQ(S_SUBMITTED) "), "
+			"(SELECT count(*) FROM historyunit u WHERE u.history_run_id = h.id AND u.status = " SQ(S_DONE) "), "
+			"(SELECT count(*) FROM historyunit u WHERE u.history_run_id = h.id AND u.status = " SQ(S_FAILED) "), "
 			"(SELECT count(*) FROM historyunit u WHERE u.history_run_id = h.id AND u.has_warnings = $3), "
 			"t.args_schema_parallel, t.args_schema_non_parallel, t.version "
 			"FROM historyrun h LEFT JOIN taskv2 t ON t.id = h.task_id "
@@ -497,10 +497,13 @@ void api_history_run_units(http_req_t *req)
 	v_query_int_e(req, "dataset_id", 1, &did, NULL, &e);
 	v_query_int_e(req, "workflowtask_id", 1, &wftid, NULL, &e);
 	const char *unit_status = http_query(req, "unit_status");
-	if (unit_status && strcmp(unit_status, "submitted") && strcmp(unit_status, "done") && strcmp(unit_status, "failed")) {
+	if (unit_status && sm_parse(&hist_sm, unit_status) < 0) {
 		json_t *in = json_string(unit_status);
-		verr_add(&e, "enum", json_pack("[s,s]", "query", "unit_status"), "Input should be " UNIT_STATUS_EXPECTED, in,
-			 json_pack("{s:s}", "expected", UNIT_STATUS_EXPECTED));
+		sb_t msg = SB_INIT;
+		sb_addf(&msg, "Input should be %s", hist_sm.expected);
+		verr_add(&e, "enum", json_pack("[s,s]", "query", "unit_status"), msg.buf, in,
+			 json_pack("{s:s}", "expected", hist_sm.expected));
+		sb_release(&msg);
 		json_decref(in);
 	}
 	if (verr_reply(&e, req))
@@ -545,7 +548,7 @@ void api_history_run_units(http_req_t *req)
  * values added at the end (replacing an image attribute of that name). */
 static void attributes_with_status(sb_t *o, const char *attrs)
 {
-	static const char *const values[] = { "done", "submitted", "failed", "unset" };
+	static const char *const values[] = { S_DONE, S_SUBMITTED, S_FAILED, "unset" };
 	if (strstr(attrs, "\"" STATUS_KEY "\"")) {
 		json_t *a = json_loads(attrs, 0, NULL);
 		json_object_set_new(a, STATUS_KEY, json_pack("[s,s,s,s]", values[0], values[1], values[2], values[3]));
@@ -559,7 +562,7 @@ static void attributes_with_status(sb_t *o, const char *attrs)
 	sb_add(o, attrs, n - 1); /* without the closing brace */
 	if (n > 2)
 		sb_addc(o, ',');
-	sb_adds(o, "\"" STATUS_KEY "\":[\"done\",\"submitted\",\"failed\",\"unset\"]}");
+	sb_adds(o, "\"" STATUS_KEY "\":[\"" S_DONE "\",\"" S_SUBMITTED "\",\"" S_FAILED "\",\"unset\"]}");
 }
 
 static int by_zarr_url(const void *a, const void *b, void *list)
@@ -846,7 +849,7 @@ void api_images_non_processed(http_req_t *req)
 	int first = 1;
 	for (size_t k = 0; k < n; k++) {
 		const char *zu = imglist_zarr_url(l, sel[k]);
-		if (!strcmp(image_status(smap, zu), "done"))
+		if (sm_parse(&hist_sm, image_status(smap, zu)) == HIST_DONE)
 			continue;
 		if (!first)
 			sb_addc(&o, ',');
@@ -951,10 +954,10 @@ static int task_status_json(http_req_t *req, db_t *db, sb_t *o, int64_t did, int
 		goto dberr;
 	if (!db_nrows(r)) {
 		db_res_free(r);
-		sb_adds(o, running ? "{\"status\":\"submitted\"}" : "null");
+		sb_adds(o, running ? "{\"status\":\"" S_SUBMITTED "\"}" : "null");
 		return 0;
 	}
-	const char *status = running && db_int(r, 0, 0) != running_job_id ? "submitted" : db_text(r, 0, 1);
+	const char *status = running && db_int(r, 0, 0) != running_job_id ? S_SUBMITTED : db_text(r, 0, 1);
 	sb_t st = SB_INIT;
 	sb_add_json_str(&st, status);
 	int64_t available = db_int(r, 0, 2);
@@ -966,12 +969,12 @@ static int task_status_json(http_req_t *req, db_t *db, sb_t *o, int64_t did, int
 		sb_release(&st);
 		goto dberr;
 	}
-	static const char *const statuses[] = { "submitted", "done", "failed" };
-	int64_t counts[3] = { 0, 0, 0 };
-	for (int i = 0; i < db_nrows(r); i++)
-		for (int k = 0; k < 3; k++)
-			if (!strcmp(db_text(r, i, 0), statuses[k]))
-				counts[k] = db_int(r, i, 1);
+	int64_t counts[HIST_NSTATES] = { 0 };
+	for (int i = 0; i < db_nrows(r); i++) {
+		int k = sm_parse(&hist_sm, db_text(r, i, 0));
+		if (k >= 0)
+			counts[k] = db_int(r, i, 1);
+	}
 	db_res_free(r);
 	/* compound tasks: a warning in any unit of any run; others: in the
 	 * latest unit of an image */
@@ -987,8 +990,9 @@ static int task_status_json(http_req_t *req, db_t *db, sb_t *o, int64_t did, int
 	int warnings = db_nrows(r) > 0;
 	db_res_free(r);
 	sb_addf(o, "{\"status\":%s,\"num_submitted_images\":%lld,\"num_done_images\":%lld,\"num_failed_images\":%lld,"
-		   "\"num_available_images\":", st.buf, (long long)counts[0], (long long)counts[1], (long long)counts[2]);
-	if (counts[0] + counts[1] + counts[2] > available)
+		   "\"num_available_images\":", st.buf, (long long)counts[HIST_SUBMITTED], (long long)counts[HIST_DONE],
+		(long long)counts[HIST_FAILED]);
+	if (counts[HIST_SUBMITTED] + counts[HIST_DONE] + counts[HIST_FAILED] > available)
 		sb_adds(o, "null");
 	else
 		sb_addf(o, "%lld", (long long)available);
@@ -1021,7 +1025,7 @@ void api_latest_job(http_req_t *req)
 		http_errorf(req, 404, "Job with workflow_id=%lld and dataset_id=%lld not found.", (long long)wid, (long long)did);
 		goto out;
 	}
-	if (db_exec(db, "SELECT id, first_task_index, last_task_index FROM jobv2 WHERE status = 'submitted' AND "
+	if (db_exec(db, "SELECT id, first_task_index, last_task_index FROM jobv2 WHERE status = " SQ(S_SUBMITTED) " AND "
 			"dataset_id = $1 AND workflow_id = $2", (db_param_t[]){ P_INT(did), P_INT(wid) }, 2, &run))
 		goto dberr;
 	if (db_nrows(run) > 1) {

@@ -17,6 +17,7 @@
 #include "config/settings.h"
 #include "model/images.h"
 #include "model/pyrepr.h"
+#include "model/state.h"
 #include "model/task.h"
 #include "runner/runner.h"
 #include "util/jsonspan.h"
@@ -168,7 +169,7 @@ static char *tmp_log(const char *working_dir)
 static void reply_job(http_req_t *req, db_res_t *r, int show_tmp_logs)
 {
 	char *log = NULL;
-	if (show_tmp_logs && !strcmp(db_text(r, 0, 11), "submitted"))
+	if (show_tmp_logs && sm_parse(&job_sm, db_text(r, 0, 11)) == JOB_SUBMITTED)
 		log = tmp_log(db_text(r, 0, 14));
 	sb_t o = SB_INIT;
 	job_json(&o, r, 0, 1, log);
@@ -317,8 +318,9 @@ static int shutdown_unsupported(http_req_t *req)
 static void stop_job(http_req_t *req, db_res_t *r)
 {
 	const char *status = db_text(r, 0, 11);
-	if (strcmp(status, "submitted")) {
-		http_errorf(req, 422, "Cannot stop job: expected status 'submitted', but current status is '%s'.", status);
+	if (sm_parse(&job_sm, status) != JOB_SUBMITTED) {
+		http_errorf(req, 422, "Cannot stop job: expected status " SQ(S_SUBMITTED) ", but current status is '%s'.",
+			    status);
 		return;
 	}
 	int64_t jid = db_int(r, 0, 0);
@@ -660,7 +662,8 @@ void api_job_submit(http_req_t *req)
 		    "INSERT INTO jobv2 (project_id, workflow_id, dataset_id, user_email, slurm_account, dataset_dump, "
 		    "workflow_dump, project_dump, worker_init, first_task_index, last_task_index, start_timestamp, status, "
 		    "attribute_filters, type_filters, fractal_server_version) "
-		    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'submitted', $13, $14, $15) RETURNING id",
+		    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, " SQ(S_SUBMITTED) ", $13, $14, $15) "
+		    "RETURNING id",
 		    (db_param_t[]){ P_INT(pid), P_INT(wid), P_INT(did), P_TEXT(req->user->email), P_TEXT(slurm_account),
 				    P_JSON(dd.buf), P_JSON(wd.buf), P_JSON(pd.buf), P_TEXT(json_string_value(wi)), P_INT(first),
 				    P_INT(last), P_TS(now), P_JSON(af.buf), P_JSON(tf.buf), P_TEXT(FRACTAL_VERSION) },
@@ -740,8 +743,6 @@ out:
 
 /* ---- admin routes ---- */
 
-static const char *const job_status_expected = "'submitted', 'done' or 'failed'";
-
 void api_admin_job_list(http_req_t *req)
 {
 	int64_t id = 0, resource_id = 0, owner = 0, project_id = 0, dataset_id = 0, workflow_id = 0, page, page_size;
@@ -751,7 +752,7 @@ void api_admin_job_list(http_req_t *req)
 	if (v_query_int(req, "id", &id, &has_id) || v_query_int(req, "resource_id", &resource_id, &has_res) ||
 	    v_query_int(req, "project_owner_id", &owner, &has_owner) || v_query_int(req, "project_id", &project_id, &has_p) ||
 	    v_query_int(req, "dataset_id", &dataset_id, &has_d) || v_query_int(req, "workflow_id", &workflow_id, &has_w) ||
-	    query_enum(req, "status", job_status_expected, &status) || v_query_ts(req, "start_timestamp_min", s_min) ||
+	    query_enum(req, "status", job_sm.expected, &status) || v_query_ts(req, "start_timestamp_min", s_min) ||
 	    v_query_ts(req, "start_timestamp_max", s_max) || v_query_ts(req, "end_timestamp_min", e_min) ||
 	    v_query_ts(req, "end_timestamp_max", e_max) || v_query_bool(req, "log", &log) ||
 	    v_pagination(req, &page, &page_size))
@@ -845,11 +846,15 @@ void api_admin_job_patch(http_req_t *req)
 	if (!b)
 		return;
 	const char *st = json_string_value(json_object_get(b, "status"));
-	if (strcmp(st, "submitted") && strcmp(st, "done") && strcmp(st, "failed")) {
+	int to = sm_parse(&job_sm, st);
+	if (to < 0) {
 		verr_t e;
 		verr_init(&e);
-		verr_add(&e, "enum", json_pack("[s,s]", "body", "status"), "Input should be 'submitted', 'done' or 'failed'",
-			 json_object_get(b, "status"), json_pack("{s:s}", "expected", job_status_expected));
+		sb_t msg = SB_INIT;
+		sb_addf(&msg, "Input should be %s", job_sm.expected);
+		verr_add(&e, "enum", json_pack("[s,s]", "body", "status"), msg.buf, json_object_get(b, "status"),
+			 json_pack("{s:s}", "expected", job_sm.expected));
+		sb_release(&msg);
 		verr_reply(&e, req);
 		json_decref(b);
 		return;
@@ -861,29 +866,32 @@ void api_admin_job_patch(http_req_t *req)
 		return;
 	}
 	const char *cur = db_text(r, 0, 11);
-	if (strcmp(cur, "submitted")) {
-		http_errorf(req, 422, "Job %lld has status job.status='%s' != 'submitted'.", (long long)jid, cur);
+	int from = sm_parse(&job_sm, cur);
+	if (from != JOB_SUBMITTED) {
+		http_errorf(req, 422, "Job %lld has status job.status='%s' != " SQ(S_SUBMITTED) ".", (long long)jid, cur);
 		goto out;
 	}
-	if (strcmp(st, "failed")) {
+	if (to != JOB_FAILED) {
 		http_errorf(req, 422, "Cannot set job status to %s", st);
 		goto out;
 	}
 	char now[40];
 	utc_now_iso(now, sizeof(now));
 	sb_t log = SB_INIT;
-	sb_addf(&log, "%s\nThis job was manually marked as 'failed' by an admin (%s).", db_text(r, 0, 12) ? db_text(r, 0, 12) : "",
-		now);
+	sb_addf(&log, "%s\nThis job was manually marked as " SQ(S_FAILED) " by an admin (%s).",
+		db_text(r, 0, 12) ? db_text(r, 0, 12) : "", now);
 	db_res_t *run = NULL;
+	sm_change(&job_sm, jid, from, to);
 	int rc = db_begin(db) ||
-		 db_exec(db, "UPDATE jobv2 SET status = 'failed', end_timestamp = $1, log = $2 WHERE id = $3",
+		 db_exec(db, "UPDATE jobv2 SET status = " SQ(S_FAILED) ", end_timestamp = $1, log = $2 WHERE id = $3",
 			 (db_param_t[]){ P_TS(now), P_TEXT(log.buf), P_INT(jid) }, 3, NULL) ||
 		 db_exec(db, "SELECT id FROM historyrun WHERE job_id = $1 ORDER BY timestamp_started DESC, id DESC LIMIT 1",
 			 (db_param_t[]){ P_INT(jid) }, 1, &run);
 	if (!rc && db_nrows(run)) {
 		int64_t run_id = db_int(run, 0, 0);
-		rc = db_exec(db, "UPDATE historyrun SET status = 'failed' WHERE id = $1", (db_param_t[]){ P_INT(run_id) }, 1, NULL) ||
-		     db_exec(db, "UPDATE historyunit SET status = 'failed' WHERE history_run_id = $1",
+		rc = db_exec(db, "UPDATE historyrun SET status = " SQ(S_FAILED) " WHERE id = $1", (db_param_t[]){ P_INT(run_id) },
+			     1, NULL) ||
+		     db_exec(db, "UPDATE historyunit SET status = " SQ(S_FAILED) " WHERE history_run_id = $1",
 			     (db_param_t[]){ P_INT(run_id) }, 1, NULL);
 	}
 	db_res_free(run);

@@ -8,12 +8,13 @@
 #include <stdint.h>
 
 #include "http/http.h"
+#include "model/state.h"
 
 /* Inserts an activity (inside the caller's transaction) for task group
  * tgid owned by user_id; log NULL for none; ended: timestamp_ended = now.
  * 0 and *id, or -1 (db error, not answered). */
 int activity_insert(db_t *db, int64_t user_id, int64_t tgid, const char *pkg_name, const char *version,
-		    const char *status, const char *action, const char *log, int ended, int64_t *id);
+		    enum activity_state status, const char *action, const char *log, int ended, int64_t *id);
 
 /* Answers TaskGroupActivityRead of activity id with the given status. */
 void activity_reply(http_req_t *req, db_t *db, int64_t id, int status);

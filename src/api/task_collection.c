@@ -331,7 +331,7 @@ static void create_and_start(http_req_t *req, db_t *db, const user_profile_t *up
 	db_res_free(r);
 	r = NULL;
 	int64_t aid;
-	if (activity_insert(db, req->user->id, tgid, pkg_name, version, "pending", "collect", NULL, 0, &aid))
+	if (activity_insert(db, req->user->id, tgid, pkg_name, version, ACT_PENDING, "collect", NULL, 0, &aid))
 		goto dberr;
 	if (db_commit(db))
 		goto dberr;

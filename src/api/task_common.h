@@ -93,8 +93,8 @@ int tg_json(http_req_t *req, db_t *db, sb_t *o, db_res_t *r, const int *rows, in
 void activity_json(sb_t *o, db_res_t *r, int row);
 
 /* Query parameters with an enum type: NULL when absent; -1 after the 422
- * (expected is pydantic's "'a', 'b' or 'c'"). */
-#define ACTIVITY_STATUS_EXPECTED "'pending', 'ongoing', 'failed' or 'OK'"
+ * (expected is pydantic's "'a', 'b' or 'c'"; a status's is its state
+ * machine's, model/state.h). */
 #define ACTIVITY_ACTION_EXPECTED "'collect', 'deactivate', 'reactivate', 'delete' or 'reset'"
 #define TG_ORIGIN_EXPECTED "'pypi', 'wheel-file', 'pixi' or 'other'"
 int query_enum(http_req_t *req, const char *name, const char *expected, const char **out);

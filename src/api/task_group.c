@@ -13,6 +13,7 @@
 #include "api/common.h"
 #include "api/params.h"
 #include "api/task_common.h"
+#include "model/state.h"
 #include "config/settings.h"
 #include "util/pep440.h"
 
@@ -25,7 +26,7 @@ void api_tg_activity_list(http_req_t *req)
 	const char *status, *action;
 	char ts[40];
 	if (v_query_int(req, "task_group_activity_id", &aid, &has_aid) || v_query_int(req, "taskgroupv2_id", &tgid, &has_tgid) ||
-	    query_enum(req, "status", ACTIVITY_STATUS_EXPECTED, &status) ||
+	    query_enum(req, "status", activity_sm.expected, &status) ||
 	    query_enum(req, "action", ACTIVITY_ACTION_EXPECTED, &action) || v_query_ts(req, "timestamp_started_min", ts))
 		return;
 	const char *pkg = http_query(req, "pkg_name");

@@ -28,7 +28,7 @@
 #include "build_config.h"
 
 int activity_insert(db_t *db, int64_t user_id, int64_t tgid, const char *pkg_name, const char *version,
-		    const char *status, const char *action, const char *log, int ended, int64_t *id)
+		    enum activity_state status, const char *action, const char *log, int ended, int64_t *id)
 {
 	char now[40];
 	utc_now_iso(now, sizeof(now));
@@ -37,7 +37,7 @@ int activity_insert(db_t *db, int64_t user_id, int64_t tgid, const char *pkg_nam
 			"status, action, log, timestamp_ended, fractal_server_version) "
 			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
 		    (db_param_t[]){ P_INT(user_id), P_INT(tgid), P_TS(now), P_TEXT(pkg_name), P_TEXT(version),
-				    P_TEXT(status), P_TEXT(action), P_TEXT(log), ended ? P_TS(now) : P_NULL,
+				    P_TEXT(sm_name(&activity_sm, status)), P_TEXT(action), P_TEXT(log), ended ? P_TS(now) : P_NULL,
 				    P_TEXT(FRACTAL_VERSION) },
 		    10, &r))
 		return -1;
@@ -69,7 +69,7 @@ int check_no_ongoing_activity(http_req_t *req, db_t *db, int64_t tgid)
 {
 	db_res_t *r;
 	if (db_exec(db, "SELECT action, status, timestamp_started FROM taskgroupactivityv2 "
-			"WHERE taskgroupv2_id = $1 AND status = 'ongoing' ORDER BY id",
+			"WHERE taskgroupv2_id = $1 AND status = " SQ(S_ONGOING) " ORDER BY id",
 		    (db_param_t[]){ P_INT(tgid) }, 1, &r)) {
 		api_db_error(req, db);
 		return -1;
@@ -99,7 +99,7 @@ int check_no_submitted_job(http_req_t *req, db_t *db, int64_t tgid)
 	if (db_exec(db, "SELECT count(j.id) FROM jobv2 j JOIN workflowv2 w ON j.workflow_id = w.id "
 			"JOIN workflowtaskv2 wt ON wt.workflow_id = w.id JOIN taskv2 t ON wt.task_id = t.id "
 			"WHERE wt.\"order\" >= j.first_task_index AND wt.\"order\" <= j.last_task_index "
-			"AND j.status = 'submitted' AND t.taskgroupv2_id = $1",
+			"AND j.status = " SQ(S_SUBMITTED) " AND t.taskgroupv2_id = $1",
 		    (db_param_t[]){ P_INT(tgid) }, 1, &r)) {
 		api_db_error(req, db);
 		return -1;
@@ -167,7 +167,7 @@ static void other_shortcut(http_req_t *req, db_t *db, const tg_row_t *g, int act
 	if (db_begin(db) ||
 	    db_exec(db, "UPDATE taskgroupv2 SET active = $1 WHERE id = $2", (db_param_t[]){ P_BOOL(activate), P_INT(g->id) },
 		    2, NULL) ||
-	    activity_insert(db, g->user_id, g->id, g->pkg_name, g->version, "OK", activate ? "reactivate" : "deactivate",
+	    activity_insert(db, g->user_id, g->id, g->pkg_name, g->version, ACT_OK, activate ? "reactivate" : "deactivate",
 			    log, 1, &aid) ||
 	    db_commit(db)) {
 		api_db_abort(req, db);
@@ -183,7 +183,7 @@ static void start_action(http_req_t *req, db_t *db, const tg_row_t *g, enum coll
 {
 	int64_t aid;
 	if (db_begin(db) ||
-	    activity_insert(db, g->user_id, g->id, g->pkg_name, g->version, "pending", action, NULL, 0, &aid) ||
+	    activity_insert(db, g->user_id, g->id, g->pkg_name, g->version, ACT_PENDING, action, NULL, 0, &aid) ||
 	    (kind == CK_DEACTIVATE && db_exec(db, "UPDATE taskgroupv2 SET active = $1 WHERE id = $2",
 					      (db_param_t[]){ P_BOOL(0), P_INT(g->id) }, 2, NULL)) ||
 	    db_commit(db)) {

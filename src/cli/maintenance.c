@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "config/settings.h"
 #include "db/db.h"
+#include "model/state.h"
 #include "util/log.h"
 #include "util/mail.h"
 #include "util/sb.h"
@@ -76,16 +77,17 @@ int cmd_recent(int argc, char **argv)
 	db_res_t *jobs = NULL, *acts = NULL;
 	if (db_exec(db,
 		    "SELECT id, user_email, status, start_timestamp, end_timestamp FROM jobv2 "
-		    "WHERE status = 'submitted' OR (end_timestamp IS NOT NULL AND end_timestamp >= $1) "
-		    "ORDER BY CASE status WHEN 'submitted' THEN 0 WHEN 'done' THEN 1 WHEN 'failed' THEN 2 ELSE 3 END, "
-		    "start_timestamp DESC",
+		    "WHERE status = " SQ(S_SUBMITTED) " OR (end_timestamp IS NOT NULL AND end_timestamp >= $1) "
+		    "ORDER BY CASE status WHEN " SQ(S_SUBMITTED) " THEN 0 WHEN " SQ(S_DONE) " THEN 1 WHEN " SQ(S_FAILED)
+		    " THEN 2 ELSE 3 END, start_timestamp DESC",
 		    (db_param_t[]){ P_TS(since) }, 1, &jobs) ||
 	    db_exec(db,
 		    "SELECT a.id, u.email, a.action, a.pkg_name, a.version, a.status, a.timestamp_started, "
 		    "a.timestamp_ended FROM taskgroupactivityv2 a JOIN user_oauth u ON u.id = a.user_id "
-		    "WHERE a.status IN ('ongoing', 'pending') OR (a.timestamp_ended IS NOT NULL AND a.timestamp_ended >= $1) "
-		    "ORDER BY CASE a.status WHEN 'ongoing' THEN 0 WHEN 'pending' THEN 1 WHEN 'OK' THEN 2 "
-		    "WHEN 'failed' THEN 3 ELSE 4 END, a.timestamp_started DESC",
+		    "WHERE a.status IN (" SQ(S_ONGOING) ", " SQ(S_PENDING) ") "
+		    "OR (a.timestamp_ended IS NOT NULL AND a.timestamp_ended >= $1) "
+		    "ORDER BY CASE a.status WHEN " SQ(S_ONGOING) " THEN 0 WHEN " SQ(S_PENDING) " THEN 1 WHEN " SQ(S_OK)
+		    " THEN 2 WHEN " SQ(S_FAILED) " THEN 3 ELSE 4 END, a.timestamp_started DESC",
 		    (db_param_t[]){ P_TS(since) }, 1, &acts)) {
 		fprintf(stderr, "fractalctl recent: error: %s\n", db_errmsg(db));
 		db_res_free(jobs);
@@ -94,9 +96,11 @@ int cmd_recent(int argc, char **argv)
 	}
 	int nj = db_nrows(jobs), na = db_nrows(acts), ongoing = 0;
 	for (int i = 0; i < nj; i++)
-		ongoing |= !strcmp(db_text(jobs, i, 2), "submitted");
-	for (int i = 0; i < na; i++)
-		ongoing |= !strcmp(db_text(acts, i, 5), "ongoing") || !strcmp(db_text(acts, i, 5), "pending");
+		ongoing |= sm_parse(&job_sm, db_text(jobs, i, 2)) == JOB_SUBMITTED;
+	for (int i = 0; i < na; i++) {
+		int st = sm_parse(&activity_sm, db_text(acts, i, 5));
+		ongoing |= st == ACT_ONGOING || st == ACT_PENDING;
+	}
 	printf("## Summary\n");
 	if (ongoing)
 		printf("There are ongoing fractal-server jobs and/or task-group activities.\n");

@@ -44,7 +44,7 @@ static host_t *host_for(const char *resource_type, bgjob_t *job, const char *scr
 
 static int delete_group(job_t *j)
 {
-	if (cj_set_status(j, "ongoing", 0))
+	if (cj_set_state(j, ACT_ONGOING, 0))
 		return -1;
 	if (cj_delete_tg(j))
 		return -1;
@@ -59,7 +59,7 @@ static int delete_group(job_t *j)
 			return -1;
 		cj_log(j, LOG_DEBUG, "task_group.path='%s' removed.", j->tg.path);
 	}
-	if (cj_set_status(j, "OK", 1))
+	if (cj_set_state(j, ACT_OK, 1))
 		return -1;
 	cj_log(j, LOG_DEBUG, "END");
 	return 0;
@@ -71,7 +71,7 @@ static int delete_group(job_t *j)
 static void fail_and_cleanup(job_t *j)
 {
 	cj_log(j, LOG_WARNING, "Task %s failed. Original error: %s", j->action, j->err.buf);
-	if (cj_set_status(j, "failed", 1))
+	if (cj_set_state(j, ACT_FAILED, 1))
 		log_error("%s: cannot mark the activity failed: %s", j->logger, j->err.buf);
 	int rc = 0;
 	if (j->r.kind == CK_COLLECT_PIP || j->r.kind == CK_COLLECT_PIXI)

@@ -132,7 +132,7 @@ int pip_collect(job_t *j)
 		return -1;
 	pip_replacements(j, &c, python, &ps);
 	cj_script_prefix(&c, "collect");
-	if (cj_set_status(j, "ongoing", 0))
+	if (cj_set_state(j, ACT_ONGOING, 0))
 		goto out;
 	if (cj_run_template(j, &c, &tpl_create_venv, NULL) || cj_save_log(j))
 		goto out;
@@ -189,7 +189,7 @@ int pip_collect(job_t *j)
 		goto out;
 	cj_log(j, LOG_INFO, "Add env_info to TaskGroupV2 - end");
 	cj_log(j, LOG_INFO, "finalising - START");
-	if (cj_set_status(j, "OK", 1))
+	if (cj_set_state(j, ACT_OK, 1))
 		goto out;
 	cj_log(j, LOG_INFO, "finalising - END");
 	cj_log(j, LOG_INFO, "END");
@@ -210,7 +210,7 @@ out:
 int pip_deactivate(job_t *j)
 {
 	tg_t *t = &j->tg;
-	if (cj_set_status(j, "ongoing", 0))
+	if (cj_set_state(j, ACT_ONGOING, 0))
 		return -1;
 	if (!t->env_info) {
 		cj_log(j, LOG_WARNING, "Recreate pip-freeze information, since task_group.env_info=None. NOTE: this should "
@@ -286,14 +286,14 @@ int pip_deactivate(job_t *j)
 	if (cj_rmtree(j, t->venv_path))
 		return -1;
 	cj_log(j, LOG_INFO, "All good, %s removed.", t->venv_path);
-	return cj_set_status(j, "OK", 1);
+	return cj_set_state(j, ACT_OK, 1);
 }
 
 /* reactivate.py: the venv again, from the pip-freeze of env_info. */
 int pip_reactivate(job_t *j)
 {
 	tg_t *t = &j->tg;
-	if (cj_set_status(j, "ongoing", 0))
+	if (cj_set_state(j, ACT_ONGOING, 0))
 		return -1;
 	const char *python = python_bin(j);
 	if (!python)
@@ -317,7 +317,7 @@ int pip_reactivate(job_t *j)
 	if (cj_run_template(j, &c, &tpl_pip_install_from_freeze, NULL))
 		goto out;
 	cj_log(j, LOG_DEBUG, "end - install from pip freeze");
-	if (cj_set_status(j, "OK", 1) || cj_set_active(j, 1))
+	if (cj_set_state(j, ACT_OK, 1) || cj_set_active(j, 1))
 		goto out;
 	cj_log(j, LOG_DEBUG, "END");
 	rc = 0;
@@ -340,7 +340,7 @@ int pip_reset(job_t *j)
 	cj_script_prefix(&c, "reset");
 	char *freeze = NULL;
 	int rc = -1;
-	if (cj_set_status(j, "ongoing", 0))
+	if (cj_set_state(j, ACT_ONGOING, 0))
 		goto out;
 	if (cj_run_template(j, &c, &tpl_create_venv, NULL) || cj_save_log(j))
 		goto out;
@@ -353,7 +353,7 @@ int pip_reset(job_t *j)
 		goto out;
 	cj_log(j, LOG_INFO, "Update TaskGroupV2 - end");
 	cj_log(j, LOG_INFO, "finalising - START");
-	if (cj_set_status(j, "OK", 1))
+	if (cj_set_state(j, ACT_OK, 1))
 		goto out;
 	cj_log(j, LOG_INFO, "finalising - END");
 	cj_log(j, LOG_INFO, "END");

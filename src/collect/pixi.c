@@ -182,7 +182,7 @@ int pixi_collect(job_t *j)
 	if (pixi_replacements(j, &c, j->r.use_pixi_lockfile, &ps))
 		goto out;
 	cj_script_prefix(&c, "collect");
-	if (cj_set_status(j, "ongoing", 0))
+	if (cj_set_state(j, ACT_ONGOING, 0))
 		goto out;
 	if (cj_run_template(j, &c, &tpl_pixi_extract, NULL) || cj_save_log(j))
 		goto out;
@@ -198,7 +198,7 @@ int pixi_collect(job_t *j)
 		goto out;
 	if (read_lockfile(j, src.buf, &lock) || cj_set_tg_text(j, "env_info", lock))
 		goto out;
-	if (cj_set_status(j, "OK", 1))
+	if (cj_set_state(j, ACT_OK, 1))
 		goto out;
 	cj_log(j, LOG_INFO, "END");
 	rc = 0;
@@ -226,7 +226,7 @@ int pixi_deactivate(job_t *j)
 		cj_log(j, LOG_ERROR, "%s", j->err.buf);
 		goto out;
 	}
-	if (cj_set_status(j, "ongoing", 0))
+	if (cj_set_state(j, ACT_ONGOING, 0))
 		goto out;
 	cj_log(j, LOG_INFO, "Now setting `active=False`.");
 	if (cj_set_active(j, 0))
@@ -235,7 +235,7 @@ int pixi_deactivate(job_t *j)
 	if (cj_rmtree(j, src.buf))
 		goto out;
 	cj_log(j, LOG_INFO, "All good, %s removed.", src.buf);
-	rc = cj_set_status(j, "OK", 1);
+	rc = cj_set_state(j, ACT_OK, 1);
 out:
 	sb_release(&src);
 	return rc;
@@ -251,7 +251,7 @@ int pixi_reinstall(job_t *j, int frozen)
 	pixi_strings_t ps = { 0 };
 	char *lock = NULL;
 	int rc = -1;
-	if (cj_set_status(j, "ongoing", 0))
+	if (cj_set_state(j, ACT_ONGOING, 0))
 		goto out;
 	if (pixi_replacements(j, &c, frozen, &ps))
 		goto out;
@@ -273,7 +273,7 @@ int pixi_reinstall(job_t *j, int frozen)
 		goto out;
 	if (j->r.kind == CK_RESET && (read_lockfile(j, src.buf, &lock) || cj_set_tg_text(j, "env_info", lock)))
 		goto out;
-	if (cj_set_active(j, 1) || cj_set_status(j, "OK", 1))
+	if (cj_set_active(j, 1) || cj_set_state(j, ACT_OK, 1))
 		goto out;
 	cj_log(j, LOG_INFO, "END");
 	rc = 0;

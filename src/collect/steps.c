@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "model/pyrepr.h"
+#include "model/state.h"
 #include "model/task.h"
 #include "model/validate.h"
 #include "util/log.h"
@@ -69,15 +70,26 @@ int cj_save_log(job_t *j)
 		     (db_param_t[]){ P_TEXT(j->log.buf), P_INT(j->r.activity_id) }, 2);
 }
 
-int cj_set_status(job_t *j, const char *status, int ended)
+/* collect_start's xcalloc leaves j->state pending, as the routes create
+ * the activity */
+_Static_assert(ACT_PENDING == 0, "a new job's activity is pending");
+
+int cj_set_state(job_t *j, enum activity_state to, int ended)
 {
+	const char *status = sm_name(&activity_sm, to);
 	char now[40];
 	utc_now_iso(now, sizeof(now));
+	sm_change(&activity_sm, j->r.activity_id, j->state, to);
+	int rc;
 	if (ended)
-		return exec1(j, "UPDATE taskgroupactivityv2 SET status = $1, log = $2, timestamp_ended = $3 WHERE id = $4",
-			     (db_param_t[]){ P_TEXT(status), P_TEXT(j->log.buf), P_TS(now), P_INT(j->r.activity_id) }, 4);
-	return exec1(j, "UPDATE taskgroupactivityv2 SET status = $1, log = $2 WHERE id = $3",
-		     (db_param_t[]){ P_TEXT(status), P_TEXT(j->log.buf), P_INT(j->r.activity_id) }, 3);
+		rc = exec1(j, "UPDATE taskgroupactivityv2 SET status = $1, log = $2, timestamp_ended = $3 WHERE id = $4",
+			   (db_param_t[]){ P_TEXT(status), P_TEXT(j->log.buf), P_TS(now), P_INT(j->r.activity_id) }, 4);
+	else
+		rc = exec1(j, "UPDATE taskgroupactivityv2 SET status = $1, log = $2 WHERE id = $3",
+			   (db_param_t[]){ P_TEXT(status), P_TEXT(j->log.buf), P_INT(j->r.activity_id) }, 3);
+	if (!rc)
+		j->state = to;
+	return rc;
 }
 
 int cj_set_active(job_t *j, int active)

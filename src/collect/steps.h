@@ -19,6 +19,7 @@
 #include "collect/collect.h"
 #include "collect/templates.h"
 #include "db/db.h"
+#include "model/state.h"
 #include "util/bgjob.h"
 #include "util/host.h"
 #include "util/sb.h"
@@ -45,6 +46,7 @@ typedef struct job {
 	const char *action;          /* collect, deactivate, ... */
 	sb_t log;                    /* the activity's whole log */
 	sb_t err;                    /* the reason of a failure */
+	enum activity_state state;   /* the activity's, as this job last wrote it (pending at first) */
 	tg_t tg;
 } job_t;
 
@@ -59,7 +61,9 @@ void cj_fail(job_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* ---- database (each write in a transaction of its own) ---- */
 
 int cj_save_log(job_t *j);                                /* activity.log = the log so far */
-int cj_set_status(job_t *j, const char *status, int ended);/* and the log; ended: timestamp_ended */
+/* The activity to state `to` (sm_change from j->state first) and the log;
+ * ended: timestamp_ended too. */
+int cj_set_state(job_t *j, enum activity_state to, int ended);
 int cj_set_active(job_t *j, int active);
 int cj_set_tg_text(job_t *j, const char *column, const char *value);
 int cj_delete_tg(job_t *j);                               /* the row and its tasks */

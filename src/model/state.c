@@ -12,7 +12,8 @@ static const unsigned char job_legal[JOB_NSTATES * JOB_NSTATES] = {
 	/* done      */ 0, 0, 0,
 	/* failed    */ 0, 0, 0,
 };
-const state_machine_t job_sm = { "job", JOB_NSTATES, job_names, job_legal, "'submitted', 'done' or 'failed'" };
+const state_machine_t job_sm = { "job", JOB_NSTATES, job_names, job_legal,
+				 SQ(S_SUBMITTED) ", " SQ(S_DONE) " or " SQ(S_FAILED) };
 
 static const char *const act_names[] = { S_PENDING, S_ONGOING, S_OK, S_FAILED };
 static const unsigned char act_legal[ACT_NSTATES * ACT_NSTATES] = {
@@ -23,17 +24,17 @@ static const unsigned char act_legal[ACT_NSTATES * ACT_NSTATES] = {
 	/* failed  */ 0, 0, 0, 0,
 };
 const state_machine_t activity_sm = { "task-group activity", ACT_NSTATES, act_names, act_legal,
-				      "'pending', 'ongoing', 'failed' or 'OK'" };
+				      SQ(S_PENDING) ", " SQ(S_ONGOING) ", " SQ(S_FAILED) " or " SQ(S_OK) };
 
 static const char *const hist_names[] = { S_SUBMITTED, S_DONE, S_FAILED };
 static const unsigned char hist_legal[HIST_NSTATES * HIST_NSTATES] = {
 	/* to:   submitted done failed */
 	/* submitted */ 0, 1, 1,
-	/* done      */ 0, 0, 0,
+	/* done      */ 0, 0, 1,
 	/* failed    */ 0, 0, 0,
 };
 const state_machine_t hist_sm = { "history unit", HIST_NSTATES, hist_names, hist_legal,
-				  "'submitted', 'done' or 'failed'" };
+				  SQ(S_SUBMITTED) ", " SQ(S_DONE) " or " SQ(S_FAILED) };
 
 const char *sm_name(const state_machine_t *m, int s)
 {

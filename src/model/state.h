@@ -17,14 +17,19 @@
  *                    died under it                           (final)
  *   history run and history unit (historyrun.status, historyunit.status)
  *     HIST_SUBMITTED created when the run or unit starts
- *     HIST_DONE      ended well                              (final)
+ *     HIST_DONE      ended well; still becomes failed, as upstream's
+ *                    does, when a unit's task succeeded but its output
+ *                    fails validation, or an admin marks the run's job
+ *                    failed
  *     HIST_FAILED    ended badly, or its job failed around it (final)
  *
- * Writers change a status with `UPDATE ... SET status = <to> WHERE ... AND
- * status = <from>` after sm_change() has agreed, so that a row that moved
- * meanwhile (a stop, a recovery) is not moved twice. The wire strings are
- * also macros so that SQL text can name them (SQ_JOB_SUBMITTED is the
- * quoted SQL literal) without a second copy of the spelling. */
+ * A writer that knows the from-state calls sm_change() before its UPDATE.
+ * An illegal change is logged, not refused: the write happens as upstream's
+ * would. Writers racing another (a stop, a recovery) also carry the
+ * from-state in the UPDATE's WHERE (`... AND status = 'submitted'`), so that
+ * a row that moved meanwhile is not moved twice. The wire strings are
+ * also macros so that SQL text can name them (SQ(S_SUBMITTED) is the
+ * quoted SQL literal 'submitted') without a second copy of the spelling. */
 #ifndef STATE_H
 #define STATE_H
 
@@ -60,7 +65,7 @@ int sm_parse(const state_machine_t *m, const char *s);
 int sm_final(const state_machine_t *m, int s);
 /* 0 when from -> to is legal; otherwise logs "<what> <id>: illegal state
  * change <from> -> <to>" at error level and returns -1. Never touches the
- * database: the caller's UPDATE carries the from-state in its WHERE. */
+ * database: the caller writes (or not). */
 int sm_change(const state_machine_t *m, int64_t id, int from, int to);
 
 #endif

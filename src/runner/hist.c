@@ -8,16 +8,18 @@
 #include "runner/internal.h"
 #include "util/timeutil.h"
 
-int hist_unit_status(job_t *j, int64_t hu_id, const char *status, const char *logfile)
+int hist_unit_status(job_t *j, int64_t hu_id, enum hist_state from, enum hist_state to, const char *logfile)
 {
+	sm_change(&hist_sm, hu_id, from, to);
 	return db_exec(j->db, "UPDATE historyunit SET status = $1, has_warnings = $2 WHERE id = $3",
-		       (db_param_t[]){ P_TEXT(status), P_BOOL(file_has_warning(logfile)), P_INT(hu_id) }, 3, NULL);
+		       (db_param_t[]){ P_TEXT(sm_name(&hist_sm, to)), P_BOOL(file_has_warning(logfile)), P_INT(hu_id) }, 3, NULL);
 }
 
-int hist_run_status(job_t *j, int64_t run_id, const char *status)
+int hist_run_status(job_t *j, int64_t run_id, enum hist_state to)
 {
+	sm_change(&hist_sm, run_id, HIST_SUBMITTED, to);
 	if (db_exec(j->db, "UPDATE historyrun SET status = $1 WHERE id = $2",
-		    (db_param_t[]){ P_TEXT(status), P_INT(run_id) }, 2, NULL))
+		    (db_param_t[]){ P_TEXT(sm_name(&hist_sm, to)), P_INT(run_id) }, 2, NULL))
 		return job_db_fail(j, "history run");
 	return 0;
 }
@@ -29,7 +31,7 @@ int64_t hist_unit_insert(job_t *j, int64_t run_id, const char *logfile, json_t *
 	int64_t id = -1;
 	if (!db_exec(j->db,
 		     "INSERT INTO historyunit (history_run_id, logfile, status, zarr_urls, has_warnings) "
-		     "VALUES ($1, $2, 'submitted', $3, $4) RETURNING id",
+		     "VALUES ($1, $2, " SQ(S_SUBMITTED) ", $3, $4) RETURNING id",
 		     (db_param_t[]){ P_INT(run_id), P_TEXT(logfile), P_ARRAY(arr), P_BOOL(0) }, 4, &r))
 		id = db_int(r, 0, 0);
 	db_res_free(r);
@@ -65,7 +67,7 @@ int hist_cache_upsert(job_t *j, int64_t wftask_id, json_t *urls, const int64_t *
 	return 0;
 }
 
-int hist_units_status_bulk(job_t *j, const int64_t *ids, size_t n, const char *status, unit_t *units, size_t nunits,
+int hist_units_status_bulk(job_t *j, const int64_t *ids, size_t n, enum hist_state to, unit_t *units, size_t nunits,
 			   unit_t *init)
 {
 	/* has_warnings first (only ever set to true), then the status */
@@ -76,16 +78,18 @@ int hist_units_status_bulk(job_t *j, const int64_t *ids, size_t n, const char *s
 			    (db_param_t[]){ P_BOOL(1), P_INT(u->hu_id) }, 2, NULL))
 			return -1;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		sm_change(&hist_sm, ids[i], HIST_SUBMITTED, to);
 		if (db_exec(j->db, "UPDATE historyunit SET status = $1 WHERE id = $2",
-			    (db_param_t[]){ P_TEXT(status), P_INT(ids[i]) }, 2, NULL))
+			    (db_param_t[]){ P_TEXT(sm_name(&hist_sm, to)), P_INT(ids[i]) }, 2, NULL))
 			return -1;
+	}
 	return 0;
 }
 
 int hist_run_units_failed(job_t *j, int64_t run_id)
 {
-	return db_exec(j->db, "UPDATE historyunit SET status = 'failed' WHERE history_run_id = $1",
+	return db_exec(j->db, "UPDATE historyunit SET status = " SQ(S_FAILED) " WHERE history_run_id = $1",
 		       (db_param_t[]){ P_INT(run_id) }, 1, NULL);
 }
 
@@ -99,7 +103,7 @@ int64_t hist_run_insert(job_t *j, int64_t wftask_id, int64_t task_id, const char
 	if (!db_exec(j->db,
 		     "INSERT INTO historyrun (dataset_id, workflowtask_id, job_id, task_id, workflowtask_dump, "
 		     "task_group_dump, timestamp_started, status, num_available_images) "
-		     "VALUES ($1, $2, $3, $4, $5, $6, $7, 'submitted', $8) RETURNING id",
+		     "VALUES ($1, $2, $3, $4, $5, $6, $7, " SQ(S_SUBMITTED) ", $8) RETURNING id",
 		     (db_param_t[]){ P_INT(j->a.dataset_id), P_INT(wftask_id), P_INT(j->a.job_id), P_INT(task_id),
 				     P_JSON(wftask_dump), P_JSON(task_group_dump), P_TS(now), P_INT(num_available) },
 		     8, &r))

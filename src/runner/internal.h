@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "db/db.h"
+#include "model/state.h"
 #include "runner/executor.h"
 #include "runner/runner.h"
 #include "util/bgjob.h"
@@ -125,10 +126,11 @@ json_t *output_dedupe(json_t *list);
 
 /* ---- history writes (hist.c); statements only, transactions are the caller's ---- */
 
-/* status and has_warnings of a unit (from its log file) */
-int hist_unit_status(job_t *j, int64_t hu_id, const char *status, const char *logfile);
-/* has_warnings of every unit (only ever set to true), then status of ids */
-int hist_units_status_bulk(job_t *j, const int64_t *ids, size_t n, const char *status, unit_t *units, size_t nunits,
+/* status from -> to and has_warnings of a unit (from its log file) */
+int hist_unit_status(job_t *j, int64_t hu_id, enum hist_state from, enum hist_state to, const char *logfile);
+/* has_warnings of every unit (only ever set to true), then the submitted
+ * units ids to status `to` */
+int hist_units_status_bulk(job_t *j, const int64_t *ids, size_t n, enum hist_state to, unit_t *units, size_t nunits,
 			   unit_t *init);
 /* a new 'submitted' unit over urls: its id, or -1 */
 int64_t hist_unit_insert(job_t *j, int64_t run_id, const char *logfile, json_t *urls);
@@ -137,8 +139,9 @@ int hist_run_units_failed(job_t *j, int64_t run_id);
 /* a new 'submitted' run: its id, or -1 */
 int64_t hist_run_insert(job_t *j, int64_t wftask_id, int64_t task_id, const char *wftask_dump,
 			const char *task_group_dump, int64_t num_available);
-/* its status, in its own statement; on error logs and rolls back (-1) */
-int hist_run_status(job_t *j, int64_t run_id, const char *status);
+/* a submitted run to status `to`, in its own statement; on error logs and
+ * rolls back (-1) */
+int hist_run_status(job_t *j, int64_t run_id, enum hist_state to);
 /* bulk_upsert_image_cache_fast: every url -> unit id (parallel arrays) */
 int hist_cache_upsert(job_t *j, int64_t wftask_id, json_t *urls, const int64_t *unit_ids);
 /* the cache row of (dataset, wftask, url) */

@@ -96,7 +96,7 @@ static void par_done(job_t *j, unit_t *u, void *ctx)
 	struct par_ctx *c = ctx;
 	if (!c->update)
 		return;
-	if (hist_unit_status(j, u->hu_id, u->exc ? "failed" : "done", u->log_path.buf))
+	if (hist_unit_status(j, u->hu_id, HIST_SUBMITTED, u->exc ? HIST_FAILED : HIST_DONE, u->log_path.buf))
 		log_error("job %lld: cannot update history unit %lld: %s", (long long)j->a.job_id, (long long)u->hu_id,
 			  db_errmsg(j->db));
 }
@@ -126,7 +126,7 @@ static void submit_one(job_t *j, const char *root, const wft_t *w, unit_t *u, co
 	}
 	sb_release(&dir);
 	if (u->exc || set_done) {
-		if (hist_unit_status(j, u->hu_id, u->exc ? "failed" : "done", u->log_path.buf))
+		if (hist_unit_status(j, u->hu_id, HIST_SUBMITTED, u->exc ? HIST_FAILED : HIST_DONE, u->log_path.buf))
 			log_error("job %lld: cannot update history unit: %s", (long long)j->a.job_id, db_errmsg(j->db));
 	}
 }
@@ -198,7 +198,8 @@ static int run_non_parallel(job_t *j, const char *root, const wft_t *w, json_t *
 		goto out;
 	}
 	sb_release(&te);
-	if (d->out[0].invalid_output && hist_unit_status(j, u.hu_id, "failed", u.log_path.buf))
+	/* invalid output: submit_one set the unit done */
+	if (d->out[0].invalid_output && hist_unit_status(j, u.hu_id, HIST_DONE, HIST_FAILED, u.log_path.buf))
 		goto dberr;
 	rc = 0;
 	goto out;
@@ -308,7 +309,8 @@ static int run_parallel(job_t *j, const char *root, const wft_t *w, json_t *imag
 		if (output_process(&units[i], &d->out[i], &te)) {
 			jerr_set(err, JE_UNKNOWN, 0, "TypeError", "%s", te.buf);
 			rc = -1;
-		} else if (d->out[i].invalid_output && hist_unit_status(j, units[i].hu_id, "failed", units[i].log_path.buf)) {
+		} else if (d->out[i].invalid_output && /* par_done set it done */
+			   hist_unit_status(j, units[i].hu_id, HIST_DONE, HIST_FAILED, units[i].log_path.buf)) {
 			job_db_fail(j, "history unit");
 		}
 		sb_release(&te);
@@ -373,7 +375,7 @@ static int run_compound(job_t *j, const char *root, const wft_t *w, json_t *imag
 		goto out;
 	}
 	if (n == 0) {
-		if (hist_unit_status(j, init.hu_id, "done", init.log_path.buf))
+		if (hist_unit_status(j, init.hu_id, HIST_SUBMITTED, HIST_DONE, init.log_path.buf))
 			goto dberr;
 		d->n = 1;
 		d->out = xcalloc(1, sizeof(outcome_t));
@@ -421,7 +423,8 @@ static int run_compound(job_t *j, const char *root, const wft_t *w, json_t *imag
 	for (size_t i = 0; i < n; i++)
 		all[i] = units[i].hu_id;
 	all[n] = init.hu_id;
-	int brc = db_begin(j->db) || hist_units_status_bulk(j, all, n + 1, failure ? "failed" : "done", units, n, &init) ||
+	int brc = db_begin(j->db) ||
+		  hist_units_status_bulk(j, all, n + 1, failure ? HIST_FAILED : HIST_DONE, units, n, &init) ||
 		  db_commit(j->db);
 	free(all);
 	if (brc)

@@ -426,7 +426,7 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 			py_repr_json(&err->msg, attribute_filters);
 			sb_adds(&err->msg, ").");
 			wlog(j, "INFO", "%s", err->msg.buf);
-			hist_run_status(j, run_id, "failed");
+			hist_run_status(j, run_id, HIST_FAILED);
 			goto next;
 		}
 		{
@@ -441,7 +441,7 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 					 w.name, db_text(r, 0, 0));
 				db_res_free(r);
 				wlog(j, "INFO", "%s", err->msg.buf);
-				hist_run_status(j, run_id, "failed");
+				hist_run_status(j, run_id, HIST_FAILED);
 				goto next;
 			}
 			db_res_free(r);
@@ -500,12 +500,12 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 			for (size_t i = 0; i < d.n && !first_exc; i++)
 				first_exc = d.out[i].exc;
 			if (first_exc) {
-				hist_run_status(j, run_id, "failed");
+				hist_run_status(j, run_id, HIST_FAILED);
 				wlog(j, "WARNING", "END    %s - ERROR.", desc.buf);
 				jerr_set(err, JE_JOB, 1, NULL, "An error occurred.\nOriginal error:\n%s", first_exc);
 				goto next;
 			}
-			hist_run_status(j, run_id, "done");
+			hist_run_status(j, run_id, HIST_DONE);
 			wlog(j, "DEBUG", "END    %s", desc.buf);
 		}
 		step_rc = 0;
