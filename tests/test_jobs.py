@@ -498,8 +498,8 @@ def test_server_restart_during_a_job(env, db, tmp_path):
 
 
 def test_a_resource_type_without_executor_fails_the_job(env, db, tmp_path):
-    # executor_for() has no executor for the SLURM types yet: the job fails at once, with upstream's job shape
-    e = init_db(dict(env, FRACTAL_RUNNER_BACKEND="slurm_sudo"), tmp_path)
+    # executor_for() has no executor for slurm_ssh yet: the job fails at once, with upstream's job shape
+    e = init_db(dict(env, FRACTAL_RUNNER_BACKEND="slurm_ssh"), tmp_path)
     s = Server(e, tmp_path)
     try:
         api = s.http
@@ -508,13 +508,15 @@ def test_a_resource_type_without_executor_fails_the_job(env, db, tmp_path):
                   "batching_config": {"target_cpus_per_job": 1, "max_cpus_per_job": 1, "target_mem_per_job": 200,
                                       "max_mem_per_job": 500, "target_num_jobs": 2, "max_num_jobs": 4}}
         status, res, _ = api.post("/admin/v2/resource/", body={
-            "type": "slurm_sudo", "name": "Sudo", "jobs_local_dir": str(tmp_path / "jobs"),
+            "type": "slurm_ssh", "name": "Ssh", "host": "cluster.example.org", "jobs_local_dir": str(tmp_path / "jobs"),
             "tasks_local_dir": str(tmp_path / "tasks"), "jobs_slurm_python_worker": "/venv/bin/python",
             "jobs_runner_config": runner, "tasks_pixi_config": {},
             "tasks_python_config": {"default_version": "3.12", "versions": {"3.12": "/usr/bin/python3.12"}}})
         assert status == 201, res
         status, prof, _ = api.post(f"/admin/v2/resource/{res['id']}/profile/",
-                                   body={"resource_type": "slurm_sudo", "name": "p", "username": "u"})
+                                   body={"resource_type": "slurm_ssh", "name": "p", "username": "u",
+                                         "ssh_key_path": "/k/id", "jobs_remote_dir": "/r/jobs",
+                                         "tasks_remote_dir": "/r/tasks"})
         assert status == 201, prof
         me = api.get("/auth/current-user/")[1]
         assert api.request("PATCH", f"/auth/users/{me['id']}/", body={"profile_id": prof["id"]})[0] == 200
@@ -526,7 +528,7 @@ def test_a_resource_type_without_executor_fails_the_job(env, db, tmp_path):
         while db.query(f"SELECT status FROM jobv2 WHERE id = {jid}") == [["submitted"]] and time.time() < deadline:
             time.sleep(0.1)
         assert job_row(db, jid) == ("failed", f"UNKNOWN ERROR in Fractal job {jid}\nTRACEBACK:\nNotImplementedError: "
-                                              "the 'slurm_sudo' runner is not available in this server (only 'local' is).\n")
+                                              "the 'slurm_ssh' runner is not available in this server (only 'local' and 'slurm_sudo' are).\n")
         assert int(db.query(f"SELECT count(*) FROM historyrun WHERE job_id = {jid}")[0][0]) == 0
     finally:
         assert s.stop() == 0, s.output()

@@ -20,6 +20,7 @@
 #include "model/state.h"
 #include "model/task.h"
 #include "runner/runner.h"
+#include "util/host.h"
 #include "util/jsonspan.h"
 #include "util/timeutil.h"
 #include "util/zipwrite.h"
@@ -353,20 +354,6 @@ void api_job_stop(http_req_t *req)
 	db_res_free(r);
 }
 
-void api_job_squeue(http_req_t *req)
-{
-	const char *scope;
-	if (query_enum(req, "scope", "'all', 'user' or 'accounts'", &scope))
-		return;
-	const char *b = settings.runner_backend;
-	if (strcmp(b, "slurm_sudo") && strcmp(b, "slurm_ssh")) {
-		http_errorf(req, 422, "This endpoint is not available for FRACTAL_RUNNER_BACKEND=%s.", b);
-		return;
-	}
-	/* the SLURM runners are not part of this server yet */
-	http_error(req, 422, "Error executing squeue command - please retry later.");
-}
-
 /* ---- submission ---- */
 
 /* submit_profile: upstream's validate_user_profile (api/profile_check.c:
@@ -412,6 +399,80 @@ static int submit_profile(http_req_t *req, db_t *db, profile_info_t *out)
 #undef ADUP
 	db_res_free(r);
 	return 0;
+}
+
+/* GET /api/v2/job/squeue/: squeue as the server's user, for all jobs, the
+ * user's (its profile's username) or its SLURM accounts', as text. */
+void api_job_squeue(http_req_t *req)
+{
+	const char *scope;
+	if (query_enum(req, "scope", "'all', 'user' or 'accounts'", &scope))
+		return;
+	const char *b = settings.runner_backend;
+	if (strcmp(b, "slurm_sudo") && strcmp(b, "slurm_ssh")) {
+		http_errorf(req, 422, "This endpoint is not available for FRACTAL_RUNNER_BACKEND=%s.", b);
+		return;
+	}
+	profile_info_t pi;
+	if (submit_profile(req, req->db, &pi))
+		return;
+	sb_t opt = SB_INIT, out = SB_INIT;
+	char *argv[4];
+	int k = 0;
+	argv[k++] = "squeue";
+	if (!strcmp(scope, "user") && pi.username) {
+		argv[k++] = "--user";
+		argv[k++] = (char *)pi.username;
+	} else if (!strcmp(scope, "accounts")) {
+		db_res_t *r;
+		if (db_exec(req->db, "SELECT slurm_accounts FROM user_oauth WHERE id = $1",
+			    (db_param_t[]){ P_INT(req->user->id) }, 1, &r)) {
+			api_db_error(req, req->db);
+			return;
+		}
+		json_t *acc = db_nrows(r) ? json_loads(db_text(r, 0, 0) ? db_text(r, 0, 0) : "[]", 0, NULL) : NULL;
+		db_res_free(r);
+		size_t i;
+		json_t *a;
+		json_array_foreach(acc, i, a)
+			sb_addf(&opt, "%s%s", opt.len ? "," : "--accounts=", json_string_value(a));
+		json_decref(acc);
+		if (opt.len)
+			argv[k++] = opt.buf;
+	}
+	char fmt[] = "--format=%.12i %.9P %.24j %.14u %.14a %.11T %.12M %.6D %.4C %.10m %R";
+	char *full[6];
+	int n = 0;
+	for (int i = 0; i < k; i++)
+		full[n++] = argv[i];
+	full[n++] = fmt;
+	full[n] = NULL;
+	int rc = -1;
+	if (!strcmp(pi.resource_type ? pi.resource_type : "", "slurm_sudo")) {
+		sb_t err = SB_INIT;
+		host_t *h = host_local_open(NULL, "/tmp/fractal-squeue.XXXXXX", &err);
+		host_run_t res = HOST_RUN_INIT;
+		if (h && !host_run(h, full, NULL, &res) && res.started && res.code == 0) {
+			sb_add(&out, res.out.buf, res.out.len);
+			rc = 0;
+		} else {
+			log_error("Cannot execute squeue command. Original error: %s%s", h ? res.err.buf : err.buf,
+				  h && !res.started ? (res.why ? res.why : "not started") : "");
+		}
+		host_run_release(&res);
+		host_close(h);
+		sb_release(&err);
+	} else {
+		log_error("Cannot execute squeue command. Original error: squeue over SSH is not available yet");
+	}
+	if (rc)
+		http_error(req, 422, "Error executing squeue command - please retry later.");
+	else {
+		http_json_sb(req, 200, &out);
+		req->content_type = "text/plain; charset=utf-8";
+	}
+	sb_release(&opt);
+	sb_release(&out);
 }
 
 /* pydantic's view of a datetime in a Dump: "...Z", no zero fraction. */

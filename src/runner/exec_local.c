@@ -65,9 +65,12 @@ static void local_close(executor_t *ex)
 }
 
 /* the wftask's meta parallel_tasks_per_job, else the resource's */
-static int64_t local_units_per_batch(executor_t *ex, const wft_t *w, size_t n)
+static int64_t local_configure(executor_t *ex, const wft_t *w, int parallel, size_t n, jerr_t *err)
 {
 	(void)n;
+	(void)err;
+	if (!parallel)
+		return -1;
 	json_t *v = json_object_get(w->meta_p, "parallel_tasks_per_job");
 	if (v)
 		return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
@@ -313,7 +316,7 @@ static const char *local_error_log(executor_t *ex)
 const struct executor_ops exec_local_ops = {
 	.resource_type = "local",
 	.open = local_open,
-	.units_per_batch = local_units_per_batch,
+	.configure = local_configure,
 	.submit = local_submit,
 	.wait = local_wait,
 	.cancel = local_cancel,

@@ -9,10 +9,12 @@
  * ref_storage_be keeps the ref backend out of refs.c. Today's backend:
  *   exec_local.c   subprocesses in their own process groups on this machine,
  *                  chunked parallelism as upstream's LocalRunner
- * Tomorrow's (spec-tasks-runners.md §7.4): a SLURM executor, over sudo or
- * SSH, whose submit() groups a batch into SLURM jobs and sbatches them, and
- * whose wait() polls squeue, reads the outputs back and reports the units of
- * every finished SLURM job.
+ *   exec_slurm.c   SLURM over sudo (spec-tasks-runners.md §7.4, §7.7):
+ *                  submit() groups a batch into SLURM jobs and sbatches
+ *                  them as the profile's user, wait() polls squeue (one call
+ *                  for every job of the server), reads the outputs back and
+ *                  reports the units of every finished SLURM job
+ * Next: SLURM over SSH, the same with its commands and files on a host.
  *
  * The contract:
  *   - One instance per job, opened by the job driver after the job folder and
@@ -91,22 +93,30 @@ typedef struct exec_batch {
 	const char *command;     /* the task's command; NULL is printed "None" */
 	const struct wft *task;  /* the workflow task (meta, name) */
 	int parallel;            /* 0: submit (one unit), 1: multisubmit */
-	int64_t per_batch;       /* units_per_batch()'s answer for this batch */
+	int64_t per_batch;       /* configure()'s answer for this batch */
 } exec_batch_t;
 
 typedef struct executor executor_t;
+
+#define EXEC_CONFIG_FAILED (-2)
 
 struct executor_ops {
 	const char *resource_type;
 	/* A new instance for job j, or NULL with err set (the job then fails
 	 * with that error). */
 	executor_t *(*open)(struct job *j, struct jerr *err);
-	/* How many units of a phase of n go in one batch (local:
-	 * parallel_tasks_per_job; SLURM: tasks_per_job): also the batch index
-	 * in the units' file names. -1: no limit (one batch); 0 only where the
-	 * configuration says so (kinds.c then fails the phase's units with
-	 * upstream's "range() arg 3 must not be zero" without submitting). */
-	int64_t (*units_per_batch)(executor_t *ex, const struct wft *w, size_t n);
+	/* A phase's configuration, taken before its units and history rows
+	 * exist (upstream's get_runner_config): parallel 0 for a non-parallel
+	 * or init unit (n = 1), 1 for the n units of a parallel or compute
+	 * phase. Returns how many of them go in one batch (local:
+	 * parallel_tasks_per_job; SLURM: tasks_per_job), also the batch index
+	 * in the units' file names: -1 for no limit (one batch), 0 only where
+	 * the configuration says so (kinds.c then fails the phase's units with
+	 * upstream's "range() arg 3 must not be zero" without submitting); or
+	 * EXEC_CONFIG_FAILED with err set (SLURM: a SlurmConfigError), and the
+	 * task fails with that exception before any unit. The next submit()
+	 * runs under this configuration. */
+	int64_t (*configure)(executor_t *ex, const struct wft *w, int parallel, size_t n, struct jerr *err);
 	void (*submit)(executor_t *ex, const exec_batch_t *b);
 	size_t (*wait)(executor_t *ex, unit_t **done, size_t cap);
 	void (*cancel)(executor_t *ex);
@@ -128,6 +138,13 @@ struct executor {
 };
 
 extern const struct executor_ops exec_local_ops;
+extern const struct executor_ops exec_slurm_sudo_ops;
+
+/* At start-up, for a job a dead server left `submitted`: scancels the SLURM
+ * jobs its accounting records name (as the profile's user) and appends a
+ * line saying so to note. 0, or -1 (logged). */
+struct db;
+int exec_slurm_cancel_leftover(struct db *db, int64_t job_id, sb_t *note);
 
 /* The executor of a resource type, or NULL when this server has none for it
  * (job.c; the one place that decides). */

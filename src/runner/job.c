@@ -40,7 +40,7 @@ static const struct {
 	const struct executor_ops *ops;
 } executors[] = {
 	{ "local", &exec_local_ops },
-	{ "slurm_sudo", NULL },
+	{ "slurm_sudo", &exec_slurm_sudo_ops },
 	{ "slurm_ssh", NULL },
 };
 
@@ -173,7 +173,7 @@ static void job_run(job_t *j)
 	if (!ops) {
 		sb_t m = SB_INIT;
 		sb_addf(&m, "UNKNOWN ERROR in Fractal job %lld\nTRACEBACK:\nNotImplementedError: the '%s' runner is not "
-			    "available in this server (only 'local' is).\n", (long long)j->a.job_id, j->a.resource_type);
+			    "available in this server (only 'local' and 'slurm_sudo' are).\n", (long long)j->a.job_id, j->a.resource_type);
 		fail_job(j, m.buf);
 		sb_release(&m);
 		goto out;
@@ -388,9 +388,12 @@ int runner_recover(db_t *db)
 	int n = 0;
 	for (int i = 0; i < db_nrows(r); i++) {
 		int64_t id = db_int(r, i, 0);
-		int c = mark_failed(db, id,
-				    "\nJob marked as failed at server start-up: it was still 'submitted' when the previous "
-				    "server process stopped, so its execution was interrupted.\n");
+		sb_t note = SB_INIT;
+		sb_adds(&note, "\nJob marked as failed at server start-up: it was still 'submitted' when the previous "
+			       "server process stopped, so its execution was interrupted.\n");
+		exec_slurm_cancel_leftover(db, id, &note);
+		int c = mark_failed(db, id, note.buf);
+		sb_release(&note);
 		if (c > 0) {
 			log_warning("Job %lld was still 'submitted' at start-up: marked as failed.", (long long)id);
 			n++;

@@ -185,6 +185,8 @@ static int run_non_parallel(job_t *j, const char *root, const wft_t *w, json_t *
 	unit_t u = { 0 };
 	json_t *urls = NULL;
 	int rc = -1;
+	if (j->ex->ops->configure(j->ex, w, 0, 1, err) == EXEC_CONFIG_FAILED)
+		return -1;
 	if (np_unit(j, root, w, images, zarr_dir, run_id, &u, &urls))
 		goto dberr;
 	submit_one(j, root, w, &u, w->cmd_np, 1);
@@ -262,7 +264,9 @@ static int run_parallel(job_t *j, const char *root, const wft_t *w, json_t *imag
 			 MAX_PARALLELIZATION_LIST_SIZE);
 		return -1;
 	}
-	int64_t ptpj = j->ex->ops->units_per_batch(j->ex, w, n);
+	int64_t ptpj = j->ex->ops->configure(j->ex, w, 1, n, err);
+	if (ptpj == EXEC_CONFIG_FAILED)
+		return -1;
 	unit_t *units = xcalloc(n, sizeof(unit_t));
 	json_t *urls = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -337,6 +341,8 @@ static int run_compound(job_t *j, const char *root, const wft_t *w, json_t *imag
 	unit_t *units = NULL;
 	size_t n = 0;
 	json_t *plist = NULL;
+	if (j->ex->ops->configure(j->ex, w, 0, 1, err) == EXEC_CONFIG_FAILED)
+		return -1;
 	if (np_unit(j, root, w, images, zarr_dir, run_id, &init, &urls))
 		goto dberr;
 	/* the runner leaves a compound init's status alone on success */
@@ -383,7 +389,9 @@ static int run_compound(job_t *j, const char *root, const wft_t *w, json_t *imag
 		rc = 0;
 		goto out;
 	}
-	int64_t ptpj = j->ex->ops->units_per_batch(j->ex, w, n);
+	int64_t ptpj = j->ex->ops->configure(j->ex, w, 1, n, err);
+	if (ptpj == EXEC_CONFIG_FAILED)
+		goto out;
 	units = xcalloc(n, sizeof(unit_t));
 	for (size_t i = 0; i < n; i++) {
 		json_t *item = json_array_get(plist, i);
