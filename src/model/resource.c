@@ -189,51 +189,6 @@ static const char *check_pixi_mem(json_t **val, sb_t *msg)
 	return NULL;
 }
 
-static int all_digits(const char *s, size_t n)
-{
-	if (n == 0)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return 0;
-	return 1;
-}
-
-/* slurm_mem_to_MB for a string: digits, optionally followed by M (the
- * default), G (x 1000) or T (x 1000000); trailing repeats of the unit are
- * tolerated, as str.strip() does upstream. 0 and *mb, or -1. */
-static int mem_to_mb(const char *s, int64_t *mb)
-{
-	size_t n = strlen(s);
-	if (!isdigit((unsigned char)s[0]))
-		return -1;
-	int64_t mult = 1;
-	if (!all_digits(s, n)) {
-		char unit = s[n - 1];
-		if (unit == 'M')
-			mult = 1;
-		else if (unit == 'G')
-			mult = 1000;
-		else if (unit == 'T')
-			mult = 1000000;
-		else
-			return -1;
-		while (n && s[n - 1] == unit)
-			n--;
-		if (!all_digits(s, n))
-			return -1;
-	}
-	/* Python's ints have no limit; ours stop at int64 (far beyond any memory) */
-	char *digits = xstrndup(s, n);
-	errno = 0;
-	long long v = strtoll(digits, NULL, 10);
-	free(digits);
-	if (errno || v > INT64_MAX / mult)
-		return -1;
-	*mb = v * mult;
-	return 0;
-}
-
 /* ---- values ----
  * Every validator below returns a new reference to the value in its
  * dumped form (the caller decrefs), or NULL after adding its errors. */
@@ -268,7 +223,7 @@ static json_t *mem_mb(struct vctx *c, json_t *v, json_t *loc)
 		if (n) {
 			char *t = xstrndup(s, n);
 			int64_t mb;
-			int rc = mem_to_mb(t, &mb);
+			int rc = mem_to_mb(t, n, &mb);
 			if (rc) {
 				sb_t why = SB_INIT;
 				sb_adds(&why, "[_parse_mem_value] raw_mem=");
@@ -851,55 +806,6 @@ json_t *profile_check(json_t *in, json_t *loc, int from_attributes, verr_t *e)
 {
 	struct vctx c = { e, from_attributes };
 	return tagged_union(&c, in, loc, "resource_type", profile_models);
-}
-
-/* ---- init-db-data: pydantic's text for a ValidationError ---- */
-
-void verr_render(json_t *errs, const char *title, sb_t *out)
-{
-	size_t n = json_array_size(errs);
-	sb_addf(out, "%zu validation error%s for %s", n, n == 1 ? "" : "s", title);
-	size_t i;
-	json_t *err;
-	json_array_foreach(errs, i, err) {
-		sb_addc(out, '\n');
-		json_t *loc = json_object_get(err, "loc");
-		size_t j;
-		json_t *item;
-		json_array_foreach(loc, j, item) {
-			if (j)
-				sb_addc(out, '.');
-			if (json_is_integer(item))
-				sb_addf(out, "%lld", (long long)json_integer_value(item));
-			else if (strchr(json_string_value(item), '.'))
-				sb_addf(out, "`%s`", json_string_value(item));
-			else
-				sb_adds(out, json_string_value(item));
-		}
-		if (json_array_size(loc))
-			sb_addc(out, '\n');
-		const char *type = json_string_value(json_object_get(err, "type"));
-		json_t *input = json_object_get(err, "input");
-		sb_addf(out, "  %s [type=%s, input_value=", json_string_value(json_object_get(err, "msg")), type);
-		/* long inputs keep their first 25 and last 24 bytes */
-		sb_t r = SB_INIT;
-		py_repr_json(&r, input);
-		if (r.len > 50) {
-			size_t head = 25, tail = r.len - 24;
-			while (head && (r.buf[head] & 0xc0) == 0x80)
-				head--;
-			while (tail < r.len && (r.buf[tail] & 0xc0) == 0x80)
-				tail++;
-			sb_add(out, r.buf, head);
-			sb_adds(out, "...");
-			sb_add(out, r.buf + tail, r.len - tail);
-		} else {
-			sb_add(out, r.buf, r.len);
-		}
-		sb_release(&r);
-		sb_addf(out, ", input_type=%s]\n    For further information visit https://errors.pydantic.dev/2.13/v/%s",
-			py_type_name(input), type);
-	}
 }
 
 /* Upstream validates through a @validate_call function whose one argument

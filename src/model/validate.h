@@ -71,10 +71,15 @@ json_t *v_value(const vfield_t *f, json_t *val, json_t *loc, verr_t *e);
 
 /* Appends pydantic's str(ValidationError) for a list of errors (as built
  * by verr_add): "N validation error(s) for <title>" and one entry per
- * error. Defined in model/resource.c, its first user. */
+ * error. */
 void verr_render(json_t *errs, const char *title, sb_t *out);
 
 /* Shared checks. */
 const char *check_email(json_t **val, sb_t *msg);
+/* Upstream's slurm_mem_to_MB for a string of n bytes: digits, optionally
+ * followed by M (the default), G (x 1000) or T (x 1000000); trailing repeats
+ * of the unit are tolerated, as its str.strip() does. 0 and *mb, or -1 (also
+ * beyond int64). Used by the resource models and the SLURM runner. */
+int mem_to_mb(const char *s, size_t n, int64_t *mb);
 
 #endif

@@ -12,6 +12,8 @@
  *                image cache
  *   executor.h   the executor interface: where units run
  *   exec_local.c executors/local/runner.py (executor.h's local backend)
+ *   slurm_config.c, slurm_script.c  executors/slurm_common's pure logic
+ *                (slurm_config.h: SlurmConfig, batching, sbatch script)
  *   common.c     small helpers (OSError texts, whole-file reads, id sets)
  * Errors travel as a jerr_t: upstream's JobExecutionError (with or without
  * `info`) or any other exception ("UNKNOWN ERROR"). */
