@@ -24,9 +24,10 @@
  *   - a failed squeue decides nothing: the jobs stay running, the call is
  *     retried with a growing pause (up to 60 s), and every job's log says so;
  *   - a SLURM job missing from squeue's answer is looked up with sacct;
- *     when sacct knows nothing either (no accounting) it counts as ended
- *     after three such polls, and then its units are decided from the files
- *     they left (a unit without its output file fails);
+ *     when sacct has no final state for it either (no accounting, or a
+ *     slurmctld restart lost its end and accounting still says RUNNING) it
+ *     counts as ended after three such polls, and then its units are
+ *     decided from the files they left (a unit without its output fails);
  *   - sbatch failures that SLURM calls transient (a timeout, no controller)
  *     are retried with a growing pause, each written to the job log; any
  *     other refusal (an unknown partition, a submit limit, an impossible
@@ -275,13 +276,16 @@ static void poll_once(void)
 			sjob_t *sj = poller.v[i];
 			size_t len;
 			const char *st = find_state(out.buf, sj->id, ' ', &len);
-			if (!st)
-				st = find_state(acct.buf, sj->id, '|', &len);
 			if (st) {
 				sj->missing = 0;
 				if (state_finished(st, len))
 					sj->done = 1;
+			} else if ((st = find_state(acct.buf, sj->id, '|', &len)) && state_finished(st, len)) {
+				sj->done = 1;
 			} else if (++sj->missing >= MISSING_POLLS) {
+				/* neither knows it has ended: slurmctld forgot it (a restart
+				 * that lost its end), and accounting is off or still says
+				 * RUNNING; the files its units left decide */
 				sj->done = 1;
 			}
 		}
