@@ -4,13 +4,15 @@
 # Installs what it needs (Debian packages, the PostgreSQL server), builds the
 # binary under AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/),
 # the plain one (build/) and one without PostgreSQL support (build-nopg/),
-# starts a throwaway PostgreSQL cluster on 127.0.0.1 under a temporary folder,
-# runs the C unit tests (tests/unit/, `meson test`) and then the black-box
-# suite against the sanitized build, then removes the cluster. Either failing
-# fails the script. The OAuth tests' OpenID provider (oidc-provider from the
-# npm registry, pinned by tests/oidc/package-lock.json) is installed with npm
-# ci. Extra arguments go to pytest (e.g. -k login, or test files:
-# scripts/test.sh tests/test_jobs.py -x runs only those).
+# starts a throwaway PostgreSQL cluster on 127.0.0.1 under a temporary folder
+# and a single-node SLURM cluster under another (tests/slurm_cluster.sh, which
+# installs SLURM, munge, MariaDB and sudo, and needs root), runs the C unit
+# tests (tests/unit/, `meson test`) and then the black-box suite against the
+# sanitized build, then stops both clusters. Either failing, or the SLURM
+# cluster not starting, fails the script. The OAuth tests' OpenID provider
+# (oidc-provider from the npm registry, pinned by tests/oidc/package-lock.json)
+# is installed with npm ci. Extra arguments go to pytest (e.g. -k login, or
+# test files: scripts/test.sh tests/test_jobs.py -x runs only those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh postgresql python3-pytest python3-pip-whl python3-setuptools-whl python3-aiosmtpd openssl nodejs npm
@@ -42,9 +44,22 @@ meson test -C build-asan --quiet --print-errorlogs --suite unit
 echo "== starting a throwaway PostgreSQL cluster"
 pgdir=$(mktemp -d /tmp/fractal-test-pg.XXXXXX)
 chmod 755 "$pgdir"
+slurmdir=
+stop_clusters() {
+	[ -z "$slurmdir" ] || tests/slurm_cluster.sh stop "$slurmdir" || echo "test.sh: stopping the SLURM cluster failed" >&2
+	tests/pg_cluster.sh stop "$pgdir"
+}
+trap stop_clusters EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-trap 'tests/pg_cluster.sh stop "$pgdir"' EXIT
 tests/pg_cluster.sh start "$pgdir" "$port"
+
+echo "== starting a throwaway SLURM cluster"
+slurmdir=$(mktemp -d /tmp/fractal-test-slurm.XXXXXX)
+# on failure it has printed its daemons' logs
+tests/slurm_cluster.sh start "$slurmdir" || { echo "test.sh: the SLURM cluster did not start" >&2; exit 1; }
+set -a # SLURM_CONF, SLURMTEST_DIR, SLURMTEST_USER, SLURMTEST_PARTITION
+. "$slurmdir/env"
+set +a
 
 echo "== running the tests"
 export FRACTALCTL=$PWD/build-asan/fractalctl FRACTALCTL_NOPG=$PWD/build-nopg/fractalctl

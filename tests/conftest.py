@@ -4,6 +4,9 @@ Environment (set by scripts/test.sh):
   FRACTALCTL        the binary under test (default: build/fractalctl)
   PGTEST_SOCKET     the throwaway PostgreSQL cluster's UNIX-socket folder
   PGTEST_PORT       its port
+  SLURM_CONF, SLURMTEST_DIR, SLURMTEST_USER, SLURMTEST_PARTITION
+                    the throwaway SLURM cluster (tests/slurm_cluster.sh): its
+                    config, folder, unprivileged user and partition
 Every test that takes the `engine` fixture runs once on SQLite and once on
 PostgreSQL, each with a fresh database.
 """
@@ -262,6 +265,46 @@ def server(env, tmp_path):
     s = Server(e, tmp_path)
     yield s
     assert s.stop() == 0, s.output()
+
+
+class Slurm:
+    """The single-node SLURM cluster of tests/slurm_cluster.sh, and its unprivileged user."""
+
+    def __init__(self):
+        self.dir = Path(os.environ["SLURMTEST_DIR"])
+        self.conf = os.environ["SLURM_CONF"]
+        self.user = os.environ["SLURMTEST_USER"]
+        self.partition = os.environ["SLURMTEST_PARTITION"]
+
+    def run(self, *args, timeout=60):
+        """Runs a command as the user, as the SLURM executor does (sudo keeps SLURM_CONF)."""
+        return subprocess.run(["sudo", "--set-home", "--non-interactive", "-u", self.user, *args],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def workdir(self, name):
+        """A fresh folder the user owns, inside the cluster's folder (removed with it)."""
+        d = self.dir / "work" / name
+        d.mkdir(parents=True)
+        shutil.chown(d, self.user, self.user)
+        return d
+
+    def state(self, job_id):
+        """The job's state in the accounting database (sacct, as the user); '' before it is recorded."""
+        r = self.run("sacct", "-n", "-X", "-P", "-o", "State", "-j", str(job_id))
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split("\n")[0].strip()
+
+    def restart_ctld(self):
+        r = subprocess.run(["bash", str(ROOT / "tests" / "slurm_cluster.sh"), "restart-ctld", str(self.dir)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    if not os.environ.get("SLURMTEST_DIR"):
+        pytest.fail("SLURMTEST_DIR is not set: run the tests through scripts/test.sh")
+    return Slurm()
 
 
 @pytest.fixture(scope="session")
