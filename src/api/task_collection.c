@@ -632,18 +632,18 @@ static char *find_package_root(http_req_t *req, const char *python, const char *
 		return NULL;
 	}
 	sb_release(&msg);
-	sb_t code = SB_INIT;
-	sb_addf(&code, "import importlib.util; from pathlib import Path; init_path=importlib.util.find_spec(\"%s\").origin; "
-		       "print(Path(init_path).parent.as_posix())", underscore);
 	char dir[] = "/tmp/fractal-custom.XXXXXX";
 	char *result = NULL;
 	if (!mkdtemp(dir)) {
 		http_error_500(req, "mkdtemp(%s): %s", dir, strerror(errno));
-		sb_release(&code);
 		return NULL;
 	}
 	char *out_path = arena_printf(&req->arena, "%s/out", dir), *err_path = arena_printf(&req->arena, "%s/err", dir);
-	char *argv[] = { (char *)python, "-c", code.buf, NULL };
+	/* upstream writes the name into the Python code; here it is an
+	 * argument, so that a quote in it cannot end the string literal */
+	char code[] = "import importlib.util, sys; from pathlib import Path; "
+		      "init_path=importlib.util.find_spec(sys.argv[1]).origin; print(Path(init_path).parent.as_posix())";
+	char *argv[] = { (char *)python, "-c", code, underscore, NULL };
 	const char *why = NULL;
 	pid_t pid = proc_start2(argv, NULL, out_path, err_path, &why);
 	int rc = pid < 0 ? PROC_ERROR : proc_wait(pid);
@@ -678,7 +678,6 @@ static char *find_package_root(http_req_t *req, const char *python, const char *
 	}
 	sb_release(&so);
 	sb_release(&se);
-	sb_release(&code);
 	return result;
 }
 

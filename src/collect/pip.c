@@ -1,40 +1,49 @@
 /* pip.c — the actions on task groups installed with pip in a virtual
  * environment (upstream's tasks/v2/local/collect.py, deactivate.py,
- * reactivate.py, and the admin reset): their replacements for the pip
- * templates, and the steps of each action (collect/steps.h). */
+ * reactivate.py, and the admin reset): the variables and arguments of the
+ * pip templates, and the steps of each action (collect/steps.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "collect/steps.h"
 #include "util/log.h"
 
-/* `"a==1" "b==2"` from a pinned-versions column (malloc'd). */
-static char *pinned_string(const char *json)
-{
-	sb_t o = SB_INIT;
-	json_t *v = json ? json_loads(json, 0, NULL) : NULL;
-	const char *k;
-	json_t *x;
-	json_object_foreach(v, k, x) {
-		if (o.len)
-			sb_addc(&o, ' ');
-		sb_addf(&o, "\"%s==%s\"", k, json_string_value(x) ? json_string_value(x) : "");
-	}
-	json_decref(v);
-	return sb_detach(&o);
-}
-
-/* The strings the pip replacements point to (freed by pip_strings_free). */
+/* The strings the pip scripts' variables and arguments point to (freed by
+ * pip_strings_free). */
 typedef struct pip_strings {
-	char *install, *pre, *post, *cache;
+	char *install, *cache_arg;
+	char **pins;             /* the pre-pinned versions, then the post-pinned ones */
+	int npins;
+	char npre[24];           /* how many of pins are pre-pinned */
 } pip_strings_t;
 
 static void pip_strings_free(pip_strings_t *s)
 {
 	free(s->install);
-	free(s->pre);
-	free(s->post);
-	free(s->cache);
+	free(s->cache_arg);
+	for (int i = 0; i < s->npins; i++)
+		free(s->pins[i]);
+	free(s->pins);
+}
+
+/* Appends "name==version" for each pin of a pinned-versions column to
+ * s->pins; returns how many. */
+static int add_pins(pip_strings_t *s, const char *json)
+{
+	json_t *v = json ? json_loads(json, 0, NULL) : NULL;
+	const char *k;
+	json_t *x;
+	int n = 0;
+	json_object_foreach(v, k, x) {
+		sb_t pin = SB_INIT;
+		sb_addf(&pin, "%s==%s", k, json_string_value(x) ? json_string_value(x) : "");
+		s->pins = xrealloc(s->pins, sizeof(*s->pins) * (size_t)(s->npins + 1));
+		s->pins[s->npins++] = sb_detach(&pin);
+		n++;
+	}
+	json_decref(v);
+	return n;
 }
 
 /* get_python_interpreter: the resource's interpreter for python_version. */
@@ -47,7 +56,10 @@ static const char *python_bin(job_t *j)
 	return py;
 }
 
-static void pip_replacements(job_t *j, script_ctx_t *c, const char *python, pip_strings_t *s)
+/* get_collection_replacements, as the scripts' variables and arguments:
+ * the pins are the positional arguments (pre-pinned first, their count in
+ * FRACTAL_PINNED_PRE_COUNT), one argument each. */
+static void pip_variables(job_t *j, script_ctx_t *c, const char *python, pip_strings_t *s)
 {
 	tg_t *t = &j->tg;
 	sb_t inst = SB_INIT, extras = SB_INIT;
@@ -59,23 +71,25 @@ static void pip_replacements(job_t *j, script_ctx_t *c, const char *python, pip_
 		sb_addf(&inst, "%s%s==%s", t->pkg_name, extras.buf, t->version);
 	sb_release(&extras);
 	s->install = sb_detach(&inst);
-	s->pre = pinned_string(t->pinned_pre);
-	s->post = pinned_string(t->pinned_post);
+	snprintf(s->npre, sizeof(s->npre), "%d", add_pins(s, t->pinned_pre));
+	add_pins(s, t->pinned_post);
 	const char *cache = json_string_value(cj_res_get(j, "tasks_python_config", "pip_cache_dir"));
 	sb_t ca = SB_INIT;
 	if (cache)
 		sb_addf(&ca, "--cache-dir %s", cache);
 	else
 		sb_adds(&ca, "--no-cache-dir");
-	s->cache = sb_detach(&ca);
-	cj_rep_add(c, "__PACKAGE_NAME__", t->pkg_name);
-	cj_rep_add(c, "__PACKAGE_ENV_DIR__", t->venv_path);
-	cj_rep_add(c, "__PYTHON__", python);
-	cj_rep_add(c, "__INSTALL_STRING__", s->install);
-	cj_rep_add(c, "__FRACTAL_PIP_CACHE_DIR_ARG__", s->cache);
-	cj_rep_add(c, "__PINNED_PACKAGE_LIST_PRE__", s->pre);
-	cj_rep_add(c, "__PINNED_PACKAGE_LIST_POST__", s->post);
-	cj_log(j, LOG_INFO, "Cache-dir argument for `pip install`: %s", s->cache);
+	s->cache_arg = sb_detach(&ca);
+	cj_var_add(c, "FRACTAL_PACKAGE_NAME", t->pkg_name);
+	cj_var_add(c, "FRACTAL_PACKAGE_ENV_DIR", t->venv_path);
+	cj_var_add(c, "FRACTAL_PYTHON", python);
+	cj_var_add(c, "FRACTAL_INSTALL_STRING", s->install);
+	/* the scripts pass --no-cache-dir when it is empty */
+	cj_var_add(c, "FRACTAL_PIP_CACHE_DIR", cache ? cache : "");
+	cj_var_add(c, "FRACTAL_PINNED_PRE_COUNT", s->npre);
+	c->args = s->pins;
+	c->nargs = s->npins;
+	cj_log(j, LOG_INFO, "Cache-dir argument for `pip install`: %s", s->cache_arg);
 }
 
 /* normalize_package_name (malloc'd). */
@@ -130,7 +144,7 @@ int pip_collect(job_t *j)
 	const char *python = python_bin(j);
 	if (!python)
 		return -1;
-	pip_replacements(j, &c, python, &ps);
+	pip_variables(j, &c, python, &ps);
 	cj_script_prefix(&c, "collect");
 	if (cj_set_state(j, ACT_ONGOING, 0))
 		goto out;
@@ -217,7 +231,7 @@ int pip_deactivate(job_t *j)
 				     "only happen for task groups created before 2.9.0.");
 		script_ctx_t c = { 0 };
 		pip_strings_t ps = { 0 };
-		pip_replacements(j, &c, "/not/applicable", &ps);
+		pip_variables(j, &c, "/not/applicable", &ps);
 		cj_script_prefix(&c, "deactivate");
 		char *freeze = NULL;
 		int rc = cj_run_template(j, &c, &tpl_pip_freeze, &freeze);
@@ -300,10 +314,10 @@ int pip_reactivate(job_t *j)
 		return -1;
 	script_ctx_t c = { 0 };
 	pip_strings_t ps = { 0 };
-	pip_replacements(j, &c, python, &ps);
+	pip_variables(j, &c, python, &ps);
 	sb_t freeze = SB_INIT;
 	sb_addf(&freeze, "%s/pip_freeze.txt", j->host->scratch);
-	cj_rep_add(&c, "__PIP_FREEZE_FILE__", freeze.buf);
+	cj_var_add(&c, "FRACTAL_PIP_FREEZE_FILE", freeze.buf);
 	cj_script_prefix(&c, "reactivate");
 	int rc = -1;
 	if (cj_write_file(j, freeze.buf, t->env_info ? t->env_info : "", t->env_info ? strlen(t->env_info) : 0))
@@ -336,7 +350,7 @@ int pip_reset(job_t *j)
 		return -1;
 	script_ctx_t c = { 0 };
 	pip_strings_t ps = { 0 };
-	pip_replacements(j, &c, python, &ps);
+	pip_variables(j, &c, python, &ps);
 	cj_script_prefix(&c, "reset");
 	char *freeze = NULL;
 	int rc = -1;

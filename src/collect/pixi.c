@@ -1,7 +1,7 @@
 /* pixi.c — the actions on task groups installed with pixi from a source
  * archive (upstream's tasks/v2/local/collect_pixi.py, deactivate_pixi.py,
- * reactivate_pixi.py, and the admin reset): their replacements for the
- * pixi templates, the pyproject.toml simplification (collect/pyproject.h),
+ * reactivate_pixi.py, and the admin reset): the variables of the pixi
+ * templates, the pyproject.toml simplification (collect/pyproject.h),
  * and the steps of each action (collect/steps.h). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include "collect/steps.h"
 #include "util/log.h"
 
-/* The strings the pixi replacements point to (freed by pixi_strings_free). */
+/* The strings the pixi variables point to (freed by pixi_strings_free). */
 typedef struct pixi_strings {
 	char *home, *cache, *import_name, *tokio, *solves, *downloads, *archive;
 } pixi_strings_t;
@@ -37,7 +37,7 @@ static char *json_num_text(json_t *v)
 	return xstrdup(json_string_value(v) ? json_string_value(v) : "None");
 }
 
-static int pixi_replacements(job_t *j, script_ctx_t *c, int frozen, pixi_strings_t *s)
+static int pixi_variables(job_t *j, script_ctx_t *c, int frozen, pixi_strings_t *s)
 {
 	tg_t *t = &j->tg;
 	json_t *cfg = cj_res_get(j, "tasks_pixi_config", NULL);
@@ -63,16 +63,16 @@ static int pixi_replacements(job_t *j, script_ctx_t *c, int frozen, pixi_strings
 	s->tokio = json_num_text(json_object_get(cfg, "TOKIO_WORKER_THREADS"));
 	s->solves = json_num_text(json_object_get(cfg, "PIXI_CONCURRENT_SOLVES"));
 	s->downloads = json_num_text(json_object_get(cfg, "PIXI_CONCURRENT_DOWNLOADS"));
-	cj_rep_add(c, "__PIXI_HOME__", s->home);
-	cj_rep_add(c, "__PIXI_CACHE_DIR__", s->cache);
-	cj_rep_add(c, "__PACKAGE_DIR__", t->path);
-	cj_rep_add(c, "__TAR_GZ_PATH__", t->archive_path);
-	cj_rep_add(c, "__IMPORT_PACKAGE_NAME__", s->import_name);
-	cj_rep_add(c, "__SOURCE_DIR_NAME__", SOURCE_DIR_NAME);
-	cj_rep_add(c, "__FROZEN_OPTION__", frozen ? "--frozen" : "");
-	cj_rep_add(c, "__TOKIO_WORKER_THREADS__", s->tokio);
-	cj_rep_add(c, "__PIXI_CONCURRENT_SOLVES__", s->solves);
-	cj_rep_add(c, "__PIXI_CONCURRENT_DOWNLOADS__", s->downloads);
+	cj_var_add(c, "FRACTAL_PIXI_HOME", s->home);
+	cj_var_add(c, "FRACTAL_PIXI_CACHE_DIR", s->cache);
+	cj_var_add(c, "FRACTAL_PACKAGE_DIR", t->path);
+	cj_var_add(c, "FRACTAL_TAR_GZ_PATH", t->archive_path);
+	cj_var_add(c, "FRACTAL_IMPORT_PACKAGE_NAME", s->import_name);
+	cj_var_add(c, "FRACTAL_SOURCE_DIR_NAME", SOURCE_DIR_NAME);
+	cj_var_add(c, "FRACTAL_FROZEN_OPTION", frozen ? "--frozen" : "");
+	cj_var_add(c, "FRACTAL_TOKIO_WORKER_THREADS", s->tokio);
+	cj_var_add(c, "FRACTAL_PIXI_CONCURRENT_SOLVES", s->solves);
+	cj_var_add(c, "FRACTAL_PIXI_CONCURRENT_DOWNLOADS", s->downloads);
 	return 0;
 }
 
@@ -110,7 +110,7 @@ static int pixi_install_steps(job_t *j, script_ctx_t *c, const char *source_dir,
 {
 	char *so = NULL;
 	sb_t exe = SB_INIT;
-	const char *home = cj_rep_value(c, "__PIXI_HOME__");
+	const char *home = cj_var_value(c, "FRACTAL_PIXI_HOME");
 	sb_addf(&exe, "%s/bin/pixi", home ? home : "");
 	int missing = !host_test(j->host, exe.buf, HOST_EXECUTABLE);
 	if (missing)
@@ -136,11 +136,8 @@ static int pixi_install_steps(job_t *j, script_ctx_t *c, const char *source_dir,
 		}
 	}
 	free(so);
-	sb_t cmd = SB_INIT;
-	sb_addf(&cmd, "chmod -R 755 %s", source_dir);
-	int rc = cj_run_command(j, cmd.buf, NULL);
-	sb_release(&cmd);
-	return rc;
+	char *argv[] = { "chmod", "-R", "755", (char *)source_dir, NULL };
+	return cj_run_argv(j, argv, 0, NULL, NULL);
 }
 
 static int read_lockfile(job_t *j, const char *source_dir, char **out)
@@ -179,7 +176,7 @@ int pixi_collect(job_t *j)
 	free(t->archive_path);
 	t->archive_path = xstrdup(ap.buf);
 	cj_log(j, LOG_INFO, "use_pixi_lockfile=%s", j->r.use_pixi_lockfile ? "True" : "False");
-	if (pixi_replacements(j, &c, j->r.use_pixi_lockfile, &ps))
+	if (pixi_variables(j, &c, j->r.use_pixi_lockfile, &ps))
 		goto out;
 	cj_script_prefix(&c, "collect");
 	if (cj_set_state(j, ACT_ONGOING, 0))
@@ -253,7 +250,7 @@ int pixi_reinstall(job_t *j, int frozen)
 	int rc = -1;
 	if (cj_set_state(j, ACT_ONGOING, 0))
 		goto out;
-	if (pixi_replacements(j, &c, frozen, &ps))
+	if (pixi_variables(j, &c, frozen, &ps))
 		goto out;
 	cj_script_prefix(&c, j->action);
 	if (cj_run_template(j, &c, &tpl_pixi_extract, NULL) || cj_save_log(j))

@@ -15,7 +15,6 @@
 #include "model/task.h"
 #include "model/validate.h"
 #include "util/log.h"
-#include "util/proc.h"
 #include "util/timeutil.h"
 
 /* ---- log and failure ---- */
@@ -281,31 +280,29 @@ void cj_rmtree_nofail(job_t *j, const char *path)
 	sb_release(&err);
 }
 
-int cj_run_command(job_t *j, const char *cmd, char **out)
+int cj_run_argv(job_t *j, char *const argv[], int shown, char *const env[], char **out)
 {
+	sb_t shown_cmd = SB_INIT;
+	for (int i = 0; argv[i] && (!shown || i < shown); i++)
+		sb_addf(&shown_cmd, "%s%s", i ? " " : "", argv[i]);
+	const char *cmd = shown_cmd.buf;
+	host_run_t res = HOST_RUN_INIT;
+	int rc = -1;
 	cj_log(j, LOG_DEBUG, "START subprocess call to '%s'", cmd);
+	/* upstream's check of the command line, kept for its error texts; the
+	 * command itself is never split again, so a path stays one argument */
 	sb_t msg = SB_INIT;
-	if (task_validate_cmd(cmd, NULL, NULL, &msg)) {
+	int bad = task_validate_cmd(cmd, NULL, NULL, &msg) != NULL;
+	if (bad)
 		cj_fail(j, "%s", msg.buf);
-		sb_release(&msg);
-		return -1;
-	}
 	sb_release(&msg);
+	if (bad)
+		goto out;
 	if (bgjob_stopping(j->bg)) {
 		cj_fail(j, "fractal-server is shutting down: '%s' was not run.", cmd);
-		return -1;
+		goto out;
 	}
-	int argc;
-	const char *why;
-	char **argv = proc_split(cmd, &argc, &why);
-	if (!argv) {
-		cj_fail(j, "%s", why);
-		return -1;
-	}
-	host_run_t res = HOST_RUN_INIT;
-	host_run(j->host, argv, NULL, &res);
-	free(argv);
-	int rc = -1;
+	host_run(j->host, argv, env, &res);
 	if (!res.started) {
 		cj_fail(j, "[Errno %d] %s: '%s'", res.errnum, res.why, cmd);
 	} else if (res.code != 0) {
@@ -325,67 +322,66 @@ int cj_run_command(job_t *j, const char *cmd, char **out)
 			*out = sb_detach(&res.out);
 		rc = 0;
 	}
+out:
 	host_run_release(&res);
+	sb_release(&shown_cmd);
 	return rc;
 }
 
 /* ---- templates ---- */
 
-void cj_rep_add(script_ctx_t *c, const char *key, const char *value)
+void cj_var_add(script_ctx_t *c, const char *name, const char *value)
 {
-	if (c->nrep < MAX_REPL)
-		c->rep[c->nrep++] = (repl_t){ key, value ? value : "None" };
+	if (c->nvar < MAX_VARS)
+		c->var[c->nvar++] = (script_var_t){ name, value ? value : "None" };
 }
 
-const char *cj_rep_value(const script_ctx_t *c, const char *key)
+const char *cj_var_value(const script_ctx_t *c, const char *name)
 {
-	for (int i = 0; i < c->nrep; i++)
-		if (!strcmp(c->rep[i].key, key))
-			return c->rep[i].value;
+	for (int i = 0; i < c->nvar; i++)
+		if (!strcmp(c->var[i].name, name))
+			return c->var[i].value;
 	return NULL;
 }
 
 int cj_run_template(job_t *j, script_ctx_t *c, const collect_template_t *t, char **out)
 {
 	cj_log(j, LOG_DEBUG, "_customize_and_run_template %s - START", t->name);
-	sb_t text = SB_INIT;
-	sb_adds(&text, t->text);
-	for (int i = 0; i < c->nrep; i++) {
-		if (!strcmp(c->rep[i].key, "__FROZEN_OPTION__") && strcmp(c->rep[i].value, "") &&
-		    strcmp(c->rep[i].value, "--frozen")) {
-			cj_fail(j, "Invalid replacement=('__FROZEN_OPTION__', '%s').", c->rep[i].value);
-			sb_release(&text);
-			return -1;
-		}
-		sb_t next = SB_INIT;
-		size_t klen = strlen(c->rep[i].key);
-		const char *p = text.buf, *hit;
-		while ((hit = strstr(p, c->rep[i].key))) {
-			sb_add(&next, p, (size_t)(hit - p));
-			sb_adds(&next, c->rep[i].value);
-			p = hit + klen;
-		}
-		sb_adds(&next, p);
-		sb_release(&text);
-		text = next;
+	const char *frozen = cj_var_value(c, "FRACTAL_FROZEN_OPTION");
+	if (frozen && strcmp(frozen, "") && strcmp(frozen, "--frozen")) {
+		cj_fail(j, "Invalid replacement=('__FROZEN_OPTION__', '%s').", frozen);
+		return -1;
 	}
-	sb_t dir = SB_INIT, script = SB_INIT, cmd = SB_INIT;
+	sb_t dir = SB_INIT, script = SB_INIT, envbuf[MAX_VARS];
+	char *env[MAX_VARS + 1];
+	for (int i = 0; i < c->nvar; i++) {
+		envbuf[i] = (sb_t)SB_INIT;
+		sb_addf(&envbuf[i], "%s=%s", c->var[i].name, c->var[i].value);
+		env[i] = envbuf[i].buf;
+	}
+	env[c->nvar] = NULL;
+	char **argv = xmalloc(sizeof(*argv) * (size_t)(c->nargs + 3));
 	sb_addf(&dir, "%s/scripts", j->tg.path);
 	sb_addf(&script, "%s/%s_%s", dir.buf, c->prefix, t->name);
+	argv[0] = "bash";
+	argv[1] = script.buf;
+	for (int i = 0; i < c->nargs; i++)
+		argv[2 + i] = c->args[i];
+	argv[2 + c->nargs] = NULL;
 	int rc = -1;
-	if (cj_mkdir(j, dir.buf, HOST_MKDIR_EXIST_OK) || cj_write_file(j, script.buf, text.buf, text.len))
+	if (cj_mkdir(j, dir.buf, HOST_MKDIR_EXIST_OK) || cj_write_file(j, script.buf, t->text, strlen(t->text)))
 		goto out;
-	sb_addf(&cmd, "bash %s", script.buf);
-	cj_log(j, LOG_DEBUG, "Now run '%s' ", cmd.buf);
-	if (cj_run_command(j, cmd.buf, out))
+	cj_log(j, LOG_DEBUG, "Now run 'bash %s' ", script.buf);
+	if (cj_run_argv(j, argv, 2, env, out))
 		goto out;
 	cj_log(j, LOG_DEBUG, "_customize_and_run_template %s - END", t->name);
 	rc = 0;
 out:
-	sb_release(&text);
+	for (int i = 0; i < c->nvar; i++)
+		sb_release(&envbuf[i]);
+	free(argv);
 	sb_release(&dir);
 	sb_release(&script);
-	sb_release(&cmd);
 	return rc;
 }
 

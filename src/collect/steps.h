@@ -83,34 +83,45 @@ char *cj_read_file(job_t *j, const char *path, size_t *len);
 int cj_rmtree(job_t *j, const char *path);
 /* Removes the folder, logging the outcome; never fails (NULL: nothing). */
 void cj_rmtree_nofail(job_t *j, const char *path);
-/* execute_command_sync: cmd checked by validate_cmd, split as shlex does,
- * run on the host; on success *out gets its stdout (malloc'd; out may be
- * NULL). */
-int cj_run_command(job_t *j, const char *cmd, char **out);
+/* execute_command_sync on an argv that is run as given, never re-split:
+ * the command as upstream writes it (argv[0..shown-1] joined by spaces,
+ * shown 0: all of argv) goes to the log and the error texts and is checked
+ * by validate_cmd; env ("NAME=value", may be NULL) is added to the host's.
+ * On success *out gets its stdout (malloc'd; out may be NULL). */
+int cj_run_argv(job_t *j, char *const argv[], int shown, char *const env[], char **out);
 
-/* ---- templates ---- */
+/* ---- templates ----
+ *
+ * A template holds no value: it reads each one from its environment, always
+ * inside double quotes ("$FRACTAL_INSTALL_STRING"), and lists from its
+ * positional arguments, so that no user string is ever parsed as shell
+ * (docs/security.md). The scripts written next to the task group therefore
+ * show the variables' names where upstream's show their values. */
 
-typedef struct repl {
-	const char *key, *value;
-} repl_t;
+typedef struct script_var {
+	const char *name, *value;
+} script_var_t;
 
-#define MAX_REPL 16
+#define MAX_VARS 16
 
-/* The replacements of one action's scripts (values borrowed) and the
- * "<unix_ts>_<action>" prefix of their file names. */
+/* The variables of one action's scripts and their positional arguments
+ * (borrowed), and the "<unix_ts>_<action>" prefix of their file names. */
 typedef struct script_ctx {
-	repl_t rep[MAX_REPL];
-	int nrep;
+	script_var_t var[MAX_VARS];
+	int nvar;
+	char *const *args;
+	int nargs;
 	char prefix[64];
 } script_ctx_t;
 
-void cj_rep_add(script_ctx_t *c, const char *key, const char *value);  /* NULL value: "None" */
+void cj_var_add(script_ctx_t *c, const char *name, const char *value);  /* NULL value: "None" */
 void cj_script_prefix(script_ctx_t *c, const char *action);
 /* _customize_and_run_template: the script written to <path>/scripts/ and
- * run as `bash <script>`; *out gets its stdout (out may be NULL). */
+ * run as `bash <script> <args...>` with the variables in its environment;
+ * *out gets its stdout (out may be NULL). */
 int cj_run_template(job_t *j, script_ctx_t *c, const collect_template_t *t, char **out);
-/* The value of one replacement, or NULL. */
-const char *cj_rep_value(const script_ctx_t *c, const char *key);
+/* The value of one variable, or NULL. */
+const char *cj_var_value(const script_ctx_t *c, const char *name);
 
 /* ---- parsing, manifest, tasks ---- */
 

@@ -1,6 +1,8 @@
 /* templates.c — see templates.h. Every script stops at the first failing
  * command (set -e); progress lines go to stdout as
- * "[<tag>, <UTC time>] <message>". */
+ * "[<tag>, <UTC time>] <message>". Values come only from FRACTAL_*
+ * environment variables and positional arguments, expanded inside double
+ * quotes or as "${array[@]}": none is ever read as shell text. */
 #include "collect/templates.h"
 
 #define LOG_FN(tag)                                                        \
@@ -16,8 +18,8 @@
 
 const collect_template_t tpl_create_venv = { "1_create_venv.sh",
 	LOG_FN("collect-task")
-	"ENV_DIR=__PACKAGE_ENV_DIR__\n"
-	"PYTHON=__PYTHON__\n"
+	"ENV_DIR=\"$FRACTAL_PACKAGE_ENV_DIR\"\n"
+	"PYTHON=\"$FRACTAL_PYTHON\"\n"
 	"STARTED=$(date +%s)\n"
 	"say \"START create venv in ${ENV_DIR}\"\n"
 	"\"$PYTHON\" -m venv \"$ENV_DIR\" --copies\n"
@@ -25,55 +27,66 @@ const collect_template_t tpl_create_venv = { "1_create_venv.sh",
 	"echo\n"
 	FOOTER };
 
-/* The pinned lists stay unquoted where they are used: they are several
- * words ("a==1" "b==2", whose quotes the assignment already removed). */
+/* The pip cache argument: --cache-dir DIR, or --no-cache-dir when
+ * FRACTAL_PIP_CACHE_DIR is empty. */
+#define PIP_CACHE_ARG                                                      \
+	"if [ -n \"$FRACTAL_PIP_CACHE_DIR\" ]; then\n"                      \
+	"    CACHE_ARG=(--cache-dir \"$FRACTAL_PIP_CACHE_DIR\")\n"          \
+	"else\n"                                                           \
+	"    CACHE_ARG=(--no-cache-dir)\n"                                 \
+	"fi\n"
+
+/* The pinned versions are the arguments, one "name==version" each: the
+ * first FRACTAL_PINNED_PRE_COUNT are installed before the package, the
+ * others after it. */
 const collect_template_t tpl_pip_install = { "2_pip_install.sh",
 	LOG_FN("collect-task")
-	"ENV_DIR=__PACKAGE_ENV_DIR__\n"
-	"INSTALL_STRING=\"__INSTALL_STRING__\"\n"
-	"PRE=\"__PINNED_PACKAGE_LIST_PRE__\"\n"
-	"POST=\"__PINNED_PACKAGE_LIST_POST__\"\n"
-	"CACHE_ARG=\"__FRACTAL_PIP_CACHE_DIR_ARG__\"\n"
+	"ENV_DIR=\"$FRACTAL_PACKAGE_ENV_DIR\"\n"
+	"INSTALL_STRING=\"$FRACTAL_INSTALL_STRING\"\n"
+	"NPRE=$(( FRACTAL_PINNED_PRE_COUNT ))\n"
+	"PRE=(\"${@:1:NPRE}\")\n"
+	"POST=(\"${@:NPRE+1}\")\n"
+	PIP_CACHE_ARG
 	"STARTED=$(date +%s)\n"
 	"PY=${ENV_DIR}/bin/python\n"
 	"say \"START upgrade pip and install setuptools\"\n"
-	"\"$PY\" -m pip install ${CACHE_ARG} pip setuptools --upgrade\n"
+	"\"$PY\" -m pip install \"${CACHE_ARG[@]}\" pip setuptools --upgrade\n"
 	"say \"END   upgrade pip and install setuptools\"\n"
 	"echo\n"
-	"if [ -n \"$PRE\" ]; then\n"
-	"    say \"START install with PINNED_PACKAGE_LIST_PRE=${PRE}\"\n"
-	"    \"$PY\" -m pip install ${CACHE_ARG} $PRE\n"
-	"    say \"END install with PINNED_PACKAGE_LIST_PRE=${PRE}\"\n"
+	"if [ ${#PRE[@]} -gt 0 ]; then\n"
+	"    say \"START install with PINNED_PACKAGE_LIST_PRE=${PRE[*]}\"\n"
+	"    \"$PY\" -m pip install \"${CACHE_ARG[@]}\" \"${PRE[@]}\"\n"
+	"    say \"END install with PINNED_PACKAGE_LIST_PRE=${PRE[*]}\"\n"
 	"    echo\n"
 	"else\n"
-	"    say \"SKIP installing pre-pinned versions $PRE (empty list)\"\n"
+	"    say \"SKIP installing pre-pinned versions ${PRE[*]} (empty list)\"\n"
 	"fi\n"
 	"say \"START install with INSTALL_STRING=${INSTALL_STRING}\"\n"
-	"\"$PY\" -m pip install ${CACHE_ARG} \"$INSTALL_STRING\"\n"
+	"\"$PY\" -m pip install \"${CACHE_ARG[@]}\" \"$INSTALL_STRING\"\n"
 	"say \"END   install with INSTALL_STRING=${INSTALL_STRING}\"\n"
 	"echo\n"
-	"if [ -n \"$POST\" ]; then\n"
-	"    say \"START install with PINNED_PACKAGE_LIST_POST=${POST}\"\n"
-	"    \"$PY\" -m pip install ${CACHE_ARG} $POST\n"
-	"    say \"END install with PINNED_PACKAGE_LIST_POST=${POST}\"\n"
+	"if [ ${#POST[@]} -gt 0 ]; then\n"
+	"    say \"START install with PINNED_PACKAGE_LIST_POST=${POST[*]}\"\n"
+	"    \"$PY\" -m pip install \"${CACHE_ARG[@]}\" \"${POST[@]}\"\n"
+	"    say \"END install with PINNED_PACKAGE_LIST_POST=${POST[*]}\"\n"
 	"    echo\n"
 	"else\n"
-	"    say \"SKIP installing post-pinned versions $POST (empty list)\"\n"
+	"    say \"SKIP installing post-pinned versions ${POST[*]} (empty list)\"\n"
 	"fi\n"
 	FOOTER };
 
 const collect_template_t tpl_pip_freeze = { "3_pip_freeze.sh",
 	"#!/bin/bash\n"
 	"set -e\n"
-	"ENV_DIR=__PACKAGE_ENV_DIR__\n"
+	"ENV_DIR=\"$FRACTAL_PACKAGE_ENV_DIR\"\n"
 	"\"${ENV_DIR}/bin/python\" -m pip freeze --all\n" };
 
 /* Prints the labelled lines pip.c parses; exits 2 when the package
  * lists no __FRACTAL_MANIFEST__.json among its files. */
 const collect_template_t tpl_pip_show = { "4_pip_show.sh",
 	LOG_FN("collect-task")
-	"ENV_DIR=__PACKAGE_ENV_DIR__\n"
-	"NAME=__PACKAGE_NAME__\n"
+	"ENV_DIR=\"$FRACTAL_PACKAGE_ENV_DIR\"\n"
+	"NAME=\"$FRACTAL_PACKAGE_NAME\"\n"
 	"STARTED=$(date +%s)\n"
 	"PY=${ENV_DIR}/bin/python\n"
 	"say \"Python interpreter: $PY\"\n"
@@ -106,17 +119,17 @@ const collect_template_t tpl_pip_show = { "4_pip_show.sh",
 
 const collect_template_t tpl_pip_install_from_freeze = { "5_pip_install_from_freeze.sh",
 	LOG_FN("collect-task")
-	"ENV_DIR=__PACKAGE_ENV_DIR__\n"
-	"FREEZE_FILE=__PIP_FREEZE_FILE__\n"
-	"CACHE_ARG=\"__FRACTAL_PIP_CACHE_DIR_ARG__\"\n"
+	"ENV_DIR=\"$FRACTAL_PACKAGE_ENV_DIR\"\n"
+	"FREEZE_FILE=\"$FRACTAL_PIP_FREEZE_FILE\"\n"
+	PIP_CACHE_ARG
 	"STARTED=$(date +%s)\n"
 	"PY=${ENV_DIR}/bin/python\n"
 	"say \"START upgrade pip and install setuptools\"\n"
-	"\"$PY\" -m pip install ${CACHE_ARG} pip setuptools --upgrade\n"
+	"\"$PY\" -m pip install \"${CACHE_ARG[@]}\" pip setuptools --upgrade\n"
 	"say \"END   upgrade pip and install setuptools\"\n"
 	"echo\n"
 	"say \"START installing requirements from ${FREEZE_FILE}\"\n"
-	"\"$PY\" -m pip install ${CACHE_ARG} -r \"${FREEZE_FILE}\"\n"
+	"\"$PY\" -m pip install \"${CACHE_ARG[@]}\" -r \"${FREEZE_FILE}\"\n"
 	"say \"END   installing requirements from ${FREEZE_FILE}\"\n"
 	"echo\n"
 	FOOTER };
@@ -128,9 +141,9 @@ const collect_template_t tpl_pip_install_from_freeze = { "5_pip_install_from_fre
 
 const collect_template_t tpl_pixi_extract = { "pixi_1_extract.sh",
 	LOG_FN("extract-tar-gz-pixi")
-	"PACKAGE_DIR=\"__PACKAGE_DIR__\"\n"
-	"TAR_GZ=\"__TAR_GZ_PATH__\"\n"
-	"SOURCE_DIR=\"${PACKAGE_DIR%/}/__SOURCE_DIR_NAME__\"\n"
+	"PACKAGE_DIR=\"$FRACTAL_PACKAGE_DIR\"\n"
+	"TAR_GZ=\"$FRACTAL_TAR_GZ_PATH\"\n"
+	"SOURCE_DIR=\"${PACKAGE_DIR%/}/${FRACTAL_SOURCE_DIR_NAME}\"\n"
 	"MEMBER=$(basename \"$TAR_GZ\" .tar.gz)\n"
 	"STARTED=$(date +%s)\n"
 	"cd \"$PACKAGE_DIR\"\n"
@@ -146,29 +159,27 @@ const collect_template_t tpl_pixi_extract = { "pixi_1_extract.sh",
 	PIXI_FOOTER };
 
 #define PIXI_ENV                                                           \
-	"PIXI_HOME=\"__PIXI_HOME__\"\n"                                    \
-	"PIXI_HOME=${PIXI_HOME%/}\n"                                       \
-	"PACKAGE_DIR=\"__PACKAGE_DIR__\"\n"                                \
-	"PACKAGE_DIR=${PACKAGE_DIR%/}\n"                                   \
+	"PIXI_HOME=\"${FRACTAL_PIXI_HOME%/}\"\n"                           \
+	"PACKAGE_DIR=\"${FRACTAL_PACKAGE_DIR%/}\"\n"                       \
 	"PIXI=\"${PIXI_HOME}/bin/pixi\"\n"                                 \
-	"SOURCE_DIR=\"${PACKAGE_DIR}/__SOURCE_DIR_NAME__\"\n"              \
+	"SOURCE_DIR=\"${PACKAGE_DIR}/${FRACTAL_SOURCE_DIR_NAME}\"\n"       \
 	"PYPROJECT=\"${SOURCE_DIR}/pyproject.toml\"\n"                     \
 	"export PIXI_HOME\n"                                               \
-	"export PIXI_CACHE_DIR=\"__PIXI_CACHE_DIR__\"\n"                   \
+	"export PIXI_CACHE_DIR=\"$FRACTAL_PIXI_CACHE_DIR\"\n"              \
 	"export RATTLER_AUTH_FILE=\"${PIXI_HOME}/credentials.json\"\n"
 
 const collect_template_t tpl_pixi_install = { "pixi_2_install.sh",
 	LOG_FN("install-tasks-pixi")
 	PIXI_ENV
-	"FROZEN=\"__FROZEN_OPTION__\"\n"
-	"export TOKIO_WORKER_THREADS=\"__TOKIO_WORKER_THREADS__\"\n"
+	"FROZEN=\"$FRACTAL_FROZEN_OPTION\"\n"
+	"export TOKIO_WORKER_THREADS=\"$FRACTAL_TOKIO_WORKER_THREADS\"\n"
 	"STARTED=$(date +%s)\n"
 	"say \"Hostname: $(hostname)\"\n"
 	"cd \"$PACKAGE_DIR\"\n"
 	"say \"Changed working directory to ${PACKAGE_DIR}\"\n"
 	"say \"START '${PIXI} install ${FROZEN} --manifest-path ${PYPROJECT}'\"\n"
-	"\"$PIXI\" install --concurrent-solves \"__PIXI_CONCURRENT_SOLVES__\" "
-	"--concurrent-downloads \"__PIXI_CONCURRENT_DOWNLOADS__\" ${FROZEN} --manifest-path \"$PYPROJECT\"\n"
+	"\"$PIXI\" install --concurrent-solves \"$FRACTAL_PIXI_CONCURRENT_SOLVES\" "
+	"--concurrent-downloads \"$FRACTAL_PIXI_CONCURRENT_DOWNLOADS\" ${FROZEN:+\"$FROZEN\"} --manifest-path \"$PYPROJECT\"\n"
 	"say \"END   '${PIXI} install ${FROZEN} --manifest-path ${PYPROJECT}'\"\n"
 	"echo\n"
 	PIXI_FOOTER };
@@ -188,14 +199,15 @@ const collect_template_t tpl_pixi_post_install = { "pixi_3_post_install.sh",
 	"echo\n"
 	"PROJECT_PYTHON=$(\"$PIXI\" run --manifest-path \"$PYPROJECT\" which python)\n"
 	"say \"Found PROJECT_PYTHON_BIN=${PROJECT_PYTHON}\"\n"
-	"printf '#!/bin/bash\\nsource %s\\nexport PYTHONNOUSERSITE=1\\n%s \"$@\"\\n' \"$ACTIVATE\" \"$PROJECT_PYTHON\" > \"$WRAPPER\"\n"
+	"printf '#!/bin/bash\\nsource %q\\nexport PYTHONNOUSERSITE=1\\n%q \"$@\"\\n' \"$ACTIVATE\" \"$PROJECT_PYTHON\" > \"$WRAPPER\"\n"
 	"chmod 755 \"$WRAPPER\"\n"
 	"say \"Written ${WRAPPER} with 755 permissions\"\n"
 	"say \"Project Python wrapper: ${WRAPPER}\"\n"
 	"say \"Project-Python version: $(\"$WRAPPER\" --version)\"\n"
 	"echo\n"
-	"printf 'source %s\\n%s -c \"import __IMPORT_PACKAGE_NAME__ as p, os; print(os.path.dirname(p.__file__))\"\\n' "
-	"\"$ACTIVATE\" \"$PROJECT_PYTHON\" > \"$FINDER\"\n"
+	"printf 'source %q\\n%q -c \"import importlib, os, sys; p = importlib.import_module(sys.argv[1]); "
+	"print(os.path.dirname(p.__file__))\" %q\\n' \"$ACTIVATE\" \"$PROJECT_PYTHON\" \"$FRACTAL_IMPORT_PACKAGE_NAME\" "
+	"> \"$FINDER\"\n"
 	"say \"Package folder: $(bash \"$FINDER\")\"\n"
 	"echo\n"
 	PIXI_FOOTER };

@@ -1,9 +1,11 @@
 /* templates.h — the bash scripts of task collection and of the task-group
- * lifecycle, compiled into the binary. Each one has __NAME__ placeholders
- * that collect/steps.c replaces literally (as upstream does) before writing the
- * script next to the task group. Their output lines, and the labels that
- * pip.c and pixi.c parse from the pip-show and pixi post-install scripts, are
- * upstream's. */
+ * lifecycle, compiled into the binary and written as they are next to the
+ * task group. Where upstream's have __NAME__ placeholders replaced by the
+ * values, ours read FRACTAL_NAME environment variables (and the pinned
+ * versions as arguments) that collect/steps.c passes to bash, so that no
+ * value is ever parsed as shell (docs/security.md). Their output lines, and
+ * the labels that pip.c and pixi.c parse from the pip-show and pixi
+ * post-install scripts, are upstream's. */
 #ifndef COLLECT_TEMPLATES_H
 #define COLLECT_TEMPLATES_H
 
