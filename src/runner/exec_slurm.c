@@ -885,6 +885,9 @@ static void slurm_submit(executor_t *ex, const exec_batch_t *b)
 			wlog(s->base.job, "ERROR", "%s", err.buf);
 			scancel(s, 0);
 			fail_units(s, 0, s->n, err.buf);
+			/* every unit has its exception: nothing left to wait for */
+			for (size_t k = 0; k < s->njobs; k++)
+				s->jobs[k].processed = 1;
 			break;
 		}
 		wlog(s->base.job, "INFO", "[_submit_single_sbatch] SLURM job %lld: %zu unit(s)",
