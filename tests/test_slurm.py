@@ -36,7 +36,8 @@ def slurm_state(job_id):
                              capture_output=True, text=True).stdout
         for line in out.splitlines():
             jid, state, user = line.split("|")
-            if jid == str(job_id) and state not in ("PENDING", "RUNNING", "COMPLETING"):
+            # slurmdbd may hold a partial record for a moment: wait for the user too
+            if jid == str(job_id) and user and state not in ("PENDING", "RUNNING", "COMPLETING"):
                 return state.split()[0], user
         time.sleep(0.5)
     raise AssertionError(f"SLURM job {job_id}: no final state in sacct")
