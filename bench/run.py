@@ -363,7 +363,12 @@ def main():
         for label, m in r["scale_projects"]:
             out.append(f"| {label} | {m:.2f} |")
         out.append("")
-    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(out) + "\n")
+    # bench/slurm.sh's section, kept
+    path = ROOT / "bench" / "RESULTS.md"
+    old = path.read_text() if path.exists() else ""
+    slurm = old.find("\n## SLURM (slurm_sudo)\n")
+    body = "\n".join(out) + "\n"
+    path.write_text(body if slurm < 0 else body.rstrip("\n") + "\n" + old[slurm:])
     print("\n".join(out))
 
 
