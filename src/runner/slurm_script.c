@@ -334,11 +334,15 @@ done:
 
 /* ---- the job's stderr ---- */
 
-/* srun's step-creation messages, which say nothing about the job's failure */
+/* srun's step-creation messages, which say nothing about the job's failure:
+ * upstream's four, and SLURM 22.05's wording of the third ("srun: Step
+ * created for job N", which upstream's list misses, so that every done job
+ * whose steps waited for a CPU got that noise as its executor_error_log) */
 static const char *const noise[] = {
 	"step creation temporarily disabled, retrying",
 	"step creation still disabled, retrying",
 	"srun: step created for stepid=",
+	"srun: step created for job ",
 	"srun: warning: can't run 1 processes on ",
 };
 
