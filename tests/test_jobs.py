@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
@@ -458,15 +459,20 @@ def test_second_server_leaves_the_first_ones_jobs_alone(env, db, tmp_path):
         assert third.stop() == 0
 
 
+def sleepy_job(api, tmp_path):
+    """A job whose one task sleeps 60 s: (project id, job)."""
+    tid = task(api, "sleepy", command_non_parallel=cmd("generic_task.py"))
+    pid, did, wid, _ = project(api, tmp_path, [{"zarr_url": f"{tmp_path}/zarr/a"}])
+    add(api, pid, wid, tid, args_non_parallel={"sleep_time": 60})
+    return pid, submit(api, pid, wid, did)
+
+
 def test_server_restart_during_a_job(env, db, tmp_path):
     e = init_db(env, tmp_path)
     s = Server(e, tmp_path)
     api = s.http
     api.token = api.login()
-    tid = task(api, "sleepy", command_non_parallel=cmd("generic_task.py"))
-    pid, did, wid, _ = project(api, tmp_path, [{"zarr_url": f"{tmp_path}/zarr/a"}])
-    add(api, pid, wid, tid, args_non_parallel={"sleep_time": 60})
-    job = submit(api, pid, wid, did)
+    pid, job = sleepy_job(api, tmp_path)
     deadline = time.time() + 10
     while time.time() < deadline:
         if "0-th task" in (api.get(f"/api/v2/project/{pid}/job/{job['id']}/?show_tmp_logs=true")[1]["log"] or ""):
@@ -495,6 +501,65 @@ def test_server_restart_during_a_job(env, db, tmp_path):
         assert db.query("SELECT status FROM historyunit") == [["failed"]]
     finally:
         assert s.stop() == 0
+
+
+def live_processes(*markers):
+    """pids of the processes (zombies excluded) whose command line holds every marker."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and all(m in cmdline for m in markers):
+            found.append(int(d.name))
+    return found
+
+
+def test_tasks_of_a_killed_server_are_stopped_at_the_next_start(env, db, tmp_path):
+    # issue 19 finding 8: kill -9 leaves the task running under PID 1; the next start must stop it before
+    # failing the job, and say so in the job's log
+    e = init_db(env, tmp_path)
+    s = Server(e, tmp_path)
+    decoy = None
+    try:
+        api = s.http
+        api.token = api.login()
+        pid, job = sleepy_job(api, tmp_path)
+        working_dir = db.query(f"SELECT working_dir FROM jobv2 WHERE id = {job['id']}")[0][0]
+        deadline = time.time() + 20
+        while not live_processes("generic_task.py", working_dir) and time.time() < deadline:
+            time.sleep(0.1)
+        tasks_running = live_processes("generic_task.py", working_dir)
+        assert tasks_running, "the task did not start"
+        s.stop(signal.SIGKILL)
+        time.sleep(0.3)
+        assert live_processes("generic_task.py", working_dir) == tasks_running  # orphaned, still running
+        assert db.query(f"SELECT status FROM jobv2 WHERE id = {job['id']}") == [["submitted"]]
+        # a record naming another process group (a reused pid: the start time does not match) is left alone
+        decoy = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        (Path(working_dir) / f".fractal-pgid-{decoy.pid}").write_text(f"{decoy.pid} 1\n")
+        s = Server(e, tmp_path)
+        status, log = job_row(db, job["id"])
+        assert status == "failed"
+        assert live_processes("generic_task.py", working_dir) == []
+        assert decoy.poll() is None
+        lines = log.splitlines()
+        assert lines[-1] == ("Job marked as failed at server start-up: it was still 'submitted' when the previous "
+                             "server process stopped, so its execution was interrupted.")
+        assert lines[-2] == (f"Stopped task process group {tasks_running[0]}, left running by the previous server "
+                             "process."), log
+        assert not list(Path(working_dir).glob(".fractal-pgid-*"))
+    finally:
+        for p in live_processes("generic_task.py", str(tmp_path)):
+            os.kill(p, signal.SIGKILL)
+        if decoy:
+            decoy.kill()
+            decoy.wait()
+        s.stop()
 
 
 def test_a_resource_type_without_executor_fails_the_job(env, db, tmp_path):

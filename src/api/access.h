@@ -67,6 +67,9 @@ void wftask_json(sb_t *o, db_res_t *r, int i, int with_warning);
 /* workflow.c: answers one workflow (after read access) as WorkflowRead
  * (with_warnings: WorkflowReadWithWarnings, warnings for req->user). */
 void reply_workflow(http_req_t *req, db_t *db, int64_t pid, int64_t wid, int status, int with_warnings);
+/* 1 (after upstream's 422) if a workflow of project pid has this name, -1
+ * after a 500, else 0. */
+int workflow_name_taken(http_req_t *req, db_t *db, int64_t pid, const char *name);
 /* Appends WorkflowExport (what .../export/ answers); -1 after a 500. */
 int workflow_export_json(http_req_t *req, db_t *db, const workflow_row_t *w, sb_t *o);
 

@@ -113,8 +113,10 @@ void api_admin_project_transfer(http_req_t *req)
 		http_error(req, 422, "Cannot transfer ownership to a guest user.");
 		goto out;
 	}
-	if (db_begin(db))
-		goto dberr;
+	/* the new owner's project names are checked below: serialised with
+	 * that user's project creations and renames */
+	if (api_begin_locked(req, db, "project-name", uid))
+		goto out;
 	if (db_exec(db, "SELECT l.user_id, p.name FROM linkuserprojectv2 l JOIN projectv2 p ON p.id = l.project_id "
 			"WHERE l.project_id = $1 AND l.is_owner = $2 FOR UPDATE", (db_param_t[]){ P_INT(pid), P_BOOL(1) }, 2, &r))
 		goto dberr_tx;
@@ -177,9 +179,7 @@ void api_admin_project_transfer(http_req_t *req)
 	http_empty(req, 200);
 	goto out;
 dberr_tx:
-	db_rollback(db);
-dberr:
-	api_db_error(req, db);
+	api_db_abort(req, db);
 out:
 	db_res_free(r);
 	json_decref(new_dirs);

@@ -511,8 +511,11 @@ static int find_user(db_t *db, const struct token *t, const char *account_id, co
 	db_param_t exp = t->has_expires_at ? P_INT(t->expires_at) : P_NULL;
 	db_param_t refresh = t->refresh_token ? P_SECRET(t->refresh_token) : P_NULL;
 	db_res_t *r;
+	/* two callbacks of one account at once must not both link it */
 	if (db_begin(db))
 		return -1;
+	if (db_lock_key(db, "user-email", 0))
+		goto fail;
 	db_param_t k[] = { P_TEXT(client.oauth_name), P_TEXT(account_id) };
 	if (db_exec(db, "SELECT u.id, u.is_active FROM oauthaccount o JOIN user_oauth u ON u.id = o.user_id "
 			"WHERE o.oauth_name = $1 AND o.account_id = $2 ORDER BY o.id LIMIT 1", k, 2, &r))

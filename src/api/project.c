@@ -90,10 +90,10 @@ void api_project_create(http_req_t *req)
 	int64_t resource_id = db_int(r, 0, 0);
 	db_res_free(r);
 	r = NULL;
-	if (db_begin(db)) {
-		api_db_error(req, db);
+	/* the name check and the insert in one section per owner: two
+	 * requests with the same name cannot both pass the check */
+	if (api_begin_locked(req, db, "project-name", req->user->id))
 		goto out;
-	}
 	if (name_in_use(req, db, name)) {
 		db_rollback(db);
 		goto out;
@@ -153,11 +153,20 @@ void api_project_patch(http_req_t *req)
 		goto out;
 	json_t *name = json_object_get(b, "name");
 	json_t *desc = json_object_get(b, "description");
-	if (json_is_string(name) && strcmp(json_string_value(name), p.name) &&
-	    name_in_use(req, db, json_string_value(name)))
+	int rename = json_is_string(name) && strcmp(json_string_value(name), p.name);
+	if (rename) {
+		if (api_begin_locked(req, db, "project-name", req->user->id))
+			goto out;
+		if (name_in_use(req, db, json_string_value(name))) {
+			db_rollback(db);
+			goto out;
+		}
+	} else if (db_begin(db)) {
+		api_db_error(req, db);
 		goto out;
-	int rc = db_begin(db);
-	if (!rc && json_is_string(name))
+	}
+	int rc = 0;
+	if (json_is_string(name))
 		rc = db_exec(db, "UPDATE projectv2 SET name = $1 WHERE id = $2",
 			     (db_param_t[]){ P_TEXT(json_string_value(name)), P_INT(pid) }, 2, NULL);
 	if (!rc && desc)

@@ -216,10 +216,10 @@ void api_task_create(http_req_t *req)
 	d[IT] = member_dump(b, "input_types", "{}");
 	d[OT] = member_dump(b, "output_types", "{}");
 	d[TAGS] = member_dump(b, "tags", "[]");
-	if (db_begin(db)) {
-		api_db_error(req, db);
+	/* the duplicate checks span users and groups: one section for all
+	 * task-group creations */
+	if (api_begin_locked(req, db, "task-group", 0))
 		goto out;
-	}
 	if (nondup_user(req, db, req->user->id, name, version, resource_id) || nondup_group(req, db, group_id, name, version)) {
 		db_rollback(db);
 		goto out;

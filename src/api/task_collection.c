@@ -301,10 +301,10 @@ static void create_and_start(http_req_t *req, db_t *db, const user_profile_t *up
 	char now[40];
 	utc_now_iso(now, sizeof(now));
 	db_res_t *r = NULL;
-	if (db_begin(db)) {
-		api_db_error(req, db);
+	/* the duplicate checks span users and groups: one section for all
+	 * task-group creations */
+	if (api_begin_locked(req, db, "task-group", 0))
 		return;
-	}
 	if (nondup_user(req, db, req->user->id, pkg_name, version, up->resource_id) ||
 	    nondup_group(req, db, group_id, pkg_name, version)) {
 		db_rollback(db);
@@ -747,10 +747,10 @@ void api_task_collect_custom(http_req_t *req)
 		goto out;
 	}
 	verr_free(&e);
-	if (db_begin(db)) {
-		api_db_error(req, db);
+	/* the duplicate checks span users and groups: one section for all
+	 * task-group creations */
+	if (api_begin_locked(req, db, "task-group", 0))
 		goto out;
-	}
 	if (nondup_user(req, db, req->user->id, label, version, up.resource_id) ||
 	    nondup_group(req, db, group_id, label, version)) {
 		db_rollback(db);

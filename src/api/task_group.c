@@ -271,13 +271,18 @@ void api_tg_patch(http_req_t *req)
 		int64_t new_gid = json_is_integer(g) ? json_integer_value(g) : 0;
 		/* null and a group are different; two nulls are not */
 		int changed = json_is_null(g) ? tg.user_group_id != 0 : (!tg.user_group_id || tg.user_group_id != new_gid);
-		if (changed && json_is_integer(g) && nondup_group(req, db, new_gid, tg.pkg_name, tg.version))
+		/* the duplicate check and the move in the task-group section */
+		if (api_begin_locked(req, db, "task-group", 0))
 			goto out;
-		if (json_is_integer(g) && verify_user_in_group(req, db, req->user->id, new_gid))
+		if ((changed && json_is_integer(g) && nondup_group(req, db, new_gid, tg.pkg_name, tg.version)) ||
+		    (json_is_integer(g) && verify_user_in_group(req, db, req->user->id, new_gid))) {
+			db_rollback(db);
 			goto out;
+		}
 		if (db_exec(db, "UPDATE taskgroupv2 SET user_group_id = $1 WHERE id = $2",
-			    (db_param_t[]){ json_is_integer(g) ? P_INT(new_gid) : P_NULL, P_INT(id) }, 2, NULL)) {
-			api_db_error(req, db);
+			    (db_param_t[]){ json_is_integer(g) ? P_INT(new_gid) : P_NULL, P_INT(id) }, 2, NULL) ||
+		    db_commit(db)) {
+			api_db_abort(req, db);
 			goto out;
 		}
 	}

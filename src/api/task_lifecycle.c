@@ -65,11 +65,16 @@ void activity_reply(http_req_t *req, db_t *db, int64_t id, int status)
 	http_json_sb(req, status, &o);
 }
 
-int check_no_ongoing_activity(http_req_t *req, db_t *db, int64_t tgid)
+/* upstream's check; with_pending also counts activities not yet picked up
+ * by their background job */
+static int no_activity(http_req_t *req, db_t *db, int64_t tgid, int with_pending)
 {
 	db_res_t *r;
-	if (db_exec(db, "SELECT action, status, timestamp_started FROM taskgroupactivityv2 "
-			"WHERE taskgroupv2_id = $1 AND status = " SQ(S_ONGOING) " ORDER BY id",
+	if (db_exec(db, with_pending ? "SELECT action, status, timestamp_started FROM taskgroupactivityv2 "
+				       "WHERE taskgroupv2_id = $1 AND status IN (" SQ(S_ONGOING) ", " SQ(S_PENDING) ") "
+				       "ORDER BY id"
+				     : "SELECT action, status, timestamp_started FROM taskgroupactivityv2 "
+				       "WHERE taskgroupv2_id = $1 AND status = " SQ(S_ONGOING) " ORDER BY id",
 		    (db_param_t[]){ P_INT(tgid) }, 1, &r)) {
 		api_db_error(req, db);
 		return -1;
@@ -91,6 +96,37 @@ int check_no_ongoing_activity(http_req_t *req, db_t *db, int64_t tgid)
 	}
 	db_res_free(r);
 	return n ? 1 : 0;
+}
+
+int check_no_ongoing_activity(http_req_t *req, db_t *db, int64_t tgid)
+{
+	return no_activity(req, db, tgid, 0);
+}
+
+/* Inside the transaction that inserts a new activity: serialises it with
+ * every other action on the group, then checks again what the caller
+ * checked before, as it is now. Two identical requests at once both pass
+ * the caller's checks; the second one stops here (1, after a 422; -1 after
+ * a 500). activate: 0 deactivate, 1 reactivate, -1 neither. */
+static int recheck_locked(http_req_t *req, db_t *db, int64_t tgid, int activate)
+{
+	db_res_t *r;
+	if (db_lock_key(db, "task-group-activity", tgid) ||
+	    db_exec(db, "SELECT active FROM taskgroupv2 WHERE id = $1", (db_param_t[]){ P_INT(tgid) }, 1, &r)) {
+		api_db_error(req, db);
+		return -1;
+	}
+	int active = db_nrows(r) && db_bool(r, 0, 0);
+	db_res_free(r);
+	if (activate == 0 && !active) {
+		http_error(req, 422, "Cannot deactivate a task group with task_group.active=False.");
+		return 1;
+	}
+	if (activate == 1 && active) {
+		http_error(req, 422, "Cannot reactivate a task group with task_group.active=True.");
+		return 1;
+	}
+	return no_activity(req, db, tgid, 1);
 }
 
 int check_no_submitted_job(http_req_t *req, db_t *db, int64_t tgid)
@@ -164,8 +200,15 @@ static void other_shortcut(http_req_t *req, db_t *db, const tg_row_t *g, int act
 	const char *log = activate ? "Task group has task_group.origin='other', set task_group.active to True and exit."
 				   : "Task group has task_group.origin='other', set task_group.active to False and exit.";
 	int64_t aid;
-	if (db_begin(db) ||
-	    db_exec(db, "UPDATE taskgroupv2 SET active = $1 WHERE id = $2", (db_param_t[]){ P_BOOL(activate), P_INT(g->id) },
+	if (db_begin(db)) {
+		api_db_error(req, db);
+		return;
+	}
+	if (recheck_locked(req, db, g->id, activate)) {
+		db_rollback(db);
+		return;
+	}
+	if (db_exec(db, "UPDATE taskgroupv2 SET active = $1 WHERE id = $2", (db_param_t[]){ P_BOOL(activate), P_INT(g->id) },
 		    2, NULL) ||
 	    activity_insert(db, g->user_id, g->id, g->pkg_name, g->version, ACT_OK, activate ? "reactivate" : "deactivate",
 			    log, 1, &aid) ||
@@ -182,8 +225,15 @@ static void start_action(http_req_t *req, db_t *db, const tg_row_t *g, enum coll
 			 const user_profile_t *up, int use_pixi_lockfile)
 {
 	int64_t aid;
-	if (db_begin(db) ||
-	    activity_insert(db, g->user_id, g->id, g->pkg_name, g->version, ACT_PENDING, action, NULL, 0, &aid) ||
+	if (db_begin(db)) {
+		api_db_error(req, db);
+		return;
+	}
+	if (recheck_locked(req, db, g->id, kind == CK_DEACTIVATE ? 0 : kind == CK_REACTIVATE ? 1 : -1)) {
+		db_rollback(db);
+		return;
+	}
+	if (activity_insert(db, g->user_id, g->id, g->pkg_name, g->version, ACT_PENDING, action, NULL, 0, &aid) ||
 	    (kind == CK_DEACTIVATE && db_exec(db, "UPDATE taskgroupv2 SET active = $1 WHERE id = $2",
 					      (db_param_t[]){ P_BOOL(0), P_INT(g->id) }, 2, NULL)) ||
 	    db_commit(db)) {

@@ -429,8 +429,12 @@ static void register_finish(http_req_t *req)
 	char *accs = acc ? json_dumps(acc, JSON_COMPACT) : xstrdup("[]");
 	db_res_t *r = NULL;
 	int64_t uid = 0;
+	/* the case-insensitive check is wider than the unique index: serialise
+	 * it with the insert (and with e-mail changes) */
 	if (db_begin(db))
 		goto dberr;
+	if (db_lock_key(db, "user-email", 0))
+		goto dberr_tx;
 	int taken = email_taken(db, json_string_value(json_object_get(b, "email")));
 	if (taken < 0)
 		goto dberr_tx;
@@ -636,7 +640,8 @@ static void patch_finish(http_req_t *req)
 		return;
 	}
 	db_res_t *cur;
-	if (db_exec(db, "SELECT email FROM user_oauth WHERE id = $1", (db_param_t[]){ P_INT(uid) }, 1, &cur))
+	if ((json_object_get(b, "email") && db_lock_key(db, "user-email", 0)) ||
+	    db_exec(db, "SELECT email FROM user_oauth WHERE id = $1", (db_param_t[]){ P_INT(uid) }, 1, &cur))
 		goto dberr;
 	if (!db_nrows(cur)) {
 		db_res_free(cur);

@@ -131,8 +131,7 @@ static int path_workflow(http_req_t *req, int64_t *pid, int64_t *wid)
 	return v_path_int(req, 0, "project_id", pid) || v_path_int(req, 1, "workflow_id", wid) ? -1 : 0;
 }
 
-/* 1 (after a 422) if another workflow of the project has this name */
-static int workflow_name_taken(http_req_t *req, db_t *db, int64_t pid, const char *name)
+int workflow_name_taken(http_req_t *req, db_t *db, int64_t pid, const char *name)
 {
 	db_res_t *r;
 	if (db_exec(db, "SELECT id FROM workflowv2 WHERE name = $1 AND project_id = $2", (db_param_t[]){ P_TEXT(name), P_INT(pid) },
@@ -216,15 +215,23 @@ void api_workflow_create(http_req_t *req)
 	project_row_t p;
 	const char *name = json_string_value(json_object_get(b, "name"));
 	db_res_t *r = NULL;
-	if (access_project(req, db, pid, 'w', &p) || workflow_name_taken(req, db, pid, name))
+	if (access_project(req, db, pid, 'w', &p))
 		goto out;
+	/* the name check and the insert in one section per project */
+	if (api_begin_locked(req, db, "workflow-name", pid))
+		goto out;
+	if (workflow_name_taken(req, db, pid, name)) {
+		db_rollback(db);
+		goto out;
+	}
 	char now[40];
 	utc_now_iso(now, sizeof(now));
 	if (db_exec(db, "INSERT INTO workflowv2 (name, project_id, timestamp_created, description, is_starred) "
 			"VALUES ($1, $2, $3, $4, $5) RETURNING id",
 		    (db_param_t[]){ P_TEXT(name), P_INT(pid), P_TS(now),
-				    P_TEXT(json_string_value(json_object_get(b, "description"))), P_BOOL(0) }, 5, &r)) {
-		api_db_error(req, db);
+				    P_TEXT(json_string_value(json_object_get(b, "description"))), P_BOOL(0) }, 5, &r) ||
+	    db_commit(db)) {
+		api_db_abort(req, db);
 		goto out;
 	}
 	reply_workflow(req, db, pid, db_int(r, 0, 0), 201, 0);
@@ -273,11 +280,16 @@ void api_workflow_patch(http_req_t *req)
 		goto out;
 	json_t *name = json_object_get(b, "name"), *ids = json_object_get(b, "reordered_workflowtask_ids");
 	json_t *desc = json_object_get(b, "description");
-	if (json_is_string(name) && strcmp(json_string_value(name), w.name) &&
-	    workflow_name_taken(req, db, pid, json_string_value(name)))
-		goto out;
-	if (db_begin(db))
+	if (json_is_string(name) && strcmp(json_string_value(name), w.name)) {
+		if (api_begin_locked(req, db, "workflow-name", pid))
+			goto out;
+		if (workflow_name_taken(req, db, pid, json_string_value(name))) {
+			db_rollback(db);
+			goto out;
+		}
+	} else if (db_begin(db)) {
 		goto dberr;
+	}
 	int rc = 0;
 	if (json_is_string(name))
 		rc = db_exec(db, "UPDATE workflowv2 SET name = $1 WHERE id = $2", (db_param_t[]){ P_TEXT(json_string_value(name)), P_INT(wid) },

@@ -244,22 +244,10 @@ void workflow_import_run(http_req_t *req, db_t *db, int64_t pid, json_t *wf, int
 	if (user_resource_id(req, db, uid, &resource_id) || access_project(req, db, pid, 'w', &p))
 		return;
 	db_res_t *r;
-	if (db_exec(db, "SELECT id FROM workflowv2 WHERE name = $1 AND project_id = $2", (db_param_t[]){ P_TEXT(name), P_INT(pid) }, 2,
-		    &r)) {
-		api_db_error(req, db);
+	/* checked here first, so that a taken name is the answer before any
+	 * task error (upstream's order), and again below under the lock */
+	if (workflow_name_taken(req, db, pid, name))
 		return;
-	}
-	int taken = db_nrows(r);
-	db_res_free(r);
-	if (taken) {
-		sb_t m = SB_INIT;
-		sb_adds(&m, "Workflow with name=");
-		py_repr_str(&m, name, strlen(name));
-		sb_addf(&m, " and project_id=%lld already exists.", (long long)pid);
-		http_error(req, 422, m.buf);
-		sb_release(&m);
-		return;
-	}
 	db_res_t *g = NULL, *links = NULL;
 	if (db_exec(db, "SELECT g.id, g.user_id, g.user_group_id, g.pkg_name, g.version, g.active, t.id, t.name, t.is_core, "
 			"t.type FROM taskgroupv2 g JOIN taskv2 t ON t.taskgroupv2_id = g.id WHERE (g.user_id = $1 OR "
@@ -345,8 +333,10 @@ void workflow_import_run(http_req_t *req, db_t *db, int64_t pid, json_t *wf, int
 	}
 	char now[40];
 	utc_now_iso(now, sizeof(now));
-	if (db_begin(db)) {
-		api_db_error(req, db);
+	if (api_begin_locked(req, db, "workflow-name", pid))
+		goto out_free;
+	if (workflow_name_taken(req, db, pid, name)) {
+		db_rollback(db);
 		goto out_free;
 	}
 	if (db_exec(db, "INSERT INTO workflowv2 (name, project_id, timestamp_created, description, is_starred, template_id) "

@@ -326,6 +326,16 @@ static json_t *template_body(http_req_t *req, int with_data)
 	return NULL;
 }
 
+static void template_duplicate_error(http_req_t *req, const char *name, int64_t version)
+{
+	sb_t m = SB_INIT;
+	sb_adds(&m, "The current user already own a workflow template with name=");
+	py_repr_str(&m, name, strlen(name));
+	sb_addf(&m, " and version=%lld.", (long long)version);
+	http_error(req, 422, m.buf);
+	sb_release(&m);
+}
+
 /* upstream's _check_template_duplication (422). */
 static int template_duplicate(http_req_t *req, db_t *db, const char *name, int64_t version)
 {
@@ -337,16 +347,9 @@ static int template_duplicate(http_req_t *req, db_t *db, const char *name, int64
 	}
 	int dup = db_nrows(r);
 	db_res_free(r);
-	if (dup) {
-		sb_t m = SB_INIT;
-		sb_adds(&m, "The current user already own a workflow template with name=");
-		py_repr_str(&m, name, strlen(name));
-		sb_addf(&m, " and version=%lld.", (long long)version);
-		http_error(req, 422, m.buf);
-		sb_release(&m);
-		return 1;
-	}
-	return 0;
+	if (dup)
+		template_duplicate_error(req, name, version);
+	return dup ? 1 : 0;
 }
 
 /* Inserts a template owned by the user and answers 201 with it. */
@@ -359,15 +362,35 @@ static void template_insert(http_req_t *req, db_t *db, json_t *b, int64_t group_
 	do
 		utc_now_iso(last_used, sizeof(last_used));
 	while (!strcmp(created, last_used));
+	const char *name = json_string_value(json_object_get(b, "name"));
+	int64_t version = json_integer_value(json_object_get(b, "version"));
+	/* the caller checked for a duplicate already (upstream's order of
+	 * answers); checked again with the insert, serialised per user */
+	if (api_begin_locked(req, db, "template-name", req->user->id))
+		return;
+	if (template_duplicate(req, db, name, version)) {
+		db_rollback(db);
+		return;
+	}
 	db_res_t *r;
 	if (db_exec(db, "INSERT INTO workflowtemplate (user_id, name, version, fractal_server_version, timestamp_created, "
 			"timestamp_last_used, user_group_id, description, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
 			"RETURNING id",
-		    (db_param_t[]){ P_INT(req->user->id), P_TEXT(json_string_value(json_object_get(b, "name"))),
-				    P_INT(json_integer_value(json_object_get(b, "version"))), P_TEXT(FRACTAL_VERSION), P_TS(created),
+		    (db_param_t[]){ P_INT(req->user->id), P_TEXT(name), P_INT(version), P_TEXT(FRACTAL_VERSION), P_TS(created),
 				    P_TS(last_used), group_id ? P_INT(group_id) : P_NULL,
 				    P_TEXT(json_string_value(json_object_get(b, "description"))), P_JSON(data) }, 9, &r)) {
-		api_db_error(req, db);
+		/* the unique index, should anything insert without the lock */
+		if (db_errclass(db) == DB_ERR_CONSTRAINT) {
+			db_rollback(db);
+			template_duplicate_error(req, name, version);
+			return;
+		}
+		api_db_abort(req, db);
+		return;
+	}
+	if (db_commit(db)) {
+		db_res_free(r);
+		api_db_abort(req, db);
 		return;
 	}
 	int64_t id = db_int(r, 0, 0);

@@ -171,6 +171,21 @@ int db_rollback(db_t *db)
 	return rc;
 }
 
+int db_lock_key(db_t *db, const char *scope, int64_t id)
+{
+	if (!db->in_tx) {
+		db_set_error(db, DB_ERR_OTHER, "db_lock_key(%s) outside a transaction", scope);
+		return -1;
+	}
+	if (!db->ops->lock_key)
+		return 0;
+	/* FNV-1a: a stable 32-bit key per scope; ids of the schema are int4 */
+	uint32_t h = 2166136261u;
+	for (const char *c = scope; *c; c++)
+		h = (h ^ (unsigned char)*c) * 16777619u;
+	return db->ops->lock_key(db, (int32_t)h, (int32_t)id);
+}
+
 const char *db_file(const db_t *db)
 {
 	return db->ops->file ? db->ops->file(db) : NULL;

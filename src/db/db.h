@@ -156,6 +156,18 @@ int db_row_version(db_t *db, const char *table, const char *column, int64_t id, 
  */
 int db_server_lock(db_t *db);
 
+/*
+ * Serialises a check-then-write section (is the name free? then insert)
+ * among all connections: blocks until no other transaction holds the same
+ * (scope, id) key, and holds it until this transaction ends. Call it inside
+ * db_begin(), before the check; scope names what is checked ("project-name")
+ * and id its owner (a user, a project; 0 for a global name). PostgreSQL:
+ * pg_advisory_xact_lock on a hash of scope and id. SQLite: nothing, since
+ * db_begin()'s BEGIN IMMEDIATE already holds the database's write lock.
+ * Outside a transaction it fails.
+ */
+int db_lock_key(db_t *db, const char *scope, int64_t id);
+
 const char *db_errmsg(const db_t *db);
 enum db_errclass db_errclass(const db_t *db);
 

@@ -22,6 +22,8 @@ struct db_ops {
 	int (*id_counter_get)(db_t *db, const char *table, int64_t *next);
 	int (*id_counter_set)(db_t *db, const char *table, int64_t next);
 	int (*server_lock)(db_t *db);
+	/* db_lock_key(); NULL: the transaction already serialises writers */
+	int (*lock_key)(db_t *db, int32_t scope, int32_t id);
 	int (*row_version)(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text);
 	void (*close)(db_t *db);
 };

@@ -463,6 +463,13 @@ static int pg_server_lock(db_t *db)
 	return got;
 }
 
+/* The two-key form: its keys never meet pg_server_lock's one-key form. */
+static int pg_lock_key(db_t *db, int32_t scope, int32_t id)
+{
+	return db_exec(db, "SELECT pg_advisory_xact_lock($1::int4, $2::int4)", (db_param_t[]){ P_INT(scope), P_INT(id) }, 2,
+		       NULL);
+}
+
 static void pg_close(db_t *db)
 {
 	struct pg_conn *c = db->conn;
@@ -485,6 +492,7 @@ const struct db_ops postgres_ops = {
 	.id_counter_get = pg_id_counter_get,
 	.id_counter_set = pg_id_counter_set,
 	.server_lock = pg_server_lock,
+	.lock_key = pg_lock_key,
 	.row_version = pg_row_version,
 	.close = pg_close,
 };

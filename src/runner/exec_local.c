@@ -9,12 +9,15 @@
  * Every running process group is recorded with the job's background job
  * (util/bgjob.h: bgjob_pid_add), so that the runner's shutdown signals them
  * all from the main thread; the record grows with the number of running
- * units and never drops one. */
+ * units and never drops one. Each one is also recorded in the job folder,
+ * for the next start should this server be killed (see pgid_record()). */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -125,6 +128,122 @@ static int write_json_file(const char *path, json_t *v)
 	return json_dump_file(v, path, JSON_ENSURE_ASCII | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
 }
 
+/* ---- the record a killed server leaves behind ----
+ *
+ * The schema has no column for a unit's process group, so each running unit
+ * has a file in the job folder, <working_dir>/.fractal-pgid-<pgid>, holding
+ * "<pgid> <leader's start time>\n" (proc_stat()): written when the unit
+ * starts, removed when it ends. A server killed without its shutdown leaves
+ * them behind, and the next start stops those groups
+ * (exec_local_stop_leftovers(), from runner_recover()). */
+#define PGID_FILE ".fractal-pgid-"
+
+static void pgid_path(sb_t *out, const char *working_dir, pid_t pgid)
+{
+	sb_addf(out, "%s/" PGID_FILE "%d", working_dir, (int)pgid);
+}
+
+static void pgid_record(local_t *l, pid_t pid)
+{
+	job_t *j = l->base.job;
+	char state;
+	pid_t pg;
+	unsigned long long start;
+	/* gone already: nothing to record */
+	if (!j->working_dir || proc_stat(pid, &state, &pg, &start))
+		return;
+	sb_t path = SB_INIT;
+	pgid_path(&path, j->working_dir, pid);
+	int fd = open(path.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || dprintf(fd, "%d %llu\n", (int)pid, start) < 0)
+		wlog(j, "WARNING", "cannot record the process group of a task in %s: %s", path.buf, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	sb_release(&path);
+}
+
+static void pgid_forget(local_t *l, pid_t pid)
+{
+	job_t *j = l->base.job;
+	if (!j->working_dir)
+		return;
+	sb_t path = SB_INIT;
+	pgid_path(&path, j->working_dir, pid);
+	unlink(path.buf);
+	sb_release(&path);
+}
+
+/* Whether the recorded group is still the task's: its leader is the process
+ * recorded (same start time, still leading the group), or the leader is
+ * gone but members remain (a pid is not handed out again while a process
+ * group of that id exists, so the group is the original one). */
+static int pgid_still_ours(pid_t pgid, unsigned long long start)
+{
+	char state;
+	pid_t pg;
+	unsigned long long st;
+	/* never this server's own group, whatever a record says */
+	if (pgid <= 1 || pgid == getpgrp() || pgid == getpid())
+		return 0;
+	if (!proc_stat(pgid, &state, &pg, &st))
+		return st == start && pg == pgid && proc_group_alive(pgid);
+	return proc_group_alive(pgid);
+}
+
+static int wait_groups_gone(const pid_t *g, size_t n, int64_t ms)
+{
+	for (int64_t waited = 0;; waited += 50) {
+		size_t alive = 0;
+		for (size_t i = 0; i < n; i++)
+			alive += g[i] > 0 && proc_group_alive(g[i]);
+		if (!alive)
+			return 1;
+		if (waited >= ms)
+			return 0;
+		usleep(50000);
+	}
+}
+
+int exec_local_stop_leftovers(const char *working_dir, sb_t *report)
+{
+	DIR *d = working_dir ? opendir(working_dir) : NULL;
+	if (!d)
+		return 0;
+	pid_t *groups = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, PGID_FILE, strlen(PGID_FILE)))
+			continue;
+		sb_t path = SB_INIT, text = SB_INIT;
+		sb_addf(&path, "%s/%s", working_dir, e->d_name);
+		int pgid = 0;
+		unsigned long long start = 0;
+		if (!file_read_whole(path.buf, &text) && sscanf(text.buf, "%d %llu", &pgid, &start) == 2 && pgid > 1 &&
+		    pgid_still_ours((pid_t)pgid, start)) {
+			groups = xrealloc(groups, (n + 1) * sizeof(*groups));
+			groups[n++] = (pid_t)pgid;
+		}
+		unlink(path.buf);
+		sb_release(&path);
+		sb_release(&text);
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		proc_kill_group(groups[i], SIGTERM);
+	if (n && !wait_groups_gone(groups, n, 3000)) {
+		for (size_t i = 0; i < n; i++)
+			if (proc_group_alive(groups[i]))
+				proc_kill_group(groups[i], SIGKILL);
+		wait_groups_gone(groups, n, 1000);
+	}
+	for (size_t i = 0; i < n; i++)
+		sb_addf(report, "\nStopped task process group %d, left running by the previous server process%s.",
+			(int)groups[i], proc_group_alive(groups[i]) ? " (it is still running after SIGKILL)" : "");
+	free(groups);
+	return (int)n;
+}
+
 /* run_single_task up to the start of the process (call_command_wrapper's
  * checks included). */
 static void unit_start(local_t *l, unit_t *u)
@@ -185,6 +304,7 @@ static void unit_start(local_t *l, unit_t *u)
 	/* a shutdown that began meanwhile signals it here (bgjob_pid_add) */
 	u->handle = pid;
 	bgjob_pid_add(l->base.job->bg, pid);
+	pgid_record(l, pid);
 	u->state = UNIT_RUNNING;
 out:
 	sb_release(&cmd);
@@ -195,6 +315,7 @@ out:
 static void unit_finish(local_t *l, unit_t *u, int rc)
 {
 	bgjob_pid_del(l->base.job->bg, (pid_t)u->handle);
+	pgid_forget(l, (pid_t)u->handle);
 	u->state = UNIT_FINISHED;
 	if (rc != 0) {
 		sb_t m = SB_INIT;

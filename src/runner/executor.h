@@ -146,6 +146,14 @@ extern const struct executor_ops exec_slurm_sudo_ops;
 struct db;
 int exec_slurm_cancel_leftover(struct db *db, int64_t job_id, sb_t *note);
 
+/* At start (runner_recover()), for a job a killed server left running:
+ * stops the local units' process groups recorded in its working_dir that
+ * are still the task's (SIGTERM, then SIGKILL after 3 s), removes the
+ * records, and appends one line per group stopped to report. Returns how
+ * many it stopped. */
+struct sb;
+int exec_local_stop_leftovers(const char *working_dir, struct sb *report);
+
 /* The executor of a resource type, or NULL when this server has none for it
  * (job.c; the one place that decides). */
 const struct executor_ops *executor_for(const char *resource_type);

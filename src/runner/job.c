@@ -383,17 +383,24 @@ static int mark_failed(db_t *db, int64_t job_id, const char *suffix)
 int runner_recover(db_t *db)
 {
 	db_res_t *r = NULL;
-	if (db_exec(db, "SELECT id FROM jobv2 WHERE status = " SQ(S_SUBMITTED) " ORDER BY id", NULL, 0, &r))
+	if (db_exec(db, "SELECT id, working_dir FROM jobv2 WHERE status = " SQ(S_SUBMITTED) " ORDER BY id", NULL, 0, &r))
 		return -1;
 	int n = 0;
 	for (int i = 0; i < db_nrows(r); i++) {
 		int64_t id = db_int(r, i, 0);
-		sb_t note = SB_INIT;
-		sb_adds(&note, "\nJob marked as failed at server start-up: it was still 'submitted' when the previous "
+		/* a server killed with SIGKILL leaves its tasks running (under
+		 * PID 1): stop them first, so that a resubmitted job does not run
+		 * beside them on the same dataset; its SLURM jobs too */
+		sb_t text = SB_INIT;
+		int stopped = exec_local_stop_leftovers(db_text(r, i, 1), &text);
+		if (stopped)
+			log_warning("Job %lld: stopped %d task process group(s) left running by the previous server process.",
+				    (long long)id, stopped);
+		sb_adds(&text, "\nJob marked as failed at server start-up: it was still 'submitted' when the previous "
 			       "server process stopped, so its execution was interrupted.\n");
-		exec_slurm_cancel_leftover(db, id, &note);
-		int c = mark_failed(db, id, note.buf);
-		sb_release(&note);
+		exec_slurm_cancel_leftover(db, id, &text);
+		int c = mark_failed(db, id, text.buf);
+		sb_release(&text);
 		if (c > 0) {
 			log_warning("Job %lld was still 'submitted' at start-up: marked as failed.", (long long)id);
 			n++;

@@ -3,10 +3,12 @@
  * copy as with fork) and is safe to call from any thread. */
 #include "util/proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -221,4 +223,70 @@ void proc_kill_group(pid_t pid, int sig)
 {
 	if (pid > 0)
 		kill(-pid, sig);
+}
+
+int proc_stat(pid_t pid, char *state, pid_t *pgrp, unsigned long long *start)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* the command name (field 2) may hold spaces and parentheses: the
+	 * fields after it start past its last ')' */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	p++;
+	long long pg = 0;
+	unsigned long long st = 0;
+	char sc = '?';
+	/* fields 3 (state) to 22 (starttime) */
+	for (int field = 3; field <= 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return -1;
+		if (field == 3)
+			sc = *p;
+		else if (field == 5)
+			pg = strtoll(p, NULL, 10);
+		else if (field == 22)
+			st = strtoull(p, NULL, 10);
+		while (*p && *p != ' ')
+			p++;
+	}
+	*state = sc;
+	*pgrp = (pid_t)pg;
+	*start = st;
+	return 0;
+}
+
+int proc_group_alive(pid_t pgid)
+{
+	/* kill(-pgid, 0) also succeeds for zombies nobody reaps (a PID 1 that
+	 * does not wait): look at each member instead */
+	if (pgid <= 0 || (kill(-pgid, 0) && errno == ESRCH))
+		return 0;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 1;
+	struct dirent *e;
+	int alive = 0;
+	while (!alive && (e = readdir(d))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char state;
+		pid_t pg;
+		unsigned long long st;
+		if (!proc_stat((pid_t)atoi(e->d_name), &state, &pg, &st) && pg == pgid && state != 'Z')
+			alive = 1;
+	}
+	closedir(d);
+	return alive;
 }

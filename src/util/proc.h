@@ -50,4 +50,13 @@ int proc_run(char *const argv[], char *const extra_env[], const char *out_path, 
 /* Sends sig to the child's whole process group. */
 void proc_kill_group(pid_t pid, int sig);
 
+/* What /proc/<pid>/stat says of pid: its state letter (field 3; 'Z' for a
+ * zombie), its process group (field 5) and its start time (field 22, clock
+ * ticks since boot; with the pid, the identity of a process, as a pid alone
+ * can be reused). 0, or -1 when there is no such process. */
+int proc_stat(pid_t pid, char *state, pid_t *pgrp, unsigned long long *start);
+
+/* 1 if a process other than a zombie is in process group pgid, else 0. */
+int proc_group_alive(pid_t pgid);
+
 #endif
