@@ -167,6 +167,14 @@ void api_dataset_create(http_req_t *req)
 		http_errorf(req, 422, "%s", why);
 		goto out;
 	}
+	if (project_dir && !url_is_really_relative_to(norm, base)) {
+		/* zarr_subfolder through a symbolic link that leaves the project
+		 * dir (ours: upstream joins the strings only) */
+		db_rollback(db);
+		http_errorf(req, 422, "dataset.zarr_dir='%s' is not relative to any of user's project dirs.", norm);
+		free(norm);
+		goto out;
+	}
 	int rc = db_exec(db, "UPDATE datasetv2 SET zarr_dir = $1 WHERE id = $2", (db_param_t[]){ P_TEXT(norm), P_INT(did) }, 2, NULL);
 	free(norm);
 	if (rc || db_commit(db))
@@ -384,8 +392,9 @@ void api_dataset_import(http_req_t *req)
 	int ok = 0;
 	size_t i;
 	json_t *v;
+	/* a symbolic link in the project dir must not lead elsewhere (ours) */
 	json_array_foreach(dirs, i, v)
-		ok |= url_is_relative_to(zarr_dir, json_string_value(v));
+		ok |= url_is_really_relative_to(zarr_dir, json_string_value(v));
 	json_decref(dirs);
 	if (!ok) {
 		http_errorf(req, 422, "dataset.zarr_dir='%s' is not relative to any of user's project dirs.", zarr_dir);

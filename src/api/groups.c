@@ -111,7 +111,7 @@ void api_group_get(http_req_t *req)
 
 void api_group_create(http_req_t *req)
 {
-	const vfield_t fields[] = { { .name = "name", .type = V_NONEMPTY, .required = 1 } };
+	const vfield_t fields[] = { { .name = "name", .type = V_NONEMPTY, .required = 1, .max_length = V_INDEXED_MAX_LENGTH } };
 	json_t *b = v_body(req, fields, 1, 1);
 	if (!b)
 		return;

@@ -78,8 +78,10 @@ void api_images_add(http_req_t *req)
 	if (access_dataset(req, db, pid, did, 'w', &p, &d))
 		goto out;
 	const char *zu = json_string_value(json_object_get(img, "zarr_url"));
-	/* upstream compares as strings here (startswith), not as paths */
-	if (strncmp(zu, d.zarr_dir, strlen(d.zarr_dir))) {
+	/* upstream compares as strings here (startswith), which lets
+	 * <zarr_dir>x/img into the dataset: ours wants a '/' after the prefix
+	 * (same message; docs/security.md) */
+	if (!url_is_relative_to(zu, d.zarr_dir)) {
 		http_errorf(req, 422, "Cannot create image with zarr_url which is not relative to %s.", d.zarr_dir);
 		goto out;
 	}

@@ -3,7 +3,10 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
+#include "util/jsonspan.h"
 #include "util/timeutil.h"
 
 /* path and query parameters arrive as strings: pydantic's lax int and bool */
@@ -34,10 +37,60 @@ int verr_reply(verr_t *e, http_req_t *req)
 	return 1;
 }
 
+/* FastAPI (0.132 on, strict_content_type) parses a body as JSON only under
+ * application/json or application/<x>+json; any other Content-Type, or none,
+ * hands the route the raw bytes, which then fail the model's validation as a
+ * value that is not an object. That is what keeps a cross-site "simple"
+ * request (text/plain, a form, multipart; no preflight) from creating
+ * objects with the fastapiusersauth cookie. */
+static int is_json_type(const char *ct)
+{
+	if (!ct)
+		return 0;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	size_t n = strcspn(ct, ";");
+	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n < 12 || strncasecmp(ct, "application/", 12))
+		return 0;
+	const char *sub = ct + 12;
+	size_t sn = n - 12;
+	return (sn == 4 && !strncasecmp(sub, "json", 4)) || (sn > 5 && !strncasecmp(sub + sn - 5, "+json", 5));
+}
+
+/* The raw body as the string FastAPI's error echoes (its bytes decoded as
+ * UTF-8; a byte that is not UTF-8 becomes '?', where upstream would fail). */
+static json_t *raw_body_string(const http_req_t *req)
+{
+	json_t *s = json_stringn(req->body.buf, req->body.len);
+	if (s)
+		return s;
+	char *copy = xmalloc(req->body.len);
+	for (size_t i = 0; i < req->body.len; i++)
+		copy[i] = (unsigned char)req->body.buf[i] < 0x80 ? req->body.buf[i] : '?';
+	s = json_stringn(copy, req->body.len);
+	free(copy);
+	return s;
+}
+
 json_t *v_parse_body(http_req_t *req, verr_t *e)
 {
 	if (req->body.len == 0) {
 		verr_add(e, "missing", json_pack("[s]", "body"), "Field required", NULL, NULL);
+		return NULL;
+	}
+	if (!is_json_type(http_header(req, "Content-Type")))
+		return raw_body_string(req);
+	size_t pos;
+	if (json_text_too_deep(req->body.buf, req->body.len, JSON_MAX_INPUT_DEPTH, &pos)) {
+		json_t *empty = json_object();
+		sb_t m = SB_INIT;
+		sb_addf(&m, "Nesting too deep: more than %d levels of arrays and objects", JSON_MAX_INPUT_DEPTH);
+		verr_add(e, "json_invalid", json_pack("[s,i]", "body", (json_int_t)pos), "JSON decode error", empty,
+			 json_pack("{s:s}", "error", m.buf));
+		sb_release(&m);
+		json_decref(empty);
 		return NULL;
 	}
 	json_error_t jerr;

@@ -29,7 +29,12 @@ int verr_reply(verr_t *e, http_req_t *req);
 
 /* The JSON body (new reference; any JSON value), or NULL after adding
  * FastAPI's error to e: "missing" at ["body"] for an empty body,
- * "json_invalid" otherwise. */
+ * "json_invalid" for a body that is not JSON or nests deeper than
+ * JSON_MAX_INPUT_DEPTH (util/jsonspan.h; upstream has no limit of its own:
+ * Python's json gives up near 1,000 levels, and FastAPI answers that
+ * RecursionError with a 400). A body sent with a Content-Type other than JSON (or
+ * none) is not parsed: it comes back as a JSON string of its raw text, which
+ * the route's model then refuses as FastAPI does (not an object). */
 json_t *v_parse_body(http_req_t *req, verr_t *e);
 
 /* Parses and validates the JSON body against fields. Returns a new object

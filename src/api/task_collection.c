@@ -288,6 +288,22 @@ static char *group_path(http_req_t *req, const user_profile_t *up, const char *p
 		http_error_500(req, "task-group path %s is not relative to %s", path, base);
 		return NULL;
 	}
+	if (v_utf8_chars(path, strlen(path)) > V_INDEXED_MAX_LENGTH) {
+		/* ours: the path is in a PostgreSQL index (see validate.h); said
+		 * as upstream says TaskGroupCreateStrict's other errors */
+		verr_t e;
+		verr_init(&e);
+		json_t *in = json_string(path);
+		v_add_too_long(&e, json_pack("[s]", "path"), in, V_INDEXED_MAX_LENGTH);
+		json_decref(in);
+		sb_t m = SB_INIT;
+		sb_adds(&m, "Invalid task-group object. Original error: ");
+		verr_render(e.list, "TaskGroupCreateStrict", &m);
+		http_error(req, 422, m.buf);
+		sb_release(&m);
+		verr_free(&e);
+		return NULL;
+	}
 	return path;
 }
 
@@ -384,14 +400,20 @@ void api_task_collect_pip(http_req_t *req)
 	if (pr.file) {
 		const char *fn = pr.file->filename;
 		const char *dash = strchr(fn, '-');
-		if (strchr(fn, '/') || !dash) {
+		/* an empty distribution ("-.whl"): upstream goes on with pkg_name ""
+		 * and a path without that component; ours refuses it in the shape
+		 * of its other wheel-name errors */
+		if (strchr(fn, '/') || !dash || dash == fn) {
 			sb_t m = SB_INIT;
 			if (strchr(fn, '/'))
 				sb_addf(&m, "Invalid wheel-file name %s. Original error: [_parse_wheel_filename] Input must be "
 					    "a filename, not a full path (given: %s).", fn, fn);
-			else
+			else if (!dash)
 				sb_addf(&m, "Invalid wheel-file name %s. Original error: Invalid wheel_filename='%s'. "
 					    "Original error: list index out of range.", fn, fn);
+			else
+				sb_addf(&m, "Invalid wheel-file name %s. Original error: Invalid wheel_filename='%s'. "
+					    "Original error: empty distribution name.", fn, fn);
 			error_tuple(req, 422, m.buf);
 			sb_release(&m);
 			goto out;

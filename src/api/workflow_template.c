@@ -293,7 +293,7 @@ void api_template_get(http_req_t *req)
 static json_t *template_body(http_req_t *req, int with_data)
 {
 	const vfield_t fields[] = {
-		{ .name = "name", .type = V_NONEMPTY, .required = 1 },
+		{ .name = "name", .type = V_NONEMPTY, .required = 1, .max_length = V_INDEXED_MAX_LENGTH },
 		{ .name = "version", .type = V_INT, .required = 1 },
 		{ .name = "description", .type = V_NONEMPTY, .nullable = 1 },
 		{ .name = "data", .type = V_ANY, .required = 1 },

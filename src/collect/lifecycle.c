@@ -67,12 +67,13 @@ static int delete_group(job_t *j)
 
 /* ---- the job ---- */
 
-/* fail_and_cleanup: the activity failed, and what the action needs undone. */
+/* fail_and_cleanup: what the action needs undone, and the activity failed.
+ * Upstream marks the activity failed first and undoes in a second commit;
+ * here the undoing comes first, so that a client that sees "failed" also
+ * sees its effect (no task group left after a failed collection). */
 static void fail_and_cleanup(job_t *j)
 {
 	cj_log(j, LOG_WARNING, "Task %s failed. Original error: %s", j->action, j->err.buf);
-	if (cj_set_state(j, ACT_FAILED, 1))
-		log_error("%s: cannot mark the activity failed: %s", j->logger, j->err.buf);
 	int rc = 0;
 	if (j->r.kind == CK_COLLECT_PIP || j->r.kind == CK_COLLECT_PIXI)
 		rc = cj_delete_tg(j);
@@ -82,6 +83,8 @@ static void fail_and_cleanup(job_t *j)
 		rc = cj_set_active(j, 0);
 	if (rc)
 		log_error("%s: cleanup after the failure failed: %s", j->logger, j->err.buf);
+	if (cj_set_state(j, ACT_FAILED, 1))
+		log_error("%s: cannot mark the activity failed: %s", j->logger, j->err.buf);
 }
 
 static const char *module_name(const job_t *j)

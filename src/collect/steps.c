@@ -14,6 +14,7 @@
 #include "model/state.h"
 #include "model/task.h"
 #include "model/validate.h"
+#include "util/jsonspan.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -446,6 +447,14 @@ int cj_load_manifest(job_t *j, const char *manifest_path, const char *package_ro
 	char *text = cj_read_file(j, manifest_path, &len);
 	if (!text)
 		return -1;
+	size_t deep;
+	if (json_text_too_deep(text, len, JSON_MAX_INPUT_DEPTH, &deep)) {
+		/* stored, its args schemas could not be read back once wrapped */
+		free(text);
+		cj_fail(j, "the manifest nests arrays and objects deeper than %d levels (char %zu)", JSON_MAX_INPUT_DEPTH,
+			deep);
+		return -1;
+	}
 	json_error_t jerr;
 	json_t *m = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
 	free(text);

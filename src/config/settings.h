@@ -42,6 +42,7 @@ typedef struct settings {
 	/* database */
 	enum db_engine db_engine;
 	const char *sqlite_path;         /* absolute */
+	int sqlite_synchronous_normal;   /* SQLITE_SYNCHRONOUS=NORMAL (default FULL; docs/database.md) */
 	int db_echo;
 	const char *pg_user;             /* NULL: libpq's default, the system user */
 	const char *pg_password;

@@ -479,7 +479,14 @@ db_t *sqlite_open(int create, sb_t *err)
 	/* journal_mode reads the header first: a file that is not a database
 	 * fails here, before anything is written to it */
 	char *msg = NULL;
-	rc = sqlite3_exec(h, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;", NULL, NULL, &msg);
+	/* FULL: a commit is on disk when it returns, also after a power loss;
+	 * NORMAL (WAL) only survives a crash of the process, and is faster
+	 * (SQLITE_SYNCHRONOUS, docs/database.md) */
+	rc = sqlite3_exec(h,
+			  settings.sqlite_synchronous_normal
+				  ? "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+				  : "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+			  NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		sb_addf(err, "cannot open SQLite database %s: %s", path, msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);

@@ -278,6 +278,14 @@ static enum MHD_Result send_response(struct http_conn_ctx *ctx)
 	return r;
 }
 
+static void req_plain_error(http_req_t *req, int status, const char *text)
+{
+	req->status = status;
+	sb_reset(&req->resp);
+	sb_adds(&req->resp, text);
+	req->content_type = "text/plain; charset=utf-8";
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version, const char *upload_data,
 				 size_t *upload_data_size, void **con_cls)
@@ -290,7 +298,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	if (!ctx) {
 		/* answered on the next call, once the request is complete: a
 		 * response queued on the first call makes MHD close the connection */
-		if (method[0] == 'G' && !strcmp(url, "/api/alive/") && !strcmp(method, "GET")) {
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		/* both framings: a proxy in front may read the other one (request
+		 * smuggling); refused below, on every route */
+		int both = cl && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		if (!both && method[0] == 'G' && !strcmp(url, "/api/alive/") && !strcmp(method, "GET")) {
 			*con_cls = &alive_marker;
 			return MHD_YES;
 		}
@@ -304,7 +316,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		sb_init(&ctx->req.body, 0);
 		sb_init(&ctx->req.resp, 0);
 		*con_cls = ctx;
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (both) {
+			/* before the body, with the answer of uvicorn's httptools
+			 * parser; MHD closes the connection after it (too_large
+			 * drops what body arrives) */
+			ctx->too_large = 1;
+			req_plain_error(&ctx->req, 400, "Invalid HTTP request received.");
+			return send_response(ctx);
+		}
 		if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
 			/* answer now, before reading any of it; MHD closes the
 			 * connection after this response */
@@ -368,6 +387,34 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&inflight, 1);
 }
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* MHD's own unescaping (%HH) except that %00 stays as it is: decoded, the
+ * NUL would end the C string and "/api/v2/project/1/%00/../x" would be
+ * served as "/api/v2/project/1/". Left in place, it makes the path match
+ * nothing (404) or fail a path parameter (422), as a NUL does in Starlette;
+ * a query value keeps the three characters. */
+static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	char *w = s;
+	for (const char *r = s; *r;) {
+		int hi, lo;
+		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi || lo)) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
@@ -420,6 +467,7 @@ int http_start(const char *host, int port, sb_t *err)
 					 MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
 					 MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 					 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+					 MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
 					 MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!daemon_handle) {

@@ -3,6 +3,7 @@
 #include "model/task.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,48 @@ int url_is_relative_to(const char *url, const char *base)
 	return url[n] == '\0' || url[n] == '/' || (n && base[n - 1] == '/');
 }
 
+/* realpath() of the longest existing ancestor of the normalised absolute
+ * path p, with the components that do not exist appended (malloc'd). */
+static char *resolve_existing(const char *p)
+{
+	size_t n = strlen(p);
+	char *head = xstrndup(p, n);
+	for (;;) {
+		char *real = realpath(head[0] ? head : "/", NULL);
+		if (real) {
+			sb_t out = SB_INIT;
+			sb_adds(&out, real);
+			free(real);
+			const char *rest = p + strlen(head);
+			if (*rest && !(out.len && out.buf[out.len - 1] == '/' && *rest == '/'))
+				sb_adds(&out, rest);
+			else if (*rest)
+				sb_adds(&out, rest + 1);
+			free(head);
+			return sb_detach(&out);
+		}
+		char *slash = strrchr(head, '/');
+		if (!slash || slash == head) {
+			free(head);
+			return xstrndup(p, n);
+		}
+		*slash = '\0';
+	}
+}
+
+int url_is_really_relative_to(const char *url, const char *base)
+{
+	if (!url_is_relative_to(url, base))
+		return 0;
+	if (!strncmp(url, "s3://", 5) || url[0] != '/' || base[0] != '/')
+		return 1;
+	char *ru = resolve_existing(url), *rb = resolve_existing(base);
+	int ok = url_is_relative_to(ru, rb);
+	free(ru);
+	free(rb);
+	return ok;
+}
+
 static json_t *loc_add(json_t *loc, const char *key)
 {
 	json_t *l = json_copy(loc);
@@ -89,7 +132,8 @@ static json_t *zarr_field(json_t *v, json_t *loc, verr_t *e, int nullable)
 {
 	if (nullable && json_is_null(v))
 		return json_null();
-	vfield_t f = { .name = "zarr_url", .type = V_NONEMPTY };
+	/* the longest a path may be as historyimagecache's primary key (ours) */
+	vfield_t f = { .name = "zarr_url", .type = V_NONEMPTY, .max_length = V_INDEXED_MAX_LENGTH };
 	json_t *s = v_value(&f, v, loc, e);
 	if (!s)
 		return NULL;

@@ -17,6 +17,12 @@
 char *zarr_url_normalise(const char *in, const char **why);
 /* url_is_relative_to for normalised local paths and s3 URLs. */
 int url_is_relative_to(const char *url, const char *base);
+/* The same, and for a local path also once the symbolic links of both are
+ * resolved as far as the paths exist on this machine (realpath of the
+ * longest existing ancestor, then the rest), so that a link inside base
+ * that points elsewhere does not count as inside it. Ours: upstream checks
+ * the strings only. */
+int url_is_really_relative_to(const char *url, const char *base);
 
 /* SingleImage: returns a new object {zarr_url, origin, attributes, types}
  * or NULL after adding errors. */

@@ -24,6 +24,7 @@ enum fkind {
 	F_TAG,           /* the union's discriminator, already checked */
 	F_STR,           /* str */
 	F_NONEMPTY,      /* NonEmptyStr */
+	F_NAME,          /* NonEmptyStr of a unique name: at most V_INDEXED_MAX_LENGTH (ours) */
 	F_ABSPATH,       /* AbsolutePathStr */
 	F_INT,           /* int */
 	F_POSINT,        /* PositiveInt */
@@ -432,6 +433,10 @@ static json_t *field(struct vctx *c, const mfield_t *f, json_t *v, json_t *loc)
 		return vvalue(c, V_STR, V_ANY, NULL, v, loc);
 	case F_NONEMPTY:
 		return vvalue(c, V_NONEMPTY, V_ANY, NULL, v, loc);
+	case F_NAME: {
+		vfield_t nf = { .type = V_NONEMPTY, .max_length = V_INDEXED_MAX_LENGTH };
+		return v_value(&nf, v, loc, c->e);
+	}
 	case F_ABSPATH:
 		return vvalue(c, V_NONEMPTY, V_ANY, check_abspath, v, loc);
 	case F_INT:
@@ -693,7 +698,7 @@ static const model_t runner_slurm_model = { "JobRunnerConfigSLURM", runner_slurm
  * subclasses redefine some in place and append their own. */
 #define RESOURCE_BASE(runner)                                                  \
 	{ "type", F_TAG, 0, NULL, NULL },                                      \
-	{ "name", F_NONEMPTY, 0, NULL, NULL },                                 \
+	{ "name", F_NAME, 0, NULL, NULL },                                     \
 	{ "tasks_python_config", F_MODEL, 0, NULL, &python_model },            \
 	{ "tasks_pixi_config", F_PIXI, 0, NULL, NULL },                        \
 	{ "tasks_local_dir", F_ABSPATH, 0, NULL, NULL },                       \
@@ -724,7 +729,7 @@ static const model_t resource_models[] = {
 };
 
 static const mfield_t profile_local_fields[] = {
-	{ "name", F_NONEMPTY, 0, NULL, NULL },
+	{ "name", F_NAME, 0, NULL, NULL },
 	{ "resource_type", F_TAG, 0, NULL, NULL },
 	{ "username", F_NONE, 0, "null", NULL },
 	{ "ssh_key_path", F_NONE, 0, "null", NULL },
@@ -733,7 +738,7 @@ static const mfield_t profile_local_fields[] = {
 	{ "pixi_cache_dir", F_NONE, 0, "null", NULL },
 };
 static const mfield_t profile_sudo_fields[] = {
-	{ "name", F_NONEMPTY, 0, NULL, NULL },
+	{ "name", F_NAME, 0, NULL, NULL },
 	{ "resource_type", F_TAG, 0, NULL, NULL },
 	{ "username", F_NONEMPTY, 0, NULL, NULL },
 	{ "ssh_key_path", F_NONE, 0, "null", NULL },
@@ -742,7 +747,7 @@ static const mfield_t profile_sudo_fields[] = {
 	{ "pixi_cache_dir", F_NONE, 0, "null", NULL },
 };
 static const mfield_t profile_ssh_fields[] = {
-	{ "name", F_NONEMPTY, 0, NULL, NULL },
+	{ "name", F_NAME, 0, NULL, NULL },
 	{ "resource_type", F_TAG, 0, NULL, NULL },
 	{ "username", F_NONEMPTY, 0, NULL, NULL },
 	{ "ssh_key_path", F_ABSPATH, 0, NULL, NULL },

@@ -14,6 +14,8 @@
 enum tkind {
 	TK_NONEMPTY,   /* NonEmptyStr */
 	TK_STR,        /* str */
+	TK_NAME,       /* NonEmptyStr, at most V_INDEXED_MAX_LENGTH (ours: taskv2.name is indexed) */
+	TK_NAME_STR,   /* str, at most V_INDEXED_MAX_LENGTH (the same, in a manifest) */
 	TK_DICT,       /* DictStrAny */
 	TK_TYPES,      /* TypeFilters */
 	TK_URL,        /* HttpUrlStr */
@@ -31,7 +33,7 @@ typedef struct tfield {
 
 /* TaskCreate, in upstream's field order (errors come out in this order). */
 static const tfield_t create_fields[] = {
-	{ "name", TK_NONEMPTY, 1, 0 },
+	{ "name", TK_NAME, 1, 0 },
 	{ "command_non_parallel", TK_NONEMPTY, 0, 0 },
 	{ "command_parallel", TK_NONEMPTY, 0, 0 },
 	{ "meta_non_parallel", TK_DICT, 0, 1 },
@@ -446,8 +448,11 @@ static json_t *field_value(const tfield_t *f, json_t *v, json_t *loc, verr_t *e)
 		return json_null();
 	switch (f->kind) {
 	case TK_NONEMPTY:
-	case TK_STR: {
-		vfield_t vf = { .type = f->kind == TK_STR ? V_STR : V_NONEMPTY };
+	case TK_STR:
+	case TK_NAME:
+	case TK_NAME_STR: {
+		int str = f->kind == TK_STR || f->kind == TK_NAME_STR, name = f->kind == TK_NAME || f->kind == TK_NAME_STR;
+		vfield_t vf = { .type = str ? V_STR : V_NONEMPTY, .max_length = name ? V_INDEXED_MAX_LENGTH : 0 };
 		return v_value(&vf, v, loc, e);
 	}
 	case TK_DICT:
@@ -552,7 +557,7 @@ json_t *task_ids_check(json_t *in, json_t *loc, verr_t *e)
 
 /* TaskManifestV2, in its field order; unknown keys are ignored. */
 static const tfield_t manifest_task_fields[] = {
-	{ "name", TK_STR, 1, 0 },
+	{ "name", TK_NAME_STR, 1, 0 },
 	{ "executable_non_parallel", TK_STR, 0, 1 },
 	{ "executable_parallel", TK_STR, 0, 1 },
 	{ "input_types", TK_TYPES, 0, 0 },

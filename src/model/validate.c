@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <regex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,22 @@ static json_t *loc_with(json_t *loc, const char *key, int64_t index)
 	else
 		json_array_append_new(l, json_integer(index));
 	return l;
+}
+
+size_t v_utf8_chars(const char *s, size_t n)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return c;
+}
+
+void v_add_too_long(verr_t *e, json_t *loc, json_t *input, int max_length)
+{
+	sb_t msg = SB_INIT;
+	sb_addf(&msg, "String should have at most %d character%s", max_length, max_length == 1 ? "" : "s");
+	verr_add(e, "string_too_long", loc, msg.buf, input, json_pack("{s:i}", "max_length", max_length));
+	sb_release(&msg);
 }
 
 /* ---- scalar coercions (pydantic lax mode) ---- */
@@ -148,6 +165,10 @@ static json_t *as_string(const vfield_t *f, json_t *v, json_t *loc, verr_t *e)
 			return NULL;
 		}
 	}
+	if (f->max_length && v_utf8_chars(s, n) > (size_t)f->max_length) {
+		v_add_too_long(e, json_incref(loc), v, f->max_length);
+		return NULL;
+	}
 	json_t *out = json_stringn(s, n);
 	if (f->pattern) {
 		regex_t re;
@@ -169,9 +190,78 @@ static json_t *as_string(const vfield_t *f, json_t *v, json_t *loc, verr_t *e)
 	return out;
 }
 
-/* email-validator's syntax checks, with its reasons; NULL when fine. */
+/* email-validator's "(N character(s) too many)". */
+static const char *too_many(size_t n, size_t limit)
+{
+	static _Thread_local char buf[64];
+	size_t d = n - limit;
+	snprintf(buf, sizeof(buf), "(%zu character%s too many)", d, d > 1 ? "s" : "");
+	return buf;
+}
+
+/* email-validator's length checks (its domain and label limits here, the
+ * whole address's below; RFC 5321/1035), with its reasons; NULL when fine.
+ * They also keep an e-mail well inside PostgreSQL's index on
+ * user_oauth.email. */
+static const char *email_length_reason(const char *dom)
+{
+	static _Thread_local char buf[160];
+	size_t dl = strlen(dom);
+	if (dl > 253) {
+		snprintf(buf, sizeof(buf), "The email address is too long after the @-sign %s.", too_many(dl, 253));
+		return buf;
+	}
+	for (const char *l = dom; *l;) {
+		size_t n = strcspn(l, ".");
+		if (n > 63) {
+			snprintf(buf, sizeof(buf), "After the @-sign, periods cannot be separated by so many characters %s.",
+				 too_many(n, 63));
+			return buf;
+		}
+		l += n;
+		if (*l)
+			l++;
+	}
+	return NULL;
+}
+
+/* email-validator's whole-address limit, checked after the domain's syntax. */
+static const char *email_total_reason(const char *s)
+{
+	static _Thread_local char buf[160];
+	size_t bytes = strlen(s), chars = v_utf8_chars(s, bytes);
+	if (bytes > 254) {
+		if (chars == bytes) {
+			snprintf(buf, sizeof(buf), "The email address is too long %s.", too_many(bytes, 254));
+		} else {
+			/* email-validator's range when some characters take more than one byte */
+			size_t diff = bytes - 254, mbpc = 1;
+			for (const unsigned char *p = (const unsigned char *)s; *p;) {
+				size_t w = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC0 ? 2 : 1;
+				if (w > mbpc)
+					mbpc = w;
+				p += w;
+			}
+			size_t mchars = diff / mbpc ? diff / mbpc : 1;
+			if (mchars == diff)
+				snprintf(buf, sizeof(buf), "The email address is too long (%zu character%s too many).", diff,
+					 diff > 1 ? "s" : "");
+			else
+				snprintf(buf, sizeof(buf), "The email address is too long (%zu-%zu character%s too many).",
+					 mchars, diff, diff > 1 ? "s" : "");
+		}
+		return buf;
+	}
+	return NULL;
+}
+
+/* pydantic's validate_email, then email-validator's syntax checks, with
+ * their reasons; NULL when fine. */
 static const char *email_reason(const char *s)
 {
+	size_t len = strlen(s);
+	if (v_utf8_chars(s, len) > 2048)
+		return "Length must not exceed 2048 characters";
 	const char *at = strchr(s, '@');
 	if (!at)
 		return "An email address must have an @-sign.";
@@ -186,10 +276,13 @@ static const char *email_reason(const char *s)
 		if (isspace((unsigned char)*p) || *p == ',' || *p == '(' || *p == ')' || *p == '<' || *p == '>' ||
 		    *p == '[' || *p == ']' || *p == ';' || *p == ':' || *p == '"' || *p == '\\')
 			return "The email address contains invalid characters.";
+	const char *why = email_length_reason(dom);
+	if (why)
+		return why;
 	const char *dot = strrchr(dom, '.');
 	if (!dot || dot == dom || !dot[1] || strstr(dom, "..") || dom[0] == '.')
 		return "The part after the @-sign is not valid. It should have a period.";
-	return NULL;
+	return email_total_reason(s);
 }
 
 const char *check_email(json_t **val, sb_t *msg)

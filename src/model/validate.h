@@ -44,7 +44,19 @@ typedef struct vfield {
 	vcheck_fn check;         /* after the type check, or NULL */
 	const char *pattern;     /* strings: a POSIX ERE they must match, or NULL */
 	int min_length;          /* lists: at least this many items */
+	int max_length;          /* strings: at most this many characters (0: any) */
 } vfield_t;
+
+/*
+ * The longest text accepted for a column PostgreSQL indexes (a group, task,
+ * template, resource or profile name, a task-group path, an image's
+ * zarr_url): 512 characters are at most 2,048 bytes of UTF-8, under the
+ * btree's limit of about 2,700 bytes per index row with room for the row's
+ * other columns. Upstream has no such limit and answers PostgreSQL's "index
+ * row size exceeds maximum" as a 500; SQLite has none at all. See
+ * docs/security.md.
+ */
+#define V_INDEXED_MAX_LENGTH 512
 
 /* An error list being built. */
 typedef struct verr {
@@ -57,6 +69,11 @@ void verr_add(verr_t *e, const char *type, json_t *loc, const char *msg, json_t 
 /* pydantic's model_attributes_type: a model's input that is not an object
  * (loc stolen, input borrowed, as verr_add). */
 void v_add_not_object(verr_t *e, json_t *loc, json_t *input);
+/* pydantic's string_too_long for a max_length constraint (loc stolen,
+ * input borrowed). */
+void v_add_too_long(verr_t *e, json_t *loc, json_t *input, int max_length);
+/* The number of characters (code points) of a UTF-8 string of n bytes. */
+size_t v_utf8_chars(const char *s, size_t n);
 void verr_free(verr_t *e);
 
 /* Validates the members of one object (a model nested in a body, or each

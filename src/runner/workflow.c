@@ -231,7 +231,8 @@ static long apply_output(json_t *tmp_images, json_t *output, json_t *output_type
 				json_object_set(img, "origin", origin);
 			}
 		} else {
-			if (strncmp(url, zarr_dir, strlen(zarr_dir)) || !strcmp(url, zarr_dir)) {
+			/* a subfolder, not only a string prefix as upstream's startswith */
+			if (!url_is_relative_to(url, zarr_dir) || !strcmp(url, zarr_dir)) {
 				jerr_set(err, JE_JOB, 0, NULL,
 					 "Cannot create image if zarr_url is not a subfolder of zarr_dir.\nzarr_dir: %s\nzarr_url: %s",
 					 zarr_dir, url);

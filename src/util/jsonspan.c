@@ -91,3 +91,27 @@ int json_object_spans(const char *s, const char *const *keys, const char **vals,
 		p = ws(p);
 	}
 }
+
+int json_text_too_deep(const char *s, size_t n, int max, size_t *pos)
+{
+	int depth = 0, in_str = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max) {
+				*pos = i;
+				return 1;
+			}
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return 0;
+}

@@ -18,4 +18,18 @@
  * as the scan can tell (then vals and lens are unspecified). */
 int json_object_spans(const char *s, const char *const *keys, const char **vals, size_t *lens);
 
+/* The deepest nesting of arrays and objects accepted from outside (a
+ * request body, a task manifest): well below jansson's
+ * JSON_PARSER_MAX_DEPTH (2048), so that a stored value wrapped into the
+ * documents we build around it (a workflow export, a template, a job's
+ * workflow dump) can always be read back. */
+#define JSON_MAX_INPUT_DEPTH 1000
+
+/* 1 when the JSON text s (n bytes, not necessarily valid) nests arrays and
+ * objects deeper than max, with *pos at the bracket that goes past it; else
+ * 0. Brackets inside strings do not count. jansson refuses texts deeper
+ * than JSON_PARSER_MAX_DEPTH (2048) when it reads them, so that what is
+ * stored must stay well below it once wrapped into a larger document. */
+int json_text_too_deep(const char *s, size_t n, int max, size_t *pos);
+
 #endif

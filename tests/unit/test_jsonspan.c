@@ -1,6 +1,7 @@
 /* test_jsonspan.c — src/util/jsonspan.c: the spans of chosen members, in
  * any position, with nested values, strings holding braces and escaped
- * quotes, whitespace, and what it refuses as not an object. */
+ * quotes, whitespace, and what it refuses as not an object; the nesting
+ * depth check, which skips brackets inside strings. */
 #include <stdlib.h>
 
 #include "unit.h"
@@ -49,5 +50,13 @@ int main(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
 		if (!CHECK(!strcmp(span(bad[i], 0), "(error)")))
 			fprintf(stderr, "    accepted '%s'\n", bad[i]);
+	size_t pos = 0;
+	CHECK(!json_text_too_deep("[[{}]]", 6, 3, &pos));
+	CHECK(json_text_too_deep("[[{}]]", 6, 2, &pos) && pos == 2);
+	CHECK(json_text_too_deep("{\"a\": [[1]]}", 12, 2, &pos) && pos == 7);
+	/* brackets in strings, escaped quotes included, do not count */
+	const char *str = "[\"[[[\\\"[[\", {\"{{\": 1}]";
+	CHECK(!json_text_too_deep(str, strlen(str), 2, &pos));
+	CHECK(json_text_too_deep(str, strlen(str), 1, &pos) && str[pos] == '{');
 	return unit_done("jsonspan");
 }
