@@ -271,7 +271,13 @@ def test_slurmctld_restart_during_a_job(site, db):
     try:
         job = wait(api, pid, jid, timeout=120)
     except AssertionError as e:
-        raise AssertionError(f"{e}\n{site.server.output()}")
+        wd = api.get(f"/api/v2/project/{pid}/job/{jid}/")[1]["working_dir"]
+        q = subprocess.run(["squeue", "--states=all", "--jobs", str(sid)], capture_output=True, text=True)
+        a = subprocess.run(["sacct", "-j", str(sid)], capture_output=True, text=True)
+        ctld = Path(CLUSTER, "log", "slurmctld.log")
+        raise AssertionError(f"{e}\n{site.server.output()}\nworkflow.log:\n{Path(wd, 'workflow.log').read_text()}\n"
+                             f"squeue: {q.stdout}{q.stderr}\nsacct: {a.stdout}{a.stderr}\n"
+                             f"slurmctld.log (end):\n{ctld.read_text()[-4000:] if ctld.exists() else '-'}")
     assert job["status"] == "done", job["log"]
     assert slurm_state(sid)[0] == "COMPLETED"
 
