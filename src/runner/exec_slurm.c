@@ -28,6 +28,10 @@
  *     slurmctld restart lost its end and accounting still says RUNNING) it
  *     counts as ended after three such polls, and then its units are
  *     decided from the files they left (a unit without its output fails);
+ *   - after a failed squeue (slurmctld away), a job that SLURM still calls
+ *     running is also taken as ended once its script's last line is in its
+ *     stdout (read as the user every few intervals): a restarted slurmctld
+ *     can keep a job that ended while it was away RUNNING for long;
  *   - sbatch failures that SLURM calls transient (a timeout, no controller)
  *     are retried with a growing pause, each written to the job log; any
  *     other refusal (an unknown partition, a submit limit, an impossible
@@ -83,6 +87,8 @@ typedef struct sjob {
 	int registered;
 	int scancelled;         /* set by the instance */
 	int processed;          /* its artifacts fetched, its units finished */
+	int suspect;            /* an squeue failed while it ran (under poller.mu) */
+	int64_t next_check;     /* then: when to look at its stdout next */
 } sjob_t;
 
 /* ---- the instance ---- */
@@ -260,6 +266,11 @@ static void poll_once(void)
 
 	pthread_mutex_lock(&poller.mu);
 	if (!ok) {
+		/* slurmctld may be restarting: a job that ends meanwhile can stay
+		 * RUNNING in its eyes for long; its instance will look at the
+		 * files the job left (slurm_wait) */
+		for (size_t i = 0; i < poller.n; i++)
+			poller.v[i]->suspect = 1;
 		poller.failures++;
 		free(poller.last_error);
 		poller.last_error = xstrdup(err.buf);
@@ -1038,6 +1049,39 @@ static size_t report_finished(slurm_t *s, unit_t **done, size_t cap)
 	return k;
 }
 
+/* After an squeue failure (a slurmctld restart, say), SLURM may keep a job
+ * RUNNING that has ended while it was away. Every few intervals, such a job's
+ * stdout is read as the user: once its script has written its last line
+ * ("End time:"), the job is over whatever squeue says. */
+static void check_suspects(slurm_t *s)
+{
+	int64_t now = mono_usec(), pause = 5 * s->interval_usec > 2000000 ? 5 * s->interval_usec : 2000000;
+	for (size_t i = 0; i < s->njobs; i++) {
+		sjob_t *sj = &s->jobs[i];
+		pthread_mutex_lock(&poller.mu);
+		int look = sj->id && !sj->done && sj->suspect && now >= sj->next_check;
+		if (look)
+			sj->next_check = now + pause;
+		pthread_mutex_unlock(&poller.mu);
+		if (!look)
+			continue;
+		sb_t path = SB_INIT, out = SB_INIT, err = SB_INIT;
+		sjob_path(s, sj, 1, "out", &path);
+		char *argv[] = { "cat", path.buf, NULL };
+		if (!run_as_user(s, argv, &out, &err, NULL) && strstr(out.buf, "End time:")) {
+			wlog(s->base.job, "WARNING", "SLURM job %lld has ended (its script wrote its last line) while squeue "
+			     "still lists it: taken as ended", (long long)sj->id);
+			pthread_mutex_lock(&poller.mu);
+			sj->done = 1;
+			poller_del_locked(sj);
+			pthread_mutex_unlock(&poller.mu);
+		}
+		sb_release(&path);
+		sb_release(&out);
+		sb_release(&err);
+	}
+}
+
 static size_t slurm_wait(executor_t *ex, unit_t **done, size_t cap)
 {
 	slurm_t *s = (slurm_t *)ex;
@@ -1101,6 +1145,7 @@ static size_t slurm_wait(executor_t *ex, unit_t **done, size_t cap)
 			wlog(s->base.job, "INFO", "[wait_and_check_shutdown] Shutdown file detected");
 			scancel(s, 1);
 		}
+		check_suspects(s);
 	}
 }
 
