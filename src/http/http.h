@@ -19,6 +19,10 @@
 
 #define HTTP_MAX_PARAMS 6
 #define HTTP_MAX_BODY (256u << 20) /* 256 MiB: image lists can be large */
+/* The body limit of a request no user is known for (a route without a
+ * guard, or a failed token on a route with a .before check): login forms
+ * are tiny (docs/security.md, finding 2) */
+#define HTTP_MAX_ANON_BODY (64u << 10)
 
 typedef struct http_user {
 	int64_t id;
@@ -124,7 +128,13 @@ typedef struct http_route {
 } http_route_t;
 extern const http_route_t http_routes[];
 
-/* Runs the router on req: the handler, or 404/405/307 as Starlette does. */
+/* The route req->method and req->path reach, or NULL (a 404, 405 or 307):
+ * the server reads its .auth before accepting a body. */
+const http_route_t *http_route_of(http_req_t *req);
+
+/* Runs the router on req: the handler, or 404/405/307 as Starlette does.
+ * A guarded route whose req->user is already set (the server checked the
+ * token before reading the body) runs its .before check only. */
 void http_dispatch(http_req_t *req, const char *query, const char *host);
 
 /* Server (server.c), driven by cli/start.c:

@@ -83,7 +83,15 @@ static int guard(http_req_t *req, const http_route_t *route)
 	}
 	if (route->before && route->before(req))
 		return -1;
+	if (req->user)
+		return 0; /* checked before the body was read (http_route_of) */
 	return auth_require(req, route->auth);
+}
+
+const http_route_t *http_route_of(http_req_t *req)
+{
+	const http_route_t *route = NULL;
+	return lookup(req, req->path, &route) == FULL_MATCH ? route : NULL;
 }
 
 void http_dispatch(http_req_t *req, const char *query, const char *host)

@@ -4,10 +4,12 @@
  * logins never stalls other requests.
  *
  * Lifecycle of a request: MHD calls access() once with no body, then once
- * per body chunk, then once more with none; we collect the body (413 beyond
- * HTTP_MAX_BODY), dispatch, and queue the answer. GET /api/alive/ is
- * answered on the first call from one shared, prebuilt response: no
- * allocation, no logging, no database.
+ * per body chunk, then once more with none. On the first call, a request
+ * with a body has its route's guard checked (before_body(): no large body
+ * is read for an unknown client); then we collect the body (413 beyond its
+ * limit, 503 beyond the budget of buffered bodies), dispatch, and queue the
+ * answer. GET /api/alive/ is answered on the first call from one shared,
+ * prebuilt response: no allocation, no logging, no database.
  *
  * Shutdown is driven by cli/start.c against its one deadline (http.h):
  * http_wait_signal() returns on SIGINT/SIGTERM, http_quiesce() stops the
@@ -23,6 +25,7 @@
  * only wakes the workers. */
 #include "http/http.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -38,6 +41,7 @@
 
 #include "build_config.h"
 #include "config/settings.h"
+#include "http/auth.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -45,7 +49,10 @@ struct http_conn_ctx {
 	http_req_t req;
 	struct MHD_Connection *conn;
 	int64_t t0;
-	int too_large;
+	int too_large;        /* a refusal (enum refusal): the body is dropped */
+	size_t limit;         /* the body limit of this request */
+	size_t reserved;      /* bytes of the buffered-body budget it holds */
+	int anonymous;        /* no user known before the body (before_body) */
 	int suspended;
 	int big;             /* a body or answer over BIG_REQUEST bytes */
 	http_work_fn work;
@@ -59,6 +66,27 @@ struct http_conn_ctx {
  * request does not set the server's resident size for good.
  */
 #define BIG_REQUEST (1 << 20)
+
+/* MHD 0.9.75 has one inactivity timeout, for a connection that has not sent
+ * its headers as for an idle keep-alive one or a stalled upload: 30 s, not
+ * 120 (docs/security.md, finding 2) */
+#define HTTP_IDLE_TIMEOUT 30
+
+/* Why a request's body is dropped, answered once the request is in. */
+enum refusal {
+	REFUSE_NONE,
+	REFUSE_TOO_LARGE, /* 413 */
+	REFUSE_BUSY,      /* 503: the budget of buffered bodies is spent */
+	REFUSE_AUTH,      /* over HTTP_MAX_ANON_BODY with no user: see before_body */
+};
+
+/* The budget of request bodies buffered in memory across all connections
+ * (FRACTAL_HTTP_BODY_BUDGET) and what is held of it; the per-address
+ * connection limit (FRACTAL_HTTP_CONNECTIONS_PER_IP). docs/security.md,
+ * finding 2. */
+static size_t body_budget = (size_t)1 << 30;
+static unsigned conns_per_ip = 256;
+static atomic_size_t buffered;
 
 static atomic_int inflight;
 static struct MHD_Response *alive_response;
@@ -286,6 +314,93 @@ static void req_plain_error(http_req_t *req, int status, const char *text)
 	req->content_type = "text/plain; charset=utf-8";
 }
 
+/* Takes n more bytes of the buffered-body budget for ctx: 0, or -1 when
+ * the budget is spent (nothing taken). */
+static int reserve(struct http_conn_ctx *ctx, size_t n)
+{
+	size_t was = atomic_fetch_add(&buffered, n);
+	if (was + n > body_budget) {
+		atomic_fetch_sub(&buffered, n);
+		return -1;
+	}
+	ctx->reserved += n;
+	return 0;
+}
+
+/* Runs the router on ctx's request (the query and Host from MHD). */
+static void dispatch(struct http_conn_ctx *ctx)
+{
+	http_req_t *req = &ctx->req;
+	sb_t query = SB_INIT;
+	MHD_get_connection_values(ctx->conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &query);
+	req->status = 200;
+	http_dispatch(req, query.buf, MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, "Host"));
+	sb_release(&query);
+}
+
+/* The answer of a refused body into ctx->req. */
+static void refuse(struct http_conn_ctx *ctx, enum refusal why)
+{
+	http_req_t *req = &ctx->req;
+	ctx->too_large = why;
+	const http_route_t *r;
+	if (why == REFUSE_BUSY) {
+		http_error(req, 503, "Too many request bodies in memory: retry later");
+		req->extra_header_name = MHD_HTTP_HEADER_RETRY_AFTER;
+		req->extra_header_value = "5";
+	} else if (why == REFUSE_AUTH && !(r = http_route_of(req))) {
+		dispatch(ctx); /* 404, 405 or 307: no handler runs */
+	} else if (why == REFUSE_AUTH && r->auth > AUTH_NONE && auth_require(req, r->auth)) {
+		/* the guard's own answer (401, 403), as the route gives it */
+	} else {
+		http_errorf(req, 413, "Request body too large (limit: %zu bytes)", ctx->limit);
+	}
+}
+
+/*
+ * Called with the headers of a request that announces a body, before any
+ * of it is read (docs/security.md, finding 2), so that no large body is
+ * buffered for a client that could not send it anyway. A guarded route
+ * checks the token now; a request with no user known (a failed token, a
+ * route without a guard such as login, a path that reaches no route) may
+ * send at most HTTP_MAX_ANON_BODY bytes. Over that, its answer is the one
+ * it would get anyway, given now without the body when the Content-Length
+ * says so (MHD then closes the connection, dropping the body): the guard's
+ * 401 or 403, the 404, 405 or 307 of a path without route, else 413. Within
+ * it, the request runs as before (a route's .before check answers its 422
+ * before the guard's 401, as upstream does), and keeps its connection.
+ *
+ * A known Content-Length takes its share of the budget of buffered bodies
+ * now; without room, the body is dropped as it comes and the 503 answered
+ * after it (the client, known or within the small limit, gets a clean
+ * answer rather than a reset in mid-upload). Returns 1 when the answer is
+ * in ctx->req, to be sent now, else 0.
+ */
+static int before_body(struct http_conn_ctx *ctx, unsigned long long cl)
+{
+	http_req_t *req = &ctx->req;
+	const http_route_t *r = http_route_of(req);
+	if (!r || r->auth <= AUTH_NONE) {
+		ctx->anonymous = 1;
+	} else if (auth_require(req, r->auth)) {
+		/* answered again once the body is in (router.c's guard) */
+		ctx->anonymous = 1;
+		req->user = NULL;
+		req->status = 0;
+		req->extra_header_name = NULL;
+		sb_reset(&req->resp);
+	}
+	if (ctx->anonymous)
+		ctx->limit = HTTP_MAX_ANON_BODY;
+	if (cl > ctx->limit) {
+		refuse(ctx, ctx->anonymous ? REFUSE_AUTH : REFUSE_TOO_LARGE);
+		return 1;
+	}
+	if (cl && reserve(ctx, (size_t)cl))
+		ctx->too_large = REFUSE_BUSY; /* answered after the body, dropped */
+	return 0;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version, const char *upload_data,
 				 size_t *upload_data_size, void **con_cls)
@@ -320,22 +435,30 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 			/* before the body, with the answer of uvicorn's httptools
 			 * parser; MHD closes the connection after it (too_large
 			 * drops what body arrives) */
-			ctx->too_large = 1;
+			ctx->too_large = REFUSE_TOO_LARGE;
 			req_plain_error(&ctx->req, 400, "Invalid HTTP request received.");
 			return send_response(ctx);
 		}
+		ctx->limit = HTTP_MAX_BODY;
 		if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
 			/* answer now, before reading any of it; MHD closes the
 			 * connection after this response */
-			ctx->too_large = 1;
+			ctx->too_large = REFUSE_TOO_LARGE;
 			http_errorf(&ctx->req, 413, "Request body too large (limit: %u bytes)", HTTP_MAX_BODY);
 			return send_response(ctx);
 		}
+		int has_body = (cl && strtoull(cl, NULL, 10) > 0) ||
+			       MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		if (has_body && before_body(ctx, cl ? strtoull(cl, NULL, 10) : 0))
+			return send_response(ctx);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (!ctx->too_large && ctx->req.body.len + *upload_data_size > HTTP_MAX_BODY)
-			ctx->too_large = 1;
+		size_t len = ctx->req.body.len + *upload_data_size;
+		if (!ctx->too_large && len > ctx->limit)
+			ctx->too_large = ctx->anonymous ? REFUSE_AUTH : REFUSE_TOO_LARGE;
+		if (!ctx->too_large && len > ctx->reserved && reserve(ctx, len - ctx->reserved))
+			ctx->too_large = REFUSE_BUSY;
 		if (!ctx->too_large)
 			sb_add(&ctx->req.body, upload_data, *upload_data_size);
 		*upload_data_size = 0;
@@ -343,15 +466,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	}
 	http_req_t *req = &ctx->req;
 	if (ctx->too_large) {
-		http_errorf(req, 413, "Request body too large (limit: %u bytes)", HTTP_MAX_BODY);
+		refuse(ctx, ctx->too_large);
 		return send_response(ctx);
 	}
 	if (req->phase == 0 && !ctx->suspended) {
-		sb_t query = SB_INIT;
-		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &query);
-		req->status = 200;
-		http_dispatch(req, query.buf, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"));
-		sb_release(&query);
+		dispatch(ctx);
 		if (ctx->suspended) {
 			enqueue_work(ctx);
 			return MHD_YES;
@@ -377,6 +496,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 		log_warning("Slow request: %s %s, status %d, %.3f s", ctx->req.method, ctx->req.path,
 			    ctx->req.status, secs);
 	int big = ctx->big || ctx->req.body.len > BIG_REQUEST;
+	if (ctx->reserved)
+		atomic_fetch_sub(&buffered, ctx->reserved);
 	sb_release(&ctx->req.body);
 	sb_release(&ctx->req.resp);
 	arena_free(&ctx->req.arena);
@@ -426,12 +547,39 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	sb_release(&sb);
 }
 
+/* An optional non-negative integer setting into *out (left as it is when
+ * unset); -1 with a message when it is not one. */
+static int read_limit(const char *name, unsigned long long *out, sb_t *err)
+{
+	const char *raw = settings_raw(name);
+	if (!raw)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(raw, &end, 10);
+	if (!*raw || *end || errno || raw[0] == '-') {
+		sb_addf(err, "invalid settings: %s: Input should be a valid non-negative integer (got '%s')", name, raw);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 int http_start(const char *host, int port, sb_t *err)
 {
+	unsigned long long n = conns_per_ip;
 	static char alive_body[128];
 	snprintf(alive_body, sizeof(alive_body), "{\"alive\":true,\"version\":\"%s\"}", FRACTAL_VERSION);
 	alive_response = MHD_create_response_from_buffer(strlen(alive_body), alive_body, MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(alive_response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+
+	if (read_limit("FRACTAL_HTTP_CONNECTIONS_PER_IP", &n, err))
+		return -1;
+	conns_per_ip = n > UINT32_MAX ? UINT32_MAX : (unsigned)n;
+	n = body_budget;
+	if (read_limit("FRACTAL_HTTP_BODY_BUDGET", &n, err))
+		return -1;
+	body_budget = (size_t)n;
 
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
 	struct addrinfo *ai = NULL;
@@ -463,8 +611,9 @@ int http_start(const char *host, int port, sb_t *err)
 					 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 					 MHD_OPTION_THREAD_POOL_SIZE, pool,
 					 MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
-					 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+					 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
 					 MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+					 MHD_OPTION_PER_IP_CONNECTION_LIMIT, conns_per_ip,
 					 MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 					 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 					 MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
