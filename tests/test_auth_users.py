@@ -268,12 +268,13 @@ def test_users_csv(server, admin, db):
 
 def test_expired_token_is_401(env, tmp_path):
     e = init_db(env, tmp_path)
-    e["JWT_EXPIRE_SECONDS"] = "1"
+    # exp is whole seconds after the login: 3 s leave room for a slow login under load
+    e["JWT_EXPIRE_SECONDS"] = "3"
     s = Server(e, tmp_path)
     try:
         token = s.http.login()
         assert s.http.get("/auth/current-user/", token=token)[0] == 200
-        time.sleep(2.1)
+        time.sleep(4.1)
         assert s.http.get("/auth/current-user/", token=token) [:2] == (401, {"detail": "Unauthorized"})
     finally:
         assert s.stop() == 0
