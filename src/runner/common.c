@@ -32,19 +32,6 @@ int file_has_warning(const char *path)
 	return found;
 }
 
-int file_read_whole(const char *path, sb_t *out)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -1;
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		sb_add(out, buf, n);
-	fclose(f);
-	return 0;
-}
-
 void os_error(sb_t *out, int err, const char *path)
 {
 	sb_addf(out, "[Errno %d] %s: ", err, strerror(err));

@@ -219,7 +219,7 @@ int exec_local_stop_leftovers(const char *working_dir, sb_t *report)
 		sb_addf(&path, "%s/%s", working_dir, e->d_name);
 		int pgid = 0;
 		unsigned long long start = 0;
-		if (!file_read_whole(path.buf, &text) && sscanf(text.buf, "%d %llu", &pgid, &start) == 2 && pgid > 1 &&
+		if (!sb_read_file(path.buf, &text) && sscanf(text.buf, "%d %llu", &pgid, &start) == 2 && pgid > 1 &&
 		    pgid_still_ours((pid_t)pgid, start)) {
 			groups = xrealloc(groups, (n + 1) * sizeof(*groups));
 			groups[n++] = (pid_t)pgid;
@@ -326,7 +326,7 @@ static void unit_finish(local_t *l, unit_t *u, int rc)
 		return;
 	}
 	sb_t text = SB_INIT;
-	if (file_read_whole(u->out_path.buf, &text)) {
+	if (sb_read_file(u->out_path.buf, &text)) {
 		sb_release(&text);
 		return; /* no metadiff file: result None */
 	}

@@ -990,7 +990,7 @@ static void fetch_artifacts(slurm_t *s, sjob_t *sj)
 	/* executor_error_log: the first finished job with real stderr */
 	if (!s->has_error_log) {
 		sb_t text = SB_INIT;
-		if (!file_read_whole(local[1], &text)) {
+		if (!sb_read_file(local[1], &text)) {
 			sb_t kept = SB_INIT;
 			if (slurm_stderr_filter(text.buf, text.len, &kept)) {
 				sb_add(&s->error_log, kept.buf, kept.len);
@@ -1015,7 +1015,7 @@ static void postprocess(slurm_t *s, sjob_t *sj, unit_t *u)
 	sb_t out = SB_INIT, in = SB_INIT, text = SB_INIT, rerr = SB_INIT, exc = SB_INIT;
 	unit_path(s, u, 0, "output", &out);
 	unit_path(s, u, 0, "input", &in);
-	int readable = !file_read_whole(out.buf, &text);
+	int readable = !sb_read_file(out.buf, &text);
 	if (!readable)
 		os_error(&rerr, errno ? errno : ENOENT, out.buf);
 	json_t *result = NULL;

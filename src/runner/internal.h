@@ -165,8 +165,6 @@ void idset_remove(idset_t *s, int64_t id);
 
 /* grep -i -q warning, streaming */
 int file_has_warning(const char *path);
-/* appends the whole file to out; -1 when it cannot be opened */
-int file_read_whole(const char *path, sb_t *out);
 /* mkdir -p of path's parents (not path itself) */
 int mkdir_parents(const char *path);
 /* str(OSError) as Python prints it: "[Errno 17] File exists: '/x'" */

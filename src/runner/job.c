@@ -248,7 +248,7 @@ static void job_run(job_t *j)
 		wlog(j, "INFO", "End execution of workflow \"%s\"; more logs at %s", wf_name, log_path.buf);
 		wlog(j, "DEBUG", "END workflow \"%s\"", wf_name);
 		sb_t content = SB_INIT;
-		file_read_whole(log_path.buf, &content);
+		sb_read_file(log_path.buf, &content);
 		char now[40];
 		utc_now_iso(now, sizeof(now));
 		if (db_exec(j->db, "UPDATE jobv2 SET status = " SQ(S_DONE) ", end_timestamp = $1, log = $2 WHERE id = $3",

@@ -32,19 +32,6 @@ void host_run_release(host_run_t *res)
 	sb_release(&res->err);
 }
 
-static int read_all(const char *path, sb_t *out)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -1;
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		sb_add(out, buf, n);
-	fclose(f);
-	return 0;
-}
-
 static int local_run(host_t *h, char *const argv[], char *const env[], host_run_t *res)
 {
 	local_host_t *l = (local_host_t *)h;
@@ -77,8 +64,8 @@ static int local_run(host_t *h, char *const argv[], char *const env[], host_run_
 		if (l->job)
 			bgjob_pid_del(l->job, pid);
 		res->started = 1;
-		read_all(out_path.buf, &res->out);
-		read_all(err_path.buf, &res->err);
+		sb_read_file(out_path.buf, &res->out);
+		sb_read_file(err_path.buf, &res->err);
 		rc = 0;
 	}
 	sb_release(&out_path);
@@ -106,7 +93,7 @@ static int local_write_file(host_t *h, const char *path, const void *data, size_
 static int local_read_file(host_t *h, const char *path, sb_t *out, sb_t *err)
 {
 	(void)h;
-	if (read_all(path, out)) {
+	if (sb_read_file(path, out)) {
 		host_oserror(err, errno, path);
 		return -1;
 	}

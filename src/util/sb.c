@@ -198,3 +198,16 @@ void sb_add_json_str(sb_t *sb, const char *s)
 {
 	sb_add_json_strn(sb, s, strlen(s));
 }
+
+int sb_read_file(const char *path, sb_t *out)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		sb_add(out, buf, n);
+	fclose(f);
+	return 0;
+}

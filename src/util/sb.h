@@ -35,6 +35,9 @@ void sb_vaddf(sb_t *sb, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal, quotes included. */
 void sb_add_json_str(sb_t *sb, const char *s);
 void sb_add_json_strn(sb_t *sb, const char *s, size_t n);
+/* Appends the whole file at path to out; -1 (errno set) when it cannot be
+ * opened. */
+int sb_read_file(const char *path, sb_t *out);
 
 /* xmalloc & co: allocate or abort. */
 void *xmalloc(size_t n);
