@@ -255,20 +255,6 @@ static int as_text(sb_t *b)
 	return 0;
 }
 
-static int read_file(const char *path, sb_t *out)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -1;
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		sb_add(out, buf, n);
-	int bad = ferror(f);
-	fclose(f);
-	return bad ? -1 : 0;
-}
-
 /* os.path.normpath for POSIX paths, appended to out */
 static void normpath(sb_t *out, const char *p)
 {
@@ -360,7 +346,7 @@ static void log_json(sb_t *o, const char *logfile, const char *working_dir, cons
 	struct stat st;
 	int ok = 0;
 	if (!stat(logfile[0] ? logfile : ".", &st)) {
-		ok = !read_file(logfile, &text) && !as_text(&text);
+		ok = !sb_read_file(logfile, &text) && !as_text(&text);
 		if (!ok)
 			log_warning("Error while retrieving logs for logfile='%s' and archive_path='%s'.", logfile, archive.buf);
 	} else if (!stat(archive.buf, &st)) {

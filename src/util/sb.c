@@ -208,6 +208,7 @@ int sb_read_file(const char *path, sb_t *out)
 	size_t n;
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
 		sb_add(out, buf, n);
+	int bad = ferror(f);
 	fclose(f);
-	return 0;
+	return bad ? -1 : 0;
 }

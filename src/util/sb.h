@@ -36,7 +36,7 @@ void sb_vaddf(sb_t *sb, const char *fmt, va_list ap);
 void sb_add_json_str(sb_t *sb, const char *s);
 void sb_add_json_strn(sb_t *sb, const char *s, size_t n);
 /* Appends the whole file at path to out; -1 (errno set) when it cannot be
- * opened. */
+ * opened or a read fails (out may then hold part of the file). */
 int sb_read_file(const char *path, sb_t *out);
 
 /* xmalloc & co: allocate or abort. */
