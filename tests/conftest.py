@@ -320,4 +320,4 @@ def spec_dir():
 def pytest_terminal_summary(terminalreporter):
     if openapi_check.ENABLED and openapi_check.stats["checked"]:
         terminalreporter.write_line("OpenAPI: %(checked)d answers and %(requests)d accepted request bodies checked "
-                                    "against /openapi.json" % openapi_check.stats)
+                                    "against /openapi.json in %(seconds).2f s" % openapi_check.stats)

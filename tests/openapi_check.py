@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 
 from jsonschema import Draft202012Validator, FormatChecker, validators
 
@@ -26,7 +27,7 @@ ENABLED = os.environ.get("FRACTAL_OPENAPI_CHECK", "1") != "0"
 _doc = None
 _routes = None      # [(regex, pattern, path item)] in the document's order
 _validators = {}    # (pattern, method, where) -> validator or None
-stats = {"checked": 0, "requests": 0}
+stats = {"checked": 0, "requests": 0, "seconds": 0.0}
 
 
 def load(fractalctl):
@@ -133,6 +134,14 @@ def check(fractalctl, method, url_path, sent, status, parsed, text, headers):
     """Raises AssertionError when the exchange contradicts the document."""
     if not ENABLED:
         return
+    t0 = time.perf_counter()
+    try:
+        _check(fractalctl, method, url_path, sent, status, parsed, text, headers)
+    finally:
+        stats["seconds"] += time.perf_counter() - t0
+
+
+def _check(fractalctl, method, url_path, sent, status, parsed, text, headers):
     load(fractalctl)
     path = url_path.split("?", 1)[0]
     op = pattern = None
