@@ -11,18 +11,22 @@
 # sanitized build, then stops both clusters. Either failing, or the SLURM
 # cluster not starting, fails the script. The OAuth tests' OpenID provider
 # (oidc-provider from the npm registry, pinned by tests/oidc/package-lock.json)
-# is installed with npm ci. Extra arguments go to pytest (e.g. -k login, or
+# and the OpenAPI validator (@apidevtools/swagger-parser, tests/openapi/) are
+# installed with npm ci. Extra arguments go to pytest (e.g. -k login, or
 # test files: scripts/test.sh tests/test_jobs.py -x runs only those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh postgresql python3-pytest python3-pip-whl python3-setuptools-whl python3-aiosmtpd openssl nodejs npm
+scripts/deps.sh postgresql python3-pytest python3-pip-whl python3-setuptools-whl python3-aiosmtpd python3-jsonschema openssl nodejs npm
 
-# the OpenID provider of tests/test_oauth.py, as pinned by its lock file
-if [ ! -f tests/oidc/node_modules/.package-lock.json ] ||
-   [ tests/oidc/package-lock.json -nt tests/oidc/node_modules/.package-lock.json ]; then
-	echo "== installing the test OpenID provider (npm ci in tests/oidc)"
-	(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+# the OpenID provider of tests/test_oauth.py and the OpenAPI validator of
+# tests/test_openapi.py, each as pinned by its lock file
+for npm_dir in tests/oidc tests/openapi; do
+	if [ ! -f $npm_dir/node_modules/.package-lock.json ] ||
+	   [ $npm_dir/package-lock.json -nt $npm_dir/node_modules/.package-lock.json ]; then
+		echo "== installing the npm packages of $npm_dir (npm ci)"
+		(cd $npm_dir && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	fi
+done
 
 setup() { # dir, meson options...
 	local dir=$1; shift

@@ -25,6 +25,7 @@ static const struct command commands[] = {
 	{ "sync-core-tasks", cmd_sync_core_tasks, "Synchronize core tasks" },
 	{ "dump", cmd_dump, "Write a snapshot of the whole database to a file" },
 	{ "restore", cmd_restore, "Load a dump into a new, empty database" },
+	{ "openapi", cmd_openapi, "Save the `openapi.json` file" },
 	{ "version", cmd_version, "Print the version" },
 	{ NULL, NULL, NULL },
 };

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+import openapi_check
+
 ROOT = Path(__file__).resolve().parent.parent
 FRACTALCTL = os.environ.get("FRACTALCTL", str(ROOT / "build" / "fractalctl"))
 PG_SOCKET = os.environ.get("PGTEST_SOCKET")
@@ -168,6 +170,7 @@ class Http:
             parsed = json.loads(text) if text else None
         except ValueError:
             parsed = text
+        openapi_check.check(FRACTALCTL, method, path, body, status, parsed, text, rh)
         return status, parsed, rh
 
     def get(self, path, **kw):
@@ -312,3 +315,9 @@ def spec_dir():
     # beside the checkout, or where FRACTAL_SPEC_DIR says (a git worktree)
     d = Path(os.environ.get("FRACTAL_SPEC_DIR") or ROOT.parent / "shared" / "spec")
     return d if d.is_dir() else None
+
+
+def pytest_terminal_summary(terminalreporter):
+    if openapi_check.ENABLED and openapi_check.stats["checked"]:
+        terminalreporter.write_line("OpenAPI: %(checked)d answers and %(requests)d accepted request bodies checked "
+                                    "against /openapi.json in %(seconds).2f s" % openapi_check.stats)

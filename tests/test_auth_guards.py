@@ -30,13 +30,19 @@ def route_lines():
 def route_table():
     """(method, path) -> the .auth of its entry in routes.c."""
     entries = [line for _, line in route_lines()]
-    table = {}
+    table, hidden = {}, set()
     for line in entries:
         m = re.match(r'\s*\{\s*"([A-Z]+)",\s*"([^"]+)",\s*\w+,\s*\.auth\s*=\s*(\w+)'
-                     r'(?:,\s*\.before\s*=\s*\w+)?\s*\},$', line)
+                     r'(?:,\s*\.before\s*=\s*\w+)?(,\s*\.hidden\s*=\s*1)?\s*\},$', line)
         assert m, "route-table entry without a guard: %s" % line.strip()
+        if m.group(4):
+            # FastAPI's own pages (/openapi.json, /docs, /redoc): public,
+            # not upstream routers' routes, so not in routes.md
+            assert m.group(3) == "AUTH_NONE", line
+            hidden.add((m.group(1), m.group(2)))
+            continue
         table[(m.group(1), m.group(2))] = m.group(3)
-    assert len(table) == len(entries), "a route is in the table twice"
+    assert len(table) + len(hidden) == len(entries), "a route is in the table twice"
     return table
 
 

@@ -8,8 +8,14 @@
  * upstream's routers are. tests/test_auth_guards.py reads the guards from
  * here and checks them against the specification. */
 #include "api/api.h"
+#include "api/openapi.h"
 
 const http_route_t http_routes[] = {
+	/* the API described (api/openapi.c): public and not in the document, as FastAPI's */
+	{ "GET", "/openapi.json", api_openapi_json, .auth = AUTH_NONE, .hidden = 1 },
+	{ "GET", "/docs", api_docs, .auth = AUTH_NONE, .hidden = 1 },
+	{ "GET", "/docs/oauth2-redirect", api_docs_oauth2_redirect, .auth = AUTH_NONE, .hidden = 1 },
+	{ "GET", "/redoc", api_redoc, .auth = AUTH_NONE, .hidden = 1 },
 	/* /api */
 	{ "GET", "/api/alive/", api_alive, .auth = AUTH_NONE },
 	{ "GET", "/api/settings/app/", api_settings_app, .auth = AUTH_SUPERUSER },

@@ -28,6 +28,7 @@ int cmd_restore(int argc, char **argv);
 int cmd_recent(int argc, char **argv);
 int cmd_sync_core_tasks(int argc, char **argv);
 int cmd_update_db_data(int argc, char **argv);
+int cmd_openapi(int argc, char **argv);
 /* Prints usage and "the following arguments are required: NAME" to stderr
  * (argparse's words); returns 2. */
 int cli_required(const char *cmd, const char *desc, const struct cli_opt *opts, int nopts, const char *name);

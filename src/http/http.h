@@ -125,6 +125,7 @@ typedef struct http_route {
 	http_handler_fn handler;
 	enum auth_level auth;
 	http_check_fn before;  /* NULL: none */
+	int hidden;            /* 1: not in the OpenAPI document (its own pages) */
 } http_route_t;
 extern const http_route_t http_routes[];
 
