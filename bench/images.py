@@ -190,8 +190,9 @@ def main():
     engines = os.environ.get("BENCH_ENGINES", "sqlite,postgres" if pg else "sqlite").split(",")
     results = {e: run_engine(e, pg) for e in engines}
     out = ["## Images at scale", "",
-           f"Run on {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, {os.cpu_count()} cores (shared with "
-           f"other work), with `bench/run.sh images` (`bench/images.py`; BENCH_IMAGES_MAX={SIZES[-1]}): one dataset of N "
+           f"{os.cpu_count()} cores shared with other work (each engine's run says when, and how far; the 1-minute "
+           f"load average was {os.getloadavg()[0]:.1f} at the end of the last run), with `bench/run.sh images` "
+           f"(`bench/images.py`; BENCH_IMAGES_MAX=1000000 for the 1M points, BENCH_ENGINES=sqlite for one engine): one dataset of N "
            "images (zarr_url, origin, three attributes, one type), the query is bench/run.py's (type filter is_3D and one "
            "well, page of 100), latencies as a client sees them (request sent to the last byte read), medians of 5 for "
            "the writes and of 10 for the warm query. \"Another process\" is a second `fractalctl start` on the same "
@@ -201,15 +202,24 @@ def main():
            "the query after any write 1.5 s / 2.3 s, 1.1 GB resident after a few writes, import 9 s / 5.5 s; at "
            "1,000,000 (SQLite) first query 30 s, warm 1.3 s, 2.5 GB resident. Upstream 2.8.1 at 100,000: add one "
            "image 2.3–3.2 s, the query after it 3–4 s.", ""]
-    for e, rows in results.items():
-        out += [f"### {e}", ""] + table(rows) + [""]
     path = ROOT / "bench" / "RESULTS.md"
     old = path.read_text()
     m = re.search(r"\n## Images at scale\n", old)
+    kept = {}
     if m:
         rest = old[m.end():]
         nxt = re.search(r"\n## ", rest)
+        section = rest[:nxt.start()] if nxt else rest
+        # an engine not run this time keeps its figures (and its date)
+        for block in re.split(r"\n(?=### )", section)[1:]:
+            kept[block.split("\n", 1)[0][4:].split(" ")[0]] = block.rstrip("\n")
         old = old[:m.start()] + (rest[nxt.start():] if nxt else "")
+    when = datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+    for e in ("sqlite", "postgres"):
+        if e in results:
+            out += [f"### {e} (run {when}, up to {max(results[e]):,} images)", ""] + table(results[e]) + [""]
+        elif e in kept:
+            out += [kept[e], ""]
     path.write_text(old.rstrip("\n") + "\n\n" + "\n".join(out) + "\n")
     print("\n".join(out))
 

@@ -71,7 +71,7 @@ static int write_close(http_req_t *req, db_t *db, img_write_t *w, int commit)
 	else
 		db_rollback(db);
 	if (w->edited)
-		imglist_edit_finish(w->l, &w->e, committed);
+		imglist_edit_finish(db, w->l, &w->e, committed);
 	else
 		imglist_release(w->l);
 	imglist_write_end(w->did);

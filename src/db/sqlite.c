@@ -403,38 +403,87 @@ out:
 	return rc;
 }
 
+static int sq_self_change_token(db_t *db, uint64_t *token)
+{
+	struct sqlite_conn *c = db->conn;
+	sqlite3_stmt *st = prepare(db, c, "PRAGMA data_version");
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*token = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		set_err(db, c, rc);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Overwrites n bytes at from of the column's value in place (its length
+ * unchanged). 1 when done, 0 when the value's length is not full_len (the
+ * caller writes it whole), -1 on error. */
+static int blob_overwrite(db_t *db, struct sqlite_conn *c, const char *table, const char *column, int64_t id,
+			  const char *full, size_t full_len, size_t from, size_t n)
+{
+	sqlite3_blob *b = NULL;
+	int rc = sqlite3_blob_open(c->h, "main", table, column, id, 1, &b);
+	if (rc == SQLITE_OK && (size_t)sqlite3_blob_bytes(b) != full_len) {
+		sqlite3_blob_close(b);
+		return 0;
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_blob_write(b, full + from, (int)n, (int)from);
+	if (b)
+		sqlite3_blob_close(b);
+	if (rc != SQLITE_OK) {
+		set_err(db, c, rc);
+		return -1;
+	}
+	return 1;
+}
+
 static int sq_json_array_edit(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
-			      const char *full, size_t full_len, char version[64])
+			      const char *full, size_t full_len, size_t from, size_t n, char version[64])
 {
 	(void)at;
 	(void)item;
-	/* bound without a copy: the text may be large */
 	struct sqlite_conn *c = db->conn;
 	char sql[160];
-	snprintf(sql, sizeof(sql), "UPDATE %s SET %s = $1 WHERE id = $2", table, column);
 	int64_t t0 = db->echo ? mono_usec() : 0;
-	sqlite3_stmt *st = prepare(db, c, sql);
-	if (!st)
+	int done = n == (size_t)-1 ? 0 : blob_overwrite(db, c, table, column, id, full, full_len, from, n);
+	if (done < 0)
 		return -1;
-	int rc = sqlite3_bind_text(st, 1, full, (int)full_len, SQLITE_STATIC);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, 2, id);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	int changed = rc == SQLITE_DONE ? sqlite3_changes(c->h) : 0;
-	if (rc != SQLITE_DONE)
-		set_err(db, c, rc);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (db->echo)
-		db_echo(sql, (db_param_t[]){ P_TEXT("(the new list)"), P_INT(id) }, 2, mono_usec() - t0, rc == SQLITE_DONE ? 0 : -1);
-	if (rc != SQLITE_DONE)
-		return -1;
-	if (!changed) {
-		sb_reset(&db->err);
-		sb_addf(&db->err, "no row %lld in %s", (long long)id, table);
-		db->cls = DB_ERR_OTHER;
-		return -1;
+	if (done) {
+		if (db->echo) {
+			snprintf(sql, sizeof(sql), "(blob write of %zu bytes at %zu into %s.%s)", n, from, table, column);
+			db_echo(sql, (db_param_t[]){ P_INT(id) }, 1, mono_usec() - t0, 0);
+		}
+	} else {
+		/* bound without a copy: the text may be large */
+		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = $1 WHERE id = $2", table, column);
+		sqlite3_stmt *st = prepare(db, c, sql);
+		if (!st)
+			return -1;
+		int rc = sqlite3_bind_text(st, 1, full, (int)full_len, SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 2, id);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		int changed = rc == SQLITE_DONE ? sqlite3_changes(c->h) : 0;
+		if (rc != SQLITE_DONE)
+			set_err(db, c, rc);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (db->echo)
+			db_echo(sql, (db_param_t[]){ P_TEXT("(the new list)"), P_INT(id) }, 2, mono_usec() - t0,
+				rc == SQLITE_DONE ? 0 : -1);
+		if (rc != SQLITE_DONE)
+			return -1;
+		if (!changed) {
+			sb_reset(&db->err);
+			sb_addf(&db->err, "no row %lld in %s", (long long)id, table);
+			db->cls = DB_ERR_OTHER;
+			return -1;
+		}
 	}
 	uint64_t h[2];
 	hash128(full, full_len, h);
@@ -510,6 +559,7 @@ const struct db_ops sqlite_ops = {
 	.row_version = sq_row_version,
 	.json_array_edit = sq_json_array_edit,
 	.change_token = sq_change_token,
+	.self_change_token = sq_self_change_token,
 	.close = sq_close,
 };
 

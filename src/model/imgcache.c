@@ -312,21 +312,32 @@ int imglist_edit(db_t *db, imglist_t *l, long at, const char *img, imglist_edit_
 	e->at = at;
 	e->img = img ? xstrdup(img) : NULL;
 	snprintf(e->before, sizeof(e->before), "%s", l->version);
-	imgindex_splice_text(l->x, at, img, &e->text);
-	return db_json_array_edit(db, "datasetv2", "images", l->dataset_id, at, img, e->text.buf, e->text.len, e->version);
+	e->from = imgindex_splice_text(l->x, at, img, &e->text, &e->changed);
+	/* inside the transaction nobody else commits (SQLite's write lock) */
+	e->have_self = db_self_change_token(db, &e->self) == 0;
+	return db_json_array_edit(db, "datasetv2", "images", l->dataset_id, at, img, e->text.buf, e->text.len, e->from,
+				  e->changed, e->version);
 }
 
-void imglist_edit_finish(imglist_t *l, imglist_edit_t *e, int committed)
+void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committed)
 {
 	pthread_rwlock_unlock(&l->rw);
 	if (committed && e->version[0]) {
+		/* the database's token now, then whether any other connection
+		 * committed since our transaction began: if none did, the
+		 * database is what our edit made it at that token */
+		uint64_t tok = 0, self = 0;
+		int current = e->have_self && db_change_token(db, &tok) == 0 && db_self_change_token(db, &self) == 0 &&
+			      self == e->self;
 		pthread_rwlock_wrlock(&l->rw);
 		/* otherwise the version stays the old one, and the next
 		 * request scans the stored text again */
-		if (!strcmp(l->version, e->before) && !imgindex_apply(l->x, e->at, e->img, &e->text))
+		int applied = !strcmp(l->version, e->before) && !imgindex_apply(l->x, e->at, e->img, &e->text, e->changed);
+		if (applied)
 			snprintf(l->version, sizeof(l->version), "%s", e->version);
 		pthread_mutex_lock(&lock);
-		l->token_ok = 0; /* our commit changed it */
+		l->token_ok = applied && current;
+		l->token = tok;
 		pthread_mutex_unlock(&lock);
 		size_t bytes = imgindex_bytes(l->x) + sizeof(*l);
 		pthread_rwlock_unlock(&l->rw);

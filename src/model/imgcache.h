@@ -68,7 +68,7 @@ void imgfilter_free(imgfilter_t *f);
 
 /* ---- writes of one image ----
  * imglist_write_begin(did);  db_begin; lock the row; l = imglist_get(...);
- * imglist_find; imglist_edit(...); db_commit; imglist_edit_finish(l, &e, ok);
+ * imglist_find; imglist_edit(...); db_commit; imglist_edit_finish(db, l, &e, ok);
  * imglist_write_end(did). */
 void imglist_write_begin(int64_t dataset_id);
 void imglist_write_end(int64_t dataset_id);
@@ -77,8 +77,11 @@ typedef struct imglist_edit {
 	long at;             /* imgindex.h's edit: at, img */
 	char *img;
 	sb_t text;           /* the list after the edit */
+	size_t from, changed; /* the bytes of it rewritten (imgindex.h) */
 	char version[64];    /* the row's version after it */
 	char before[64];     /* the index's version it applies to */
+	uint64_t self;       /* db_self_change_token() inside the transaction */
+	int have_self;
 } imglist_edit_t;
 
 /* Stores the edit (at, img as in imgindex.h: replace, remove, append) in
@@ -86,9 +89,12 @@ typedef struct imglist_edit {
  * database error (message in db_errmsg); e is filled either way and must
  * go to imglist_edit_finish. */
 int imglist_edit(db_t *db, imglist_t *l, long at, const char *img, imglist_edit_t *e);
-/* After the transaction: when committed, applies the edit to the index
- * (if nothing replaced it meanwhile); then releases l as imglist_release
- * and frees what e holds. */
-void imglist_edit_finish(imglist_t *l, imglist_edit_t *e, int committed);
+/* After the transaction (on the same connection): when committed, applies
+ * the edit to the index (if nothing replaced it meanwhile), and when no
+ * other connection committed since the transaction began, marks the index
+ * current at the database's change token, so that the next request need
+ * not check the version; then releases l as imglist_release and frees
+ * what e holds. */
+void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committed);
 
 #endif

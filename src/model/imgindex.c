@@ -129,6 +129,9 @@ struct vinfo {
 
 struct imgindex {
 	sb_t text;
+	size_t close;        /* offset of the closing ']' (spaces may follow) */
+	int verbatim;        /* text is byte for byte the stored text */
+	size_t spaces;       /* bytes of it left blank by in-place edits */
 	size_t n, cap;
 	struct rec *recs;
 	sb_t zbuf;
@@ -272,14 +275,37 @@ static long scan_members(imgindex_t *x, const char *p, const char *end, int type
  * object, or NULL. */
 static const char *scan_image(imgindex_t *x, const char *p, struct rec *r, sb_t *out)
 {
-	const char *end = json_skip_value(p);
-	if (*p != '{' || !end)
+	/* one pass over the members: zarr_url, origin, attributes, types (the
+	 * last of a repeated key wins, as in Python's json) */
+	if (*p != '{')
 		return NULL;
-	static const char *const keys[] = { "zarr_url", "origin", "attributes", "types", NULL };
-	const char *v[4];
-	size_t l[4];
-	if (json_object_spans(p, keys, v, l))
-		return NULL;
+	static const char *const keys[] = { "zarr_url", "origin", "attributes", "types" };
+	const char *v[4] = { NULL, NULL, NULL, NULL };
+	size_t l[4] = { 0, 0, 0, 0 };
+	p = json_skip_ws(p + 1);
+	while (*p != '}') {
+		const char *ks = p, *ke = *p == '"' ? json_skip_value(p) : NULL;
+		if (!ke)
+			return NULL;
+		p = json_skip_ws(ke);
+		if (*p++ != ':')
+			return NULL;
+		const char *vs = json_skip_ws(p), *ve = json_skip_value(vs);
+		if (!ve)
+			return NULL;
+		size_t klen = (size_t)(ke - ks - 2);
+		for (int k = 0; k < 4; k++)
+			if (strlen(keys[k]) == klen && !memcmp(ks + 1, keys[k], klen)) {
+				v[k] = vs;
+				l[k] = (size_t)(ve - vs);
+			}
+		p = json_skip_ws(ve);
+		if (*p == ',')
+			p = json_skip_ws(p + 1);
+		else if (*p != '}')
+			return NULL;
+	}
+	const char *end = p + 1;
 	r->off = out->len;
 	sb_adds(out, "{\"zarr_url\":");
 	if (v[0])
@@ -532,46 +558,75 @@ static void aggregate(imgindex_t *x)
 
 /* ---- building ---- */
 
+/* the arrays grown by doubling, cut to what they hold */
+static void shrink(imgindex_t *x)
+{
+	x->cap = x->n + 1;
+	x->recs = xrealloc(x->recs, x->cap * sizeof(*x->recs));
+	x->cap_attrs = x->nattrs + 1;
+	x->attrs = xrealloc(x->attrs, x->cap_attrs * sizeof(*x->attrs));
+	x->cap_types = x->ntypes + 1;
+	x->types = xrealloc(x->types, x->cap_types * sizeof(*x->types));
+	sb_shrink(&x->zbuf);
+	sb_shrink(&x->text);
+}
+
 imgindex_t *imgindex_build(const char *text, size_t len, sb_t *err)
 {
 	imgindex_t *x = xcalloc(1, sizeof(*x));
 	sb_init(&x->text, len + 16);
 	sb_init(&x->zbuf, 0);
 	sb_init(&x->dec, 0);
+	/* the whitespace between images is kept as it is, so that a list
+	 * stored by us (canonical images, spaces left by in-place edits)
+	 * reads back as the very same text */
 	const char *p = json_skip_ws(text);
 	if (*p != '[') {
 		sb_adds(err, "the images are not a JSON list");
 		imgindex_free(x);
 		return NULL;
 	}
-	sb_addc(&x->text, '[');
-	p = json_skip_ws(p + 1);
-	while (*p && *p != ']') {
+	sb_add(&x->text, text, (size_t)(p - text) + 1);
+	const char *q = json_skip_ws(p + 1);
+	sb_add(&x->text, p + 1, (size_t)(q - p - 1));
+	int dangling = 0;
+	while (*q && *q != ']') {
 		GROW(x->recs, x->n, x->cap);
-		if (x->n)
-			sb_addc(&x->text, ',');
-		const char *e = scan_image(x, p, &x->recs[x->n], &x->text);
+		const char *e = scan_image(x, q, &x->recs[x->n], &x->text);
 		if (!e) {
 			sb_addf(err, "image %zu of the list is not an image object", x->n);
 			imgindex_free(x);
 			return NULL;
 		}
 		x->n++;
-		p = json_skip_ws(e);
-		if (*p == ',')
-			p = json_skip_ws(p + 1);
-		else if (*p != ']') {
+		const char *r = json_skip_ws(e);
+		sb_add(&x->text, e, (size_t)(r - e));
+		if (*r == ',') {
+			q = json_skip_ws(r + 1);
+			sb_add(&x->text, r, (size_t)(q - r));
+			dangling = *q == ']'; /* a trailing comma: refused below */
+		} else if (*r == ']') {
+			q = r;
+		} else {
 			sb_addf(err, "the images list breaks off after image %zu", x->n);
 			imgindex_free(x);
 			return NULL;
 		}
 	}
-	if (*p != ']') {
+	const char *tail = *q == ']' ? json_skip_ws(q + 1) : q;
+	if (*q != ']' || dangling || *tail) {
 		sb_adds(err, "the images list breaks off");
 		imgindex_free(x);
 		return NULL;
 	}
-	sb_addc(&x->text, ']');
+	x->close = x->text.len;
+	sb_add(&x->text, q, (size_t)(tail - q));
+	size_t live = 2 + (x->n ? x->n - 1 : 0);
+	for (size_t i = 0; i < x->n; i++)
+		live += x->recs[i].len;
+	x->spaces = x->close + 1 - live;
+	x->verbatim = x->text.len == len && !memcmp(x->text.buf, text, len);
+	shrink(x);
 	z_rebuild(x);
 	aggregate(x);
 	return x;
@@ -754,33 +809,74 @@ void imgindex_filter_free(imgindex_filter_t *f)
 
 /* ---- edits ---- */
 
-void imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t *out)
+/* the room left after ']' when the whole text is written anew: appends
+ * then overwrite it in place */
+static size_t reserve_for(size_t len)
+{
+	return len / 32 > 4096 ? len / 32 : 4096;
+}
+
+size_t imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t *out, size_t *n)
 {
 	const char *t = x->text.buf;
-	size_t tl = x->text.len;
-	sb_grow(out, tl + (img ? strlen(img) : 0) + 2);
+	size_t tl = x->text.len, ilen = img ? strlen(img) : 0;
+	size_t from, to;
 	if (at < 0) {
-		sb_add(out, t, tl - 1);
-		if (x->n)
+		from = x->close;
+		to = x->close + 1;
+	} else {
+		const struct rec *r = &x->recs[at];
+		from = r->off, to = r->off + r->len;
+		if (!img) {
+			if (x->n == 1)
+				from = 1, to = x->close;
+			else if ((size_t)at + 1 < x->n)
+				to = x->recs[at + 1].off;
+			else
+				from = x->recs[at - 1].off + x->recs[at - 1].len;
+		}
+	}
+	size_t need = at < 0 ? (x->n ? 1 : 0) + ilen + 1 : ilen;
+	size_t room = at < 0 ? tl - x->close : to - from;
+	int in_place = x->verbatim && need <= room && 2 * (x->spaces + room - need) < tl + 65536;
+	sb_grow_exact(out, tl + need + (in_place ? 0 : reserve_for(tl + need)) + 1);
+	if (in_place) {
+		/* in place: the same length, [from, from + *n) rewritten */
+		sb_add(out, t, tl);
+		char *w = out->buf + from;
+		if (at < 0 && x->n)
+			*w++ = ',';
+		memcpy(w, img ? img : "", ilen);
+		w += ilen;
+		if (at < 0)
+			*w++ = ']';
+		memset(w, ' ', (size_t)(out->buf + from + room - w));
+		*n = at < 0 ? need : room;
+		return from;
+	}
+	/* anew, without the spaces earlier edits left */
+	sb_addc(out, '[');
+	size_t k = 0;
+	for (size_t i = 0; i < x->n; i++) {
+		if ((long)i == at && !img)
+			continue;
+		if (k++)
 			sb_addc(out, ',');
-		sb_adds(out, img);
-		sb_addc(out, ']');
-		return;
-	}
-	const struct rec *r = &x->recs[at];
-	size_t from = r->off, to = r->off + r->len;
-	if (!img) {
-		if (x->n == 1)
-			from = 1, to = tl - 1;
-		else if ((size_t)at + 1 < x->n)
-			to = x->recs[at + 1].off;
+		if ((long)i == at)
+			sb_add(out, img, ilen);
 		else
-			from = x->recs[at - 1].off + x->recs[at - 1].len;
+			sb_add(out, t + x->recs[i].off, x->recs[i].len);
 	}
-	sb_add(out, t, from);
-	if (img)
-		sb_adds(out, img);
-	sb_add(out, t + to, tl - to);
+	if (at < 0) {
+		if (k)
+			sb_addc(out, ',');
+		sb_add(out, img, ilen);
+	}
+	sb_addc(out, ']');
+	for (size_t r = reserve_for(out->len); r; r--)
+		sb_addc(out, ' ');
+	*n = (size_t)-1;
+	return 0;
 }
 
 /* drops the pairs and zarr_urls no image points to any more, once they
@@ -830,7 +926,7 @@ static void compact(imgindex_t *x)
 	x->zgarbage = 0;
 }
 
-int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext)
+int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext, size_t changed)
 {
 	struct rec nr = { 0 };
 	size_t ilen = img ? strlen(img) : 0;
@@ -846,10 +942,12 @@ int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext)
 		}
 	}
 	int rehash = 0;
+	int64_t delta = (int64_t)newtext->len - (int64_t)x->text.len;
 	if (at < 0) {
 		GROW(x->recs, x->n, x->cap);
-		nr.off = x->text.len - 1 + (x->n ? 1 : 0);
+		nr.off = x->close + (x->n ? 1 : 0);
 		nr.len = (uint32_t)ilen;
+		x->close = nr.off + ilen;
 		x->recs[x->n++] = nr;
 		if (2 * x->n + 2 > x->nzslots)
 			rehash = 1;
@@ -860,23 +958,34 @@ int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext)
 		x->agarbage += old->a_n;
 		x->tgarbage += old->t_n;
 		x->zgarbage += strlen(x->zbuf.buf + old->zoff) + 1;
-		int64_t delta;
 		if (img) {
 			rehash = strcmp(x->zbuf.buf + old->zoff, x->zbuf.buf + nr.zoff) != 0;
 			nr.off = old->off;
 			nr.len = (uint32_t)ilen;
-			delta = (int64_t)ilen - (int64_t)old->len;
 			*old = nr;
 			at++;
 		} else {
-			delta = (int64_t)newtext->len - (int64_t)x->text.len;
 			memmove(old, old + 1, (x->n - (size_t)at - 1) * sizeof(*old));
 			x->n--;
 			rehash = 1;
 		}
 		for (size_t i = (size_t)at; i < x->n; i++)
 			x->recs[i].off = (uint64_t)((int64_t)x->recs[i].off + delta);
+		x->close = (size_t)((int64_t)x->close + delta);
 	}
+	if (changed == (size_t)-1) {
+		/* written anew: the images back to back */
+		size_t off = 1;
+		for (size_t i = 0; i < x->n; i++) {
+			x->recs[i].off = off;
+			off += x->recs[i].len + 1;
+		}
+		x->close = x->n ? off - 1 : 1;
+		x->spaces = 0;
+	} else {
+		x->spaces = x->spaces + (size_t)((int64_t)changed - (at < 0 ? (int64_t)changed : (int64_t)ilen));
+	}
+	x->verbatim = 1;
 	sb_release(&x->text);
 	x->text = *newtext;
 	sb_init(newtext, 0);

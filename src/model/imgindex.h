@@ -3,9 +3,10 @@
  * read nor a write of one image parses or rebuilds the whole list.
  *
  * What it holds (docs/images.md has the sizes):
- * - the list's text in our canonical form, "[img,img,...]", each image in
- *   SingleImage field order without whitespace: what we store on SQLite,
- *   and what an answer copies; each image is a span of it;
+ * - the list's text, "[img,img,...]", each image in our canonical form
+ *   (SingleImage field order, no whitespace), the whitespace between them
+ *   as stored: what we store on SQLite, and what an answer copies; each
+ *   image is a span of it;
  * - per image, its zarr_url (decoded, NUL-terminated, in a side buffer), its
  *   attributes as (key, value) number pairs and its types as (key, bool)
  *   pairs; keys and values are interned once per list;
@@ -71,11 +72,20 @@ void imgindex_filter_free(imgindex_filter_t *f);
  * img (NULL): remove image at; at < 0: append img. img is one image's JSON
  * text (any form the scan reads; image_dump's is canonical already). */
 
-/* The list's text after the edit, appended to out (the index is unchanged). */
-void imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t *out);
+/* The list's text after the edit, appended to out (empty; the index is
+ * unchanged). When the index's text is the stored one byte for byte
+ * (after our own writes) and the edit fits, it is made in place: the
+ * text keeps its length, a removed image or the rest of a shorter one
+ * turns into spaces, an appended one takes room left after the ']' (each
+ * text written anew gets some); then the result is the offset of the
+ * rewritten bytes and *n their number, so that an engine storing text can
+ * write only those. Else 0, and *n is (size_t)-1: the whole text. */
+size_t imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t *out, size_t *n);
 /* Applies the edit, taking the text imgindex_splice_text made for it
- * (newtext: its buffer becomes the index's; newtext is left empty).
- * Returns 0, or -1 when img does not scan as an image (nothing changed). */
-int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext);
+ * (newtext: its buffer becomes the index's; newtext is left empty); the
+ * index's text is then taken to be the stored one; changed is the *n
+ * imgindex_splice_text gave. Returns 0, or -1 when
+ * img does not scan as an image (nothing changed). */
+int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext, size_t changed);
 
 #endif
