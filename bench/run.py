@@ -206,21 +206,27 @@ def start_server(env, cwd, port):
     return proc, c, (time.perf_counter() - t0) * 1000
 
 
-def run_engine(engine, pg):
-    work = Path(tempfile.mkdtemp(prefix=f"fractal-bench-{engine}-"))
+def fresh_database(engine, pg, work, name, project_dir, extra=None):
+    """Settings for a new, initialised database (admin@example.org / 1234) in work."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FRACTAL_", "POSTGRES_", "DB_", "SQLITE_"))}
     env.update({"JWT_SECRET_KEY": "bench", "FRACTAL_DEFAULT_GROUP_NAME": "All", "FRACTAL_LOGGING_LEVEL": "30"})
+    env.update(extra or {})
     if engine == "sqlite":
         env.update({"DB_ENGINE": "sqlite", "SQLITE_PATH": str(work / "bench.sqlite")})
     else:
-        name = f"bench_{os.getpid()}"
         subprocess.run(["psql", "-h", pg["socket"], "-p", pg["port"], "-U", "postgres", "-qc",
                         f'CREATE DATABASE "{name}" OWNER fractal'], check=True)
         env.update({"DB_ENGINE": "postgres", "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": pg["port"],
                     "POSTGRES_USER": "fractal", "POSTGRES_PASSWORD": "fractal-test-pw", "POSTGRES_DB": name})
     for cmd in (["set-db"], ["init-db-data", "--resource", "default", "--profile", "default", "--admin-email",
-                             "admin@example.org", "--admin-pwd", "1234", "--admin-project-dir", "/bench"]):
+                             "admin@example.org", "--admin-pwd", "1234", "--admin-project-dir", project_dir]):
         subprocess.run([BIN] + cmd, env=env, cwd=work, check=True, capture_output=True)
+    return env
+
+
+def run_engine(engine, pg):
+    work = Path(tempfile.mkdtemp(prefix=f"fractal-bench-{engine}-"))
+    env = fresh_database(engine, pg, work, f"bench_{os.getpid()}", "/bench")
     res = {}
     port = free_port()
     proc, c, res["start_ms"] = start_server(env, work, port)

@@ -307,15 +307,11 @@ void api_dataset_export(http_req_t *req)
 	sb_add_json_str(&o, d.name);
 	sb_adds(&o, ",\"zarr_dir\":");
 	sb_add_json_str(&o, d.zarr_dir);
-	sb_adds(&o, ",\"images\":[");
-	for (size_t i = 0; i < imglist_count(l); i++) {
-		size_t len;
-		const char *js = imglist_json(l, i, &len);
-		if (i)
-			sb_addc(&o, ',');
-		sb_add(&o, js, len);
-	}
-	sb_adds(&o, "]}");
+	sb_adds(&o, ",\"images\":");
+	size_t len;
+	const char *text = imglist_text(l, &len);
+	sb_add(&o, text, len);
+	sb_addc(&o, '}');
 	imglist_release(l);
 	http_json_sb(req, 200, &o);
 }

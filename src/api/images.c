@@ -2,9 +2,11 @@
  * (add, patch, delete) and .../images/query/ (filters and pages), as
  * upstream's routes/api/v2/images.py, with its matching rules (model/images.c).
  *
- * The list is one JSON array in datasetv2.images. Writes read it under the
- * row lock (FOR UPDATE; SQLite's write lock), change it and store it back in
- * one transaction. */
+ * The list is one JSON array in datasetv2.images. A write of one image
+ * finds it in the dataset's cached index (model/imgcache.h), checked
+ * against the row under the row lock (FOR UPDATE; SQLite's write lock),
+ * and stores the edit in one transaction: a splice of the text, never a
+ * parse of the whole list. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,52 +17,77 @@
 #include "model/images.h"
 #include "model/imgcache.h"
 
-/* The dataset's image list (new reference) under the row lock, for a
- * write; NULL after answering 500. Reads use model/imgcache.c. */
-static json_t *load_images(http_req_t *req, db_t *db, int64_t did)
+/* A write of one image, as model/imgcache.h tells: in-process writers of
+ * the dataset serialised, the row locked, the cached index checked against
+ * the row inside the transaction. */
+typedef struct img_write {
+	int64_t did;
+	imglist_t *l;
+	imglist_edit_t e;
+	int edited;
+} img_write_t;
+
+/* 0 with w->l held, or -1 after answering 500. */
+static int write_open(http_req_t *req, db_t *db, int64_t did, img_write_t *w)
 {
-	db_res_t *r;
-	if (db_exec(db, "SELECT images FROM datasetv2 WHERE id = $1 FOR UPDATE",
-		    (db_param_t[]){ P_INT(did) }, 1, &r)) {
+	memset(w, 0, sizeof(*w));
+	w->did = did;
+	imglist_write_begin(did);
+	if (db_begin(db)) {
 		api_db_error(req, db);
-		return NULL;
+		imglist_write_end(did);
+		return -1;
 	}
-	json_t *images = json_loads(db_nrows(r) ? db_text(r, 0, 0) : "[]", 0, NULL);
-	db_res_free(r);
-	if (!json_is_array(images)) {
-		json_decref(images);
-		http_error_500(req, "the images of dataset %lld are not a JSON list", (long long)did);
-		return NULL;
+	if (db_exec(db, "SELECT id FROM datasetv2 WHERE id = $1 FOR UPDATE", (db_param_t[]){ P_INT(did) }, 1, NULL) ||
+	    !(w->l = imglist_get(db, did))) {
+		api_db_error(req, db);
+		db_rollback(db);
+		imglist_write_end(did);
+		return -1;
 	}
-	return images;
+	return 0;
 }
 
-static int store_images(db_t *db, int64_t did, json_t *images)
+/* Stores the edit (imgindex.h's at/img): 0, or -1 after answering 500. */
+static int write_edit(http_req_t *req, db_t *db, img_write_t *w, long at, const char *img)
 {
-	sb_t js = SB_INIT;
-	sb_grow(&js, json_array_size(images) * 160);
-	sb_addc(&js, '[');
-	size_t i;
-	json_t *img;
-	json_array_foreach(images, i, img) {
-		if (i)
-			sb_addc(&js, ',');
-		image_dump(&js, img);
+	w->edited = 1;
+	if (imglist_edit(db, w->l, at, img, &w->e)) {
+		api_db_error(req, db);
+		return -1;
 	}
-	sb_addc(&js, ']');
-	int rc = db_exec(db, "UPDATE datasetv2 SET images = $1 WHERE id = $2", (db_param_t[]){ P_JSON(js.buf), P_INT(did) }, 2, NULL);
-	sb_release(&js);
-	return rc;
+	return 0;
 }
 
-static long find_image(json_t *images, const char *zarr_url)
+/* Commits the stored edit when commit is set (else rolls back) and lets
+ * go; 0 when committed, else -1 (after answering 500 if the commit failed). */
+static int write_close(http_req_t *req, db_t *db, img_write_t *w, int commit)
 {
-	size_t i;
-	json_t *img;
-	json_array_foreach(images, i, img)
-		if (!strcmp(json_string_value(json_object_get(img, "zarr_url")), zarr_url))
-			return (long)i;
-	return -1;
+	int committed = 0;
+	if (commit && !db_commit(db))
+		committed = 1;
+	else if (commit)
+		api_db_abort(req, db);
+	else
+		db_rollback(db);
+	if (w->edited)
+		imglist_edit_finish(db, w->l, &w->e, committed);
+	else
+		imglist_release(w->l);
+	imglist_write_end(w->did);
+	return committed ? 0 : -1;
+}
+
+static void already_there(http_req_t *req, const char *zu, int64_t did)
+{
+	sb_t m = SB_INIT, dj = SB_INIT;
+	sb_addf(&m, "Image with zarr_url '%s' already in DatasetV2 %lld", zu, (long long)did);
+	sb_addc(&dj, '[');
+	sb_add_json_str(&dj, m.buf);
+	sb_addc(&dj, ']');
+	http_error_json(req, 422, dj.buf);
+	sb_release(&m);
+	sb_release(&dj);
 }
 
 void api_images_add(http_req_t *req)
@@ -74,7 +101,7 @@ void api_images_add(http_req_t *req)
 	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
-	json_t *images = NULL;
+	img_write_t w;
 	if (access_dataset(req, db, pid, did, 'w', &p, &d))
 		goto out;
 	const char *zu = json_string_value(json_object_get(img, "zarr_url"));
@@ -89,34 +116,20 @@ void api_images_add(http_req_t *req)
 		http_errorf(req, 422, "`SingleImage.zarr_url` cannot be equal to `Dataset.zarr_dir`: %s", d.zarr_dir);
 		goto out;
 	}
-	if (db_begin(db)) {
-		api_db_error(req, db);
+	if (write_open(req, db, did, &w))
+		goto out;
+	if (imglist_find(w.l, zu) >= 0) {
+		write_close(req, db, &w, 0);
+		already_there(req, zu, did);
 		goto out;
 	}
-	if (!(images = load_images(req, db, did))) {
-		db_rollback(db);
-		goto out;
-	}
-	if (find_image(images, zu) >= 0) {
-		db_rollback(db);
-		sb_t m = SB_INIT, dj = SB_INIT;
-		sb_addf(&m, "Image with zarr_url '%s' already in DatasetV2 %lld", zu, (long long)did);
-		sb_addc(&dj, '[');
-		sb_add_json_str(&dj, m.buf);
-		sb_addc(&dj, ']');
-		http_error_json(req, 422, dj.buf);
-		sb_release(&m);
-		sb_release(&dj);
-		goto out;
-	}
-	json_array_append(images, img);
-	if (store_images(db, did, images) || db_commit(db)) {
-		api_db_abort(req, db);
-		goto out;
-	}
-	http_empty(req, 201);
+	sb_t js = SB_INIT;
+	image_dump(&js, img);
+	int ok = !write_edit(req, db, &w, -1, js.buf);
+	sb_release(&js);
+	if (!write_close(req, db, &w, ok))
+		http_empty(req, 201);
 out:
-	json_decref(images);
 	json_decref(img);
 }
 
@@ -169,38 +182,38 @@ void api_images_patch(http_req_t *req)
 	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
-	json_t *images = NULL;
-	if (access_dataset(req, db, pid, did, 'w', &p, &d))
+	img_write_t w;
+	json_t *img = NULL;
+	if (access_dataset(req, db, pid, did, 'w', &p, &d) || write_open(req, db, did, &w))
 		goto out;
-	if (db_begin(db)) {
-		api_db_error(req, db);
-		goto out;
-	}
-	if (!(images = load_images(req, db, did))) {
-		db_rollback(db);
-		goto out;
-	}
 	const char *zu = json_string_value(json_object_get(upd, "zarr_url"));
-	long idx = find_image(images, zu);
+	long idx = imglist_find(w.l, zu);
 	if (idx < 0) {
-		db_rollback(db);
+		write_close(req, db, &w, 0);
 		http_errorf(req, 404, "No image with zarr_url '%s' in DatasetV2 %lld.", zu, (long long)did);
 		goto out;
 	}
-	json_t *img = json_array_get(images, (size_t)idx);
+	size_t len;
+	const char *old = imglist_json(w.l, (size_t)idx, &len);
+	img = json_loadb(old, len, 0, NULL);
+	if (!json_is_object(img)) {
+		write_close(req, db, &w, 0);
+		http_error_500(req, "image %ld of dataset %lld is not a JSON object", idx, (long long)did);
+		goto out;
+	}
 	if (json_object_get(upd, "attributes"))
 		json_object_set(img, "attributes", json_object_get(upd, "attributes"));
 	if (json_object_get(upd, "types"))
 		json_object_set(img, "types", json_object_get(upd, "types"));
-	if (store_images(db, did, images) || db_commit(db)) {
-		api_db_abort(req, db);
-		goto out;
-	}
-	sb_t o = SB_INIT;
-	image_dump(&o, img);
-	http_json_sb(req, 200, &o);
+	sb_t js = SB_INIT;
+	image_dump(&js, img);
+	int ok = !write_edit(req, db, &w, idx, js.buf);
+	if (!write_close(req, db, &w, ok))
+		http_json_sb(req, 200, &js);
+	else
+		sb_release(&js);
 out:
-	json_decref(images);
+	json_decref(img);
 	json_decref(upd);
 }
 
@@ -220,34 +233,23 @@ void api_images_delete(http_req_t *req)
 	db_t *db = req->db;
 	project_row_t p;
 	dataset_row_t d;
-	json_t *images = NULL;
-	if (access_dataset(req, db, pid, did, 'w', &p, &d))
+	img_write_t w;
+	if (access_dataset(req, db, pid, did, 'w', &p, &d) || write_open(req, db, did, &w))
 		return;
-	if (db_begin(db)) {
-		api_db_error(req, db);
-		return;
-	}
-	if (!(images = load_images(req, db, did))) {
-		db_rollback(db);
-		return;
-	}
-	long idx = find_image(images, zu);
+	long idx = imglist_find(w.l, zu);
 	if (idx < 0) {
-		db_rollback(db);
+		write_close(req, db, &w, 0);
 		http_errorf(req, 404, "No image with zarr_url '%s' in DatasetV2 %lld.", zu, (long long)did);
-		json_decref(images);
 		return;
 	}
-	json_array_remove(images, (size_t)idx);
-	if (store_images(db, did, images) ||
-	    db_exec(db, "DELETE FROM historyimagecache WHERE dataset_id = $1 AND zarr_url = $2",
-		    (db_param_t[]){ P_INT(did), P_TEXT(zu) }, 2, NULL) ||
-	    db_commit(db)) {
-		api_db_abort(req, db);
-	} else {
-		http_empty(req, 204);
+	int ok = !write_edit(req, db, &w, idx, NULL);
+	if (ok && db_exec(db, "DELETE FROM historyimagecache WHERE dataset_id = $1 AND zarr_url = $2",
+			  (db_param_t[]){ P_INT(did), P_TEXT(zu) }, 2, NULL)) {
+		api_db_error(req, db);
+		ok = 0;
 	}
-	json_decref(images);
+	if (!write_close(req, db, &w, ok))
+		http_empty(req, 204);
 }
 
 /* ImageQueryWithZarrUrl (optional body): type_filters, attribute_filters,
@@ -311,17 +313,18 @@ void api_images_query(http_req_t *req)
 	json_t *tf = json_object_get(q, "type_filters"), *af = json_object_get(q, "attribute_filters");
 	json_t *zu = json_object_get(q, "zarr_url");
 	imgfilter_t *f = json_object_size(tf) || json_object_size(af) ? imgfilter_new(l, tf, af) : NULL;
-	/* the matching images, by index */
+	/* the matching images, by index; one by its zarr_url (upstream takes
+	 * the first image with it) */
 	size_t n = imglist_count(l), total = 0;
 	size_t *match = xmalloc((n ? n : 1) * sizeof(size_t));
-	for (size_t i = 0; i < n; i++) {
-		if (zu && strcmp(imglist_zarr_url(l, i), json_string_value(zu)))
-			continue;
-		if (f && !imgfilter_match(f, l, i))
-			continue;
-		match[total++] = i;
-		if (zu)
-			break; /* upstream takes the first image with that zarr_url */
+	if (zu) {
+		long i = imglist_find(l, json_string_value(zu));
+		if (i >= 0 && (!f || imgfilter_match(f, l, (size_t)i)))
+			match[total++] = (size_t)i;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			if (!f || imgfilter_match(f, l, i))
+				match[total++] = i;
 	}
 	if (!page_size)
 		page_size = (int64_t)total;

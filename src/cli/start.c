@@ -28,6 +28,7 @@
 #include "config/settings.h"
 #include "db/migrate.h"
 #include "http/http.h"
+#include "model/imgcache.h"
 #include "runner/runner.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -108,6 +109,12 @@ int cmd_start(int argc, char **argv)
 	}
 	if (locked > 0)
 		runner_recover(db);
+	if (imgcache_configure(&err)) {
+		fprintf(stderr, "fractalctl start: error: %s\n", err.buf);
+		db_close(db);
+		sb_release(&err);
+		return 1;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (oauth_init(&err)) {
 		/* as upstream, a provider that cannot be reached stops the start */

@@ -182,6 +182,22 @@ const char *settings_raw(const char *name)
 	return NULL;
 }
 
+int settings_uint(const char *name, unsigned long long *out, sb_t *err)
+{
+	const char *raw = settings_raw(name);
+	if (!raw)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(raw, &end, 10);
+	if (!*raw || *end || errno || raw[0] == '-') {
+		sb_addf(err, "invalid settings: %s: Input should be a valid non-negative integer (got '%s')", name, raw);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 /* ---- conversions ---- */
 
 static int parse_int(const char *s, int64_t *out)

@@ -84,4 +84,9 @@ void settings_dump_json(int group, sb_t *out);
 /* Raw lookup (environment first, then the file); NULL when unset. */
 const char *settings_raw(const char *name);
 
+/* A non-negative integer setting into *out (left as it is when unset);
+ * -1 with "invalid settings: NAME: ..." in err when it is not one. */
+struct sb;
+int settings_uint(const char *name, unsigned long long *out, struct sb *err);
+
 #endif

@@ -406,3 +406,20 @@ int db_row_version(db_t *db, const char *table, const char *column, int64_t id, 
 	version[0] = '\0';
 	return db->ops->row_version(db, table, column, id, version, text);
 }
+
+int db_json_array_edit(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
+		       const char *full, size_t full_len, size_t from, size_t n, char version[64])
+{
+	version[0] = '\0';
+	return db->ops->json_array_edit(db, table, column, id, at, item, full, full_len, from, n, version);
+}
+
+int db_change_token(db_t *db, uint64_t *token)
+{
+	return db->ops->change_token ? db->ops->change_token(db, token) : 1;
+}
+
+int db_self_change_token(db_t *db, uint64_t *token)
+{
+	return db->ops->self_change_token ? db->ops->self_change_token(db, token) : 1;
+}

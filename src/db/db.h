@@ -138,11 +138,38 @@ int db_id_counter_set(db_t *db, const char *table, int64_t next);
 
 /* A token that changes whenever the row's `column` changes, so that a
  * parsed copy of a large JSON column can be cached (model/imgcache.c).
- * PostgreSQL: the row's xmin. SQLite: length and hash of the column's text,
- * which, when text is not NULL, is also handed back in *text (malloc'd,
- * caller frees) to spare a second read; *text is NULL on PostgreSQL.
+ * PostgreSQL: the row's xmin and ctid. SQLite: length and hash of the
+ * column's text. When text is not NULL, the column's text (of that
+ * version) is also handed back in *text (malloc'd, caller frees).
  * Returns 1, 0 when there is no such row, -1 on error. */
 int db_row_version(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text);
+
+/* A number that changes whenever any connection, of this process or
+ * another, commits a change to the database: a cache checked against it
+ * can skip db_row_version while it stays the same. SQLite: PRAGMA
+ * data_version on a watcher connection of the process's own that never
+ * writes. Returns 0 with *token set, 1 when the engine has no such number
+ * (PostgreSQL, where db_row_version is cheap), -1 on error. */
+int db_change_token(db_t *db, uint64_t *token);
+/* The same number as seen by this connection: it changes with the commits
+ * of every other connection but not with this one's own, so that a writer
+ * can tell that nobody else committed between two points (SQLite: PRAGMA
+ * data_version on db). Returns 0, 1 (no such number) or -1. */
+int db_self_change_token(db_t *db, uint64_t *token);
+
+/* Edits one element of the JSON array in table.column of row id, inside
+ * the caller's transaction: at >= 0 with item (one element's JSON text)
+ * replaces element at; at >= 0 without item (NULL) removes it; at < 0
+ * appends item. full (full_len bytes) is the whole array text after the
+ * edit, which the caller has at hand; when n is not (size_t)-1 it differs
+ * from the stored text only in the n bytes at from, and has its length.
+ * SQLite stores full, or then overwrites only those bytes (incremental
+ * blob I/O: a few pages written instead of the whole value); PostgreSQL
+ * ignores full and edits its jsonb (jsonb_set, -, ||), sparing the parse of
+ * the whole text. version gets the row's new db_row_version token. Returns
+ * 0, or -1 (also when there is no such row). */
+int db_json_array_edit(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
+		       const char *full, size_t full_len, size_t from, size_t n, char version[64]);
 
 /*
  * The server lock: one `fractalctl start` per database owns the jobs and

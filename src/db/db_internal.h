@@ -25,6 +25,11 @@ struct db_ops {
 	/* db_lock_key(); NULL: the transaction already serialises writers */
 	int (*lock_key)(db_t *db, int32_t scope, int32_t id);
 	int (*row_version)(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text);
+	int (*json_array_edit)(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
+			       const char *full, size_t full_len, size_t from, size_t n, char version[64]);
+	/* db_change_token(); NULL: the engine has none */
+	int (*change_token)(db_t *db, uint64_t *token);
+	int (*self_change_token)(db_t *db, uint64_t *token);
 	void (*close)(db_t *db);
 };
 

@@ -438,18 +438,64 @@ static int pg_id_counter_set(db_t *db, const char *table, int64_t next)
 
 static int pg_row_version(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text)
 {
-	(void)column;
-	(void)text;
-	char sql[160];
-	snprintf(sql, sizeof(sql), "SELECT xmin::text || '/' || ctid::text FROM %s WHERE id = $1", table);
+	/* one statement, so that the text is the version's */
+	char sql[200];
+	if (text)
+		snprintf(sql, sizeof(sql), "SELECT xmin::text || '/' || ctid::text, %s FROM %s WHERE id = $1", column, table);
+	else
+		snprintf(sql, sizeof(sql), "SELECT xmin::text || '/' || ctid::text FROM %s WHERE id = $1", table);
 	db_res_t *r;
 	if (db_exec(db, sql, (db_param_t[]){ P_INT(id) }, 1, &r))
+		return -1;
+	int found = db_nrows(r) > 0;
+	if (found) {
+		snprintf(version, 64, "xmin:%s", db_text(r, 0, 0));
+		if (text)
+			*text = xstrdup(db_text(r, 0, 1) ? db_text(r, 0, 1) : "");
+	}
+	db_res_free(r);
+	return found;
+}
+
+static int pg_json_array_edit(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
+			      const char *full, size_t full_len, size_t from, size_t n_changed, char version[64])
+{
+	(void)full;
+	(void)full_len;
+	(void)from;
+	(void)n_changed;
+	/* the text of one element, not of the list: jsonb edits its own copy */
+	char sql[256], idx[32];
+	db_param_t p[3];
+	int n;
+	const char *ret = "RETURNING xmin::text || '/' || ctid::text";
+	if (at < 0) {
+		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = %s || jsonb_build_array($1::jsonb) WHERE id = $2 %s", table,
+			 column, column, ret);
+		p[0] = P_TEXT(item), p[1] = P_INT(id), n = 2;
+	} else if (item) {
+		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = jsonb_set(%s, ARRAY[$1::text], $2::jsonb) WHERE id = $3 %s",
+			 table, column, column, ret);
+		snprintf(idx, sizeof(idx), "%ld", at);
+		p[0] = P_TEXT(idx), p[1] = P_TEXT(item), p[2] = P_INT(id), n = 3;
+	} else {
+		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = %s - $1::int WHERE id = $2 %s", table, column, column, ret);
+		p[0] = P_INT(at), p[1] = P_INT(id), n = 2;
+	}
+	db_res_t *r;
+	if (db_exec(db, sql, p, n, &r))
 		return -1;
 	int found = db_nrows(r) > 0;
 	if (found)
 		snprintf(version, 64, "xmin:%s", db_text(r, 0, 0));
 	db_res_free(r);
-	return found;
+	if (!found) {
+		sb_reset(&db->err);
+		sb_addf(&db->err, "no row %lld in %s", (long long)id, table);
+		db->cls = DB_ERR_OTHER;
+		return -1;
+	}
+	return 0;
 }
 
 /* A session advisory lock in this database; the key spells "fractal". */
@@ -494,6 +540,7 @@ const struct db_ops postgres_ops = {
 	.server_lock = pg_server_lock,
 	.lock_key = pg_lock_key,
 	.row_version = pg_row_version,
+	.json_array_edit = pg_json_array_edit,
 	.close = pg_close,
 };
 

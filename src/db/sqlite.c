@@ -9,6 +9,7 @@
 #include "db/db_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sqlite3.h>
@@ -355,6 +356,141 @@ static int sq_row_version(db_t *db, const char *table, const char *column, int64
 	return rc == SQLITE_DONE ? found : -1;
 }
 
+/* The watcher: one read-only connection per process on the database file,
+ * which never writes, so that its data_version changes with every commit
+ * of every other connection. */
+static pthread_mutex_t watcher_lock = PTHREAD_MUTEX_INITIALIZER;
+static sqlite3 *watcher;
+static sqlite3_stmt *watcher_st;
+static char *watcher_path;
+
+static int sq_change_token(db_t *db, uint64_t *token)
+{
+	const char *path = sq_file(db);
+	if (!path)
+		return 1;
+	int rc = -1;
+	pthread_mutex_lock(&watcher_lock);
+	if (watcher && strcmp(watcher_path, path)) {
+		sqlite3_finalize(watcher_st);
+		sqlite3_close(watcher);
+		free(watcher_path);
+		watcher = NULL;
+	}
+	if (!watcher) {
+		if (sqlite3_open_v2(path, &watcher, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+		    sqlite3_prepare_v2(watcher, "PRAGMA data_version", -1, &watcher_st, NULL) != SQLITE_OK) {
+			sb_reset(&db->err);
+			sb_addf(&db->err, "cannot open a watcher on %s: %s", path, sqlite3_errmsg(watcher));
+			db->cls = DB_ERR_OTHER;
+			sqlite3_close(watcher);
+			watcher = NULL;
+			goto out;
+		}
+		watcher_path = xstrdup(path);
+	}
+	if (sqlite3_step(watcher_st) == SQLITE_ROW) {
+		*token = (uint64_t)sqlite3_column_int64(watcher_st, 0);
+		rc = 0;
+	} else {
+		sb_reset(&db->err);
+		sb_addf(&db->err, "PRAGMA data_version: %s", sqlite3_errmsg(watcher));
+		db->cls = DB_ERR_OTHER;
+	}
+	sqlite3_reset(watcher_st);
+out:
+	pthread_mutex_unlock(&watcher_lock);
+	return rc;
+}
+
+static int sq_self_change_token(db_t *db, uint64_t *token)
+{
+	struct sqlite_conn *c = db->conn;
+	sqlite3_stmt *st = prepare(db, c, "PRAGMA data_version");
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*token = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		set_err(db, c, rc);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Overwrites n bytes at from of the column's value in place (its length
+ * unchanged). 1 when done, 0 when the value's length is not full_len (the
+ * caller writes it whole), -1 on error. */
+static int blob_overwrite(db_t *db, struct sqlite_conn *c, const char *table, const char *column, int64_t id,
+			  const char *full, size_t full_len, size_t from, size_t n)
+{
+	sqlite3_blob *b = NULL;
+	int rc = sqlite3_blob_open(c->h, "main", table, column, id, 1, &b);
+	if (rc == SQLITE_OK && (size_t)sqlite3_blob_bytes(b) != full_len) {
+		sqlite3_blob_close(b);
+		return 0;
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_blob_write(b, full + from, (int)n, (int)from);
+	if (b)
+		sqlite3_blob_close(b);
+	if (rc != SQLITE_OK) {
+		set_err(db, c, rc);
+		return -1;
+	}
+	return 1;
+}
+
+static int sq_json_array_edit(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
+			      const char *full, size_t full_len, size_t from, size_t n, char version[64])
+{
+	(void)at;
+	(void)item;
+	struct sqlite_conn *c = db->conn;
+	char sql[160];
+	int64_t t0 = db->echo ? mono_usec() : 0;
+	int done = n == (size_t)-1 ? 0 : blob_overwrite(db, c, table, column, id, full, full_len, from, n);
+	if (done < 0)
+		return -1;
+	if (done) {
+		if (db->echo) {
+			snprintf(sql, sizeof(sql), "(blob write of %zu bytes at %zu into %s.%s)", n, from, table, column);
+			db_echo(sql, (db_param_t[]){ P_INT(id) }, 1, mono_usec() - t0, 0);
+		}
+	} else {
+		/* bound without a copy: the text may be large */
+		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = $1 WHERE id = $2", table, column);
+		sqlite3_stmt *st = prepare(db, c, sql);
+		if (!st)
+			return -1;
+		int rc = sqlite3_bind_text(st, 1, full, (int)full_len, SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 2, id);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		int changed = rc == SQLITE_DONE ? sqlite3_changes(c->h) : 0;
+		if (rc != SQLITE_DONE)
+			set_err(db, c, rc);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (db->echo)
+			db_echo(sql, (db_param_t[]){ P_TEXT("(the new list)"), P_INT(id) }, 2, mono_usec() - t0,
+				rc == SQLITE_DONE ? 0 : -1);
+		if (rc != SQLITE_DONE)
+			return -1;
+		if (!changed) {
+			sb_reset(&db->err);
+			sb_addf(&db->err, "no row %lld in %s", (long long)id, table);
+			db->cls = DB_ERR_OTHER;
+			return -1;
+		}
+	}
+	uint64_t h[2];
+	hash128(full, full_len, h);
+	snprintf(version, 64, "%zu:%016llx%016llx", full_len, (unsigned long long)h[0], (unsigned long long)h[1]);
+	return 0;
+}
+
 /*
  * flock() on a descriptor of our own: SQLite locks with fcntl(), which
  * flock() does not touch on Linux. The descriptor stays open until the
@@ -421,6 +557,9 @@ const struct db_ops sqlite_ops = {
 	.id_counter_set = sq_id_counter_set,
 	.server_lock = sq_server_lock,
 	.row_version = sq_row_version,
+	.json_array_edit = sq_json_array_edit,
+	.change_token = sq_change_token,
+	.self_change_token = sq_self_change_token,
 	.close = sq_close,
 };
 

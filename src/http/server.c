@@ -547,24 +547,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	sb_release(&sb);
 }
 
-/* An optional non-negative integer setting into *out (left as it is when
- * unset); -1 with a message when it is not one. */
-static int read_limit(const char *name, unsigned long long *out, sb_t *err)
-{
-	const char *raw = settings_raw(name);
-	if (!raw)
-		return 0;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(raw, &end, 10);
-	if (!*raw || *end || errno || raw[0] == '-') {
-		sb_addf(err, "invalid settings: %s: Input should be a valid non-negative integer (got '%s')", name, raw);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 int http_start(const char *host, int port, sb_t *err)
 {
 	unsigned long long n = conns_per_ip;
@@ -573,11 +555,11 @@ int http_start(const char *host, int port, sb_t *err)
 	alive_response = MHD_create_response_from_buffer(strlen(alive_body), alive_body, MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(alive_response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 
-	if (read_limit("FRACTAL_HTTP_CONNECTIONS_PER_IP", &n, err))
+	if (settings_uint("FRACTAL_HTTP_CONNECTIONS_PER_IP", &n, err))
 		return -1;
 	conns_per_ip = n > UINT32_MAX ? UINT32_MAX : (unsigned)n;
 	n = body_budget;
-	if (read_limit("FRACTAL_HTTP_BODY_BUDGET", &n, err))
+	if (settings_uint("FRACTAL_HTTP_BODY_BUDGET", &n, err))
 		return -1;
 	body_budget = (size_t)n;
 

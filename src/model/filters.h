@@ -10,15 +10,10 @@
  * matches). Merging a task's input types with a workflow task's type
  * filters fails when a key is in both with different values.
  *
- * Two forms of the same matching rules:
- * - on the JSON tree (the runner, on images it holds as jansson values);
- * - compiled, for the images routes over a cached list of up to 100,000
- *   images (model/imgcache.c): a filters_table_t keeps, per image, its types
- *   and attribute values as small structs with interned key numbers, and a
- *   filters_compiled_t resolves a query's keys to those numbers once, so that
- *   matching an image compares integers, doubles and string hashes that lie
- *   next to each other, touching no JSON.
- * tests/unit/test_filters.c checks both forms against one table of cases.
+ * Here on the JSON tree (the runner, on images it holds as jansson
+ * values); the images routes match over a dataset's compact index with the
+ * same rules (model/imgindex.c, through filters_value_eq_scalar), and
+ * tests/unit/test_imgindex.c checks both against one table of cases.
  * Nothing here knows about HTTP or the database. */
 #ifndef FILTERS_H
 #define FILTERS_H
@@ -43,6 +38,11 @@ int filters_match(json_t *image, json_t *type_filters, json_t *attribute_filters
  * equal nothing: filters never hold them). */
 int filters_value_eq(json_t *a, json_t *b);
 
+/* The same, between a JSON scalar v and a value given by its kind (enum
+ * filters_kind below) and payload: i (FILTERS_INT), num (FILTERS_REAL) or
+ * the len bytes at s (FILTERS_STR). For indexes that keep values unboxed. */
+int filters_value_eq_scalar(json_t *v, int kind, int64_t i, double num, const char *s, size_t len);
+
 /* merge_type_filters: a new object (the caller owns it), task_input_types
  * updated with wftask_type_filters (the task's keys first, in order), or NULL
  * after appending upstream's ValueError text ("Cannot merge type filters
@@ -50,8 +50,8 @@ int filters_value_eq(json_t *a, json_t *b);
  * arguments are borrowed objects. */
 json_t *filters_merge_types(json_t *task_input_types, json_t *wftask_type_filters, sb_t *err);
 
-/* ---- compiled ---- */
-
+/* The kinds of scalar values, for indexes that keep values unboxed
+ * (model/imgindex.c) and filters_value_eq_scalar(). */
 enum filters_kind {
 	FILTERS_INT,         /* JSON integers and booleans (Python's bool is an int) */
 	FILTERS_REAL,
@@ -59,68 +59,5 @@ enum filters_kind {
 	FILTERS_NULL,        /* null, and a missing attribute (Python's None) */
 	FILTERS_OTHER,       /* lists, objects: equal to no filter value */
 };
-
-/* One attribute value of an image in the table. */
-typedef struct filters_attr {
-	uint32_t key;        /* the interned attribute key */
-	uint8_t kind;        /* enum filters_kind */
-	uint32_t hash;       /* FILTERS_STR: compared before the bytes */
-	uint32_t len;        /* FILTERS_STR: length in bytes */
-	union {
-		int64_t i;           /* FILTERS_INT */
-		double num;          /* FILTERS_REAL */
-		size_t off;          /* FILTERS_STR: offset of the bytes in the table's text */
-	} v;
-} filters_attr_t;
-
-typedef struct filters_type {
-	uint32_t key;        /* the interned type key */
-	int val;             /* 1 true, 0 false */
-} filters_type_t;
-
-typedef struct filters_row {
-	size_t attr_first, type_first;
-	uint32_t attr_n, type_n;
-} filters_row_t;
-
-/* The filter-relevant part of a list of images, read-only once built, so that
- * threads may share it. Fields are the table's own: read them through the
- * functions below. */
-typedef struct filters_table {
-	size_t n, cap;
-	filters_row_t *rows;
-	size_t nattrs, cap_attrs;
-	filters_attr_t *attrs;
-	size_t ntypes, cap_types;
-	filters_type_t *types;
-	sb_t text;           /* attribute strings, back to back */
-	json_t *attr_keys;   /* key -> integer index */
-	json_t *type_keys;
-	char **type_names;   /* index -> key */
-	size_t ntype_names, cap_type_names;
-} filters_table_t;
-
-void filters_table_init(filters_table_t *t);
-/* Appends one image (borrowed; only its "attributes" and "types" are read). */
-void filters_table_add(filters_table_t *t, json_t *image);
-void filters_table_release(filters_table_t *t);
-
-size_t filters_table_count(const filters_table_t *t);
-/* The type keys of all images, numbered 0..filters_type_count()-1 in order
- * of first appearance; the value of type k in image i: 1, 0, or -1 unset. */
-size_t filters_type_count(const filters_table_t *t);
-const char *filters_type_key(const filters_table_t *t, size_t k);
-int filters_image_type(const filters_table_t *t, size_t i, size_t k);
-
-/* A query's filters resolved against one table (either filter may be NULL).
- * The result holds references to the filters, not to the table, but is only
- * meaningful with the table it was compiled for. Free with
- * filters_compiled_free (NULL is fine). */
-typedef struct filters_compiled filters_compiled_t;
-filters_compiled_t *filters_compile(const filters_table_t *t, json_t *type_filters, json_t *attribute_filters);
-/* 1 when image i of t passes, else 0: the same answer as filters_match() on
- * the image the row was built from. */
-int filters_compiled_match(const filters_compiled_t *f, const filters_table_t *t, size_t i);
-void filters_compiled_free(filters_compiled_t *f);
 
 #endif

@@ -5,39 +5,71 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/filters.h"
-#include "model/images.h"
+#include "config/settings.h"
+#include "model/imgindex.h"
+#include "util/log.h"
 
-#define CACHE_SLOTS 16
-
-struct img {
-	size_t json_off, json_len;
-	size_t zarr_off;     /* NUL-terminated in text */
-};
+#define MAX_ENTRIES 256
+#define WRITE_STRIPES 64
 
 struct imglist {
 	int64_t dataset_id;
 	char version[64];
-	int refs;            /* the cache slot counts as one */
+	int refs;            /* under lock; the cache counts as one while cached */
+	int cached;
 	uint64_t last_use;
-	size_t n;
-	struct img *imgs;
-	sb_t text;
-	filters_table_t filt; /* types and attribute values, for filters */
-	char *agg_attributes, *agg_types;
+	uint64_t token;      /* db_change_token() when last found current */
+	int token_ok;
+	size_t bytes;        /* as counted in total */
+	pthread_rwlock_t rw; /* readers vs. applying an edit */
+	imgindex_t *x;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static imglist_t *slots[CACHE_SLOTS];
+static imglist_t *entries[MAX_ENTRIES];
+static size_t nentries, total;
 static uint64_t clock_tick;
+static size_t budget = (size_t)512 << 20;
 
-static void list_free(imglist_t *l)
+static pthread_mutex_t stripes[WRITE_STRIPES];
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+static __thread int64_t writing_did;
+
+static void stripes_init(void)
 {
-	free(l->imgs);
-	sb_release(&l->text);
-	filters_table_release(&l->filt);
-	free(l->agg_attributes);
-	free(l->agg_types);
+	for (int i = 0; i < WRITE_STRIPES; i++)
+		pthread_mutex_init(&stripes[i], NULL);
+}
+
+static pthread_mutex_t *stripe(int64_t did)
+{
+	pthread_once(&stripes_once, stripes_init);
+	return &stripes[(uint64_t)did % WRITE_STRIPES];
+}
+
+int imgcache_configure(sb_t *err)
+{
+	unsigned long long v = budget;
+	if (settings_uint("FRACTAL_IMAGES_CACHE_BYTES", &v, err))
+		return -1;
+	pthread_mutex_lock(&lock);
+	budget = (size_t)v;
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+size_t imgcache_bytes(void)
+{
+	pthread_mutex_lock(&lock);
+	size_t n = total;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+static void entry_free(imglist_t *l)
+{
+	imgindex_free(l->x);
+	pthread_rwlock_destroy(&l->rw);
 	free(l);
 }
 
@@ -45,162 +77,287 @@ static void list_free(imglist_t *l)
 static void unref_locked(imglist_t *l)
 {
 	if (--l->refs == 0)
-		list_free(l);
+		entry_free(l);
+}
+
+static void uncache_locked(size_t k)
+{
+	imglist_t *l = entries[k];
+	total -= l->bytes;
+	l->cached = 0;
+	entries[k] = entries[--nentries];
+	unref_locked(l);
+}
+
+/* the least recently used go until the budget holds (keep stays) */
+static void evict_locked(const imglist_t *keep)
+{
+	while (total > budget || nentries == MAX_ENTRIES) {
+		long victim = -1;
+		for (size_t k = 0; k < nentries; k++)
+			if (entries[k] != keep && (victim < 0 || entries[k]->last_use < entries[victim]->last_use))
+				victim = (long)k;
+		if (victim < 0)
+			return;
+		uncache_locked((size_t)victim);
+	}
+}
+
+/* The cached entry of that version (or, version NULL, found current at
+ * change token tok), with a new reference, or NULL. A token read before
+ * the version was checked (have_tok) is remembered on a hit. */
+static imglist_t *lookup(int64_t did, const char *version, int have_tok, uint64_t tok)
+{
+	imglist_t *found = NULL;
+	pthread_mutex_lock(&lock);
+	for (size_t k = 0; k < nentries; k++) {
+		imglist_t *l = entries[k];
+		if (l->dataset_id != did)
+			continue;
+		if (version ? !strcmp(l->version, version) : l->token_ok && l->token == tok) {
+			found = l;
+			found->refs++;
+			found->last_use = ++clock_tick;
+			if (version && have_tok)
+				l->token = tok, l->token_ok = 1;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&lock);
+	return found;
+}
+
+/* Caches l (replacing an older entry of its dataset) unless it alone is
+ * over the budget. */
+static void insert(imglist_t *l)
+{
+	pthread_mutex_lock(&lock);
+	for (size_t k = 0; k < nentries; k++)
+		if (entries[k]->dataset_id == l->dataset_id) {
+			uncache_locked(k);
+			break;
+		}
+	if (l->bytes <= budget) {
+		evict_locked(NULL);
+		entries[nentries++] = l;
+		l->cached = 1;
+		l->refs++;
+		l->last_use = ++clock_tick;
+		total += l->bytes;
+		evict_locked(l);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static imglist_t *build(db_t *db, int64_t did, int have_tok, uint64_t tok)
+{
+	char version[64];
+	char *text = NULL;
+	int rc = db_row_version(db, "datasetv2", "images", did, version, &text);
+	if (rc != 1) {
+		free(text);
+		return NULL;
+	}
+	/* a writer of this process may have just applied its edit */
+	imglist_t *l = lookup(did, version, have_tok, tok);
+	if (l) {
+		free(text);
+		return l;
+	}
+	sb_t err = SB_INIT;
+	imgindex_t *x = imgindex_build(text, strlen(text), &err);
+	free(text);
+	if (!x) {
+		log_error("dataset %lld: %s", (long long)did, err.buf);
+		sb_release(&err);
+		return NULL;
+	}
+	l = xcalloc(1, sizeof(*l));
+	l->dataset_id = did;
+	snprintf(l->version, sizeof(l->version), "%s", version);
+	l->refs = 1;
+	l->x = x;
+	l->token = tok;
+	l->token_ok = have_tok;
+	l->bytes = imgindex_bytes(x) + sizeof(*l);
+	pthread_rwlock_init(&l->rw, NULL);
+	insert(l);
+	return l;
+}
+
+imglist_t *imglist_get(db_t *db, int64_t dataset_id)
+{
+	/* nothing committed anywhere since the index was last found current:
+	 * it still is (SQLite, where the version costs a read of the text) */
+	uint64_t tok = 0;
+	int have_tok = db_change_token(db, &tok) == 0;
+	imglist_t *l = have_tok ? lookup(dataset_id, NULL, 1, tok) : NULL;
+	if (l) {
+		pthread_rwlock_rdlock(&l->rw);
+		return l;
+	}
+	char version[64];
+	if (db_row_version(db, "datasetv2", "images", dataset_id, version, NULL) != 1)
+		return NULL;
+	l = lookup(dataset_id, version, have_tok, tok);
+	if (!l) {
+		/* out of date or absent: scan again, but after any writer of
+		 * this process has applied its edit (unless that writer is us) */
+		int mine = writing_did == dataset_id;
+		if (!mine)
+			pthread_mutex_lock(stripe(dataset_id));
+		l = build(db, dataset_id, have_tok, tok);
+		if (!mine)
+			pthread_mutex_unlock(stripe(dataset_id));
+		if (!l)
+			return NULL;
+	}
+	pthread_rwlock_rdlock(&l->rw);
+	return l;
 }
 
 void imglist_release(imglist_t *l)
 {
 	if (!l)
 		return;
+	pthread_rwlock_unlock(&l->rw);
 	pthread_mutex_lock(&lock);
 	unref_locked(l);
 	pthread_mutex_unlock(&lock);
 }
 
-static imglist_t *build(int64_t id, const char *version, const char *text)
-{
-	json_t *arr = json_loads(text, 0, NULL);
-	if (!json_is_array(arr)) {
-		json_decref(arr);
-		return NULL;
-	}
-	imglist_t *l = xcalloc(1, sizeof(*l));
-	l->dataset_id = id;
-	snprintf(l->version, sizeof(l->version), "%s", version);
-	l->n = json_array_size(arr);
-	l->imgs = xcalloc(l->n ? l->n : 1, sizeof(struct img));
-	sb_init(&l->text, strlen(text) + l->n * 32);
-	filters_table_init(&l->filt);
-	size_t i;
-	json_t *img;
-	json_array_foreach(arr, i, img) {
-		struct img *m = &l->imgs[i];
-		m->json_off = l->text.len;
-		image_dump(&l->text, img);
-		m->json_len = l->text.len - m->json_off;
-		m->zarr_off = l->text.len;
-		const char *zu = json_string_value(json_object_get(img, "zarr_url"));
-		sb_adds(&l->text, zu ? zu : "");
-		sb_addc(&l->text, '\0');
-		filters_table_add(&l->filt, img);
-	}
-	sb_t attrs = SB_INIT, types = SB_INIT;
-	images_aggregate(arr, &attrs, &types);
-	l->agg_attributes = sb_detach(&attrs);
-	l->agg_types = sb_detach(&types);
-	json_decref(arr);
-	return l;
-}
-
-imglist_t *imglist_get(db_t *db, int64_t dataset_id)
-{
-	char version[64];
-	char *text = NULL;
-	/* a hit (the usual case) needs no copy of the text: a miss reads it again */
-	if (db_row_version(db, "datasetv2", "images", dataset_id, version, NULL) != 1)
-		return NULL;
-	pthread_mutex_lock(&lock);
-	for (int s = 0; s < CACHE_SLOTS; s++) {
-		imglist_t *l = slots[s];
-		if (l && l->dataset_id == dataset_id && !strcmp(l->version, version)) {
-			l->refs++;
-			l->last_use = ++clock_tick;
-			pthread_mutex_unlock(&lock);
-			return l;
-		}
-	}
-	pthread_mutex_unlock(&lock);
-	/* read again, with the text: version and text then agree on SQLite */
-	if (db_row_version(db, "datasetv2", "images", dataset_id, version, &text) != 1)
-		return NULL;
-	if (!text) {
-		db_res_t *r;
-		if (db_exec(db, "SELECT images FROM datasetv2 WHERE id = $1", (db_param_t[]){ P_INT(dataset_id) }, 1, &r))
-			return NULL;
-		text = xstrdup(db_nrows(r) && db_text(r, 0, 0) ? db_text(r, 0, 0) : "[]");
-		db_res_free(r);
-	}
-	imglist_t *l = build(dataset_id, version, text);
-	free(text);
-	if (!l)
-		return NULL;
-	pthread_mutex_lock(&lock);
-	int victim = -1;
-	for (int s = 0; s < CACHE_SLOTS; s++) {
-		if (slots[s] && slots[s]->dataset_id == dataset_id) {
-			victim = s; /* an older version of the same list */
-			break;
-		}
-		if (!slots[s] && victim < 0)
-			victim = s;
-	}
-	if (victim < 0) {
-		victim = 0;
-		for (int s = 1; s < CACHE_SLOTS; s++)
-			if (slots[s]->last_use < slots[victim]->last_use)
-				victim = s;
-	}
-	if (slots[victim])
-		unref_locked(slots[victim]);
-	slots[victim] = l;
-	l->refs = 2; /* the slot and the caller */
-	l->last_use = ++clock_tick;
-	pthread_mutex_unlock(&lock);
-	return l;
-}
-
 size_t imglist_count(const imglist_t *l)
 {
-	return l->n;
+	return imgindex_count(l->x);
 }
 
 const char *imglist_json(const imglist_t *l, size_t i, size_t *len)
 {
-	*len = l->imgs[i].json_len;
-	return l->text.buf + l->imgs[i].json_off;
+	return imgindex_json(l->x, i, len);
+}
+
+const char *imglist_text(const imglist_t *l, size_t *len)
+{
+	return imgindex_text(l->x, len);
 }
 
 const char *imglist_zarr_url(const imglist_t *l, size_t i)
 {
-	return l->text.buf + l->imgs[i].zarr_off;
+	return imgindex_zarr_url(l->x, i);
+}
+
+long imglist_find(const imglist_t *l, const char *zarr_url)
+{
+	return imgindex_find(l->x, zarr_url);
 }
 
 const char *imglist_attributes(const imglist_t *l)
 {
-	return l->agg_attributes;
+	return imgindex_attributes(l->x);
 }
 
 const char *imglist_types(const imglist_t *l)
 {
-	return l->agg_types;
+	return imgindex_types(l->x);
 }
 
 size_t imglist_type_count(const imglist_t *l)
 {
-	return filters_type_count(&l->filt);
+	return imgindex_type_count(l->x);
 }
 
 const char *imglist_type_key(const imglist_t *l, size_t k)
 {
-	return filters_type_key(&l->filt, k);
+	return imgindex_type_key(l->x, k);
 }
 
 int imglist_image_type(const imglist_t *l, size_t i, size_t k)
 {
-	return filters_image_type(&l->filt, i, k);
+	return imgindex_image_type(l->x, i, k);
 }
 
 imgfilter_t *imgfilter_new(const imglist_t *l, json_t *type_filters, json_t *attribute_filters)
 {
-	return filters_compile(&l->filt, type_filters, attribute_filters);
+	return imgindex_filter_new(l->x, type_filters, attribute_filters);
 }
 
 int imgfilter_match(const imgfilter_t *f, const imglist_t *l, size_t i)
 {
-	return filters_compiled_match(f, &l->filt, i);
+	return imgindex_filter_match(f, l->x, i);
 }
 
 void imgfilter_free(imgfilter_t *f)
 {
-	filters_compiled_free(f);
+	imgindex_filter_free(f);
+}
+
+/* ---- writes ---- */
+
+void imglist_write_begin(int64_t dataset_id)
+{
+	pthread_mutex_lock(stripe(dataset_id));
+	writing_did = dataset_id;
+}
+
+void imglist_write_end(int64_t dataset_id)
+{
+	writing_did = 0;
+	pthread_mutex_unlock(stripe(dataset_id));
+}
+
+int imglist_edit(db_t *db, imglist_t *l, long at, const char *img, imglist_edit_t *e)
+{
+	memset(e, 0, sizeof(*e));
+	sb_init(&e->text, 0);
+	e->at = at;
+	e->img = img ? xstrdup(img) : NULL;
+	snprintf(e->before, sizeof(e->before), "%s", l->version);
+	e->from = imgindex_splice_text(l->x, at, img, &e->text, &e->changed);
+	/* inside the transaction nobody else commits (SQLite's write lock) */
+	e->have_self = db_self_change_token(db, &e->self) == 0;
+	return db_json_array_edit(db, "datasetv2", "images", l->dataset_id, at, img, e->text.buf, e->text.len, e->from,
+				  e->changed, e->version);
+}
+
+void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committed)
+{
+	pthread_rwlock_unlock(&l->rw);
+	if (committed && e->version[0]) {
+		/* the database's token now, then whether any other connection
+		 * committed since our transaction began: if none did, the
+		 * database is what our edit made it at that token */
+		uint64_t tok = 0, self = 0;
+		int current = e->have_self && db_change_token(db, &tok) == 0 && db_self_change_token(db, &self) == 0 &&
+			      self == e->self;
+		pthread_rwlock_wrlock(&l->rw);
+		/* otherwise the version stays the old one, and the next
+		 * request scans the stored text again */
+		int applied = !strcmp(l->version, e->before) && !imgindex_apply(l->x, e->at, e->img, &e->text, e->changed);
+		if (applied)
+			snprintf(l->version, sizeof(l->version), "%s", e->version);
+		pthread_mutex_lock(&lock);
+		l->token_ok = applied && current;
+		l->token = tok;
+		pthread_mutex_unlock(&lock);
+		size_t bytes = imgindex_bytes(l->x) + sizeof(*l);
+		pthread_rwlock_unlock(&l->rw);
+		pthread_mutex_lock(&lock);
+		if (l->cached) {
+			total = total - l->bytes + bytes;
+			l->bytes = bytes;
+			evict_locked(l);
+			if (l->bytes > budget)
+				for (size_t k = 0; k < nentries; k++)
+					if (entries[k] == l) {
+						uncache_locked(k);
+						break;
+					}
+		}
+		pthread_mutex_unlock(&lock);
+	}
+	pthread_mutex_lock(&lock);
+	unref_locked(l);
+	pthread_mutex_unlock(&lock);
+	free(e->img);
+	sb_release(&e->text);
 }

@@ -1,15 +1,24 @@
-/* imgcache.h — parsed image lists, cached by the dataset row's version.
+/* imgcache.h — each dataset's image list as a model/imgindex.h index,
+ * cached by the dataset row's version and kept in step with our own writes.
  *
- * Parsing a dataset's images (one JSON array of up to 100,000 objects) is
- * the cost of every images request; the list changes far less often than
- * it is read. So each request asks the database only for the row's version
- * (db_row_version) and reuses a compact, read-only copy while it matches:
- * every image kept as its canonical JSON text (SingleImage field order, ready
- * to copy into an answer) plus what filters need (a filters_table_t of
- * model/filters.h: types and attribute values with interned keys), and the
- * dataset-wide attribute and type aggregates
- * precomputed. Entries are shared by request threads without copying; a
- * reference count keeps an entry alive while a request uses it. */
+ * The stored text (datasetv2.images) stays the source of truth: every
+ * request asks the database only for the row's version (db_row_version)
+ * and uses the index while it matches; a write by another process changes
+ * the version, and the next request scans the text again. Our own writes
+ * to one image go through imglist_edit(): the engine stores the edit (a
+ * splice of the text on SQLite, a jsonb edit on PostgreSQL) and, once the
+ * transaction commits, imglist_edit_finish() applies the same edit to the
+ * index, so that the next request finds it current.
+ *
+ * Memory: the indexes held share one byte budget (FRACTAL_IMAGES_CACHE_BYTES,
+ * default 512 MiB); past it the least recently used go, and an index larger
+ * than the whole budget serves its request and is not kept.
+ *
+ * Threads: a reader holds the entry's read lock from imglist_get() to
+ * imglist_release(); applying an edit takes its write lock. Writers of one
+ * dataset in this process are serialised by imglist_write_begin/end (around
+ * their transaction), and a reader that finds the index out of date waits
+ * for them before scanning again. */
 #ifndef IMGCACHE_H
 #define IMGCACHE_H
 
@@ -22,15 +31,25 @@
 
 typedef struct imglist imglist_t;
 
-/* The dataset's images (a new reference; release with imglist_release), or
- * NULL on a database error (message in db_errmsg) or for a missing row. */
+/* Reads FRACTAL_IMAGES_CACHE_BYTES; -1 with a message in err when it is not
+ * a non-negative integer. Called once at start (the default holds until). */
+int imgcache_configure(sb_t *err);
+/* Bytes held by the cached indexes now (for benchmarks and logs). */
+size_t imgcache_bytes(void);
+
+/* The dataset's images (held until imglist_release), or NULL on a database
+ * error (message in db_errmsg) or for a missing row or unreadable list. */
 imglist_t *imglist_get(db_t *db, int64_t dataset_id);
 void imglist_release(imglist_t *l);
 
 size_t imglist_count(const imglist_t *l);
 /* The canonical JSON of image i (not NUL-terminated: use its length). */
 const char *imglist_json(const imglist_t *l, size_t i, size_t *len);
+/* The whole list, "[...]" (NUL-terminated). */
+const char *imglist_text(const imglist_t *l, size_t *len);
 const char *imglist_zarr_url(const imglist_t *l, size_t i);
+/* The first image with that zarr_url, or -1. */
+long imglist_find(const imglist_t *l, const char *zarr_url);
 /* Precomputed "attributes" object and "types" list of the whole dataset. */
 const char *imglist_attributes(const imglist_t *l);
 const char *imglist_types(const imglist_t *l);
@@ -41,11 +60,41 @@ size_t imglist_type_count(const imglist_t *l);
 const char *imglist_type_key(const imglist_t *l, size_t k);
 int imglist_image_type(const imglist_t *l, size_t i, size_t k);
 
-/* A compiled filter for one query (model/filters.h's compiled form, over
- * the list's filters table). Free with imgfilter_free. */
-typedef struct filters_compiled imgfilter_t;
+/* A compiled filter for one query. Free with imgfilter_free. */
+typedef struct imgindex_filter imgfilter_t;
 imgfilter_t *imgfilter_new(const imglist_t *l, json_t *type_filters, json_t *attribute_filters);
 int imgfilter_match(const imgfilter_t *f, const imglist_t *l, size_t i);
 void imgfilter_free(imgfilter_t *f);
+
+/* ---- writes of one image ----
+ * imglist_write_begin(did);  db_begin; lock the row; l = imglist_get(...);
+ * imglist_find; imglist_edit(...); db_commit; imglist_edit_finish(db, l, &e, ok);
+ * imglist_write_end(did). */
+void imglist_write_begin(int64_t dataset_id);
+void imglist_write_end(int64_t dataset_id);
+
+typedef struct imglist_edit {
+	long at;             /* imgindex.h's edit: at, img */
+	char *img;
+	sb_t text;           /* the list after the edit */
+	size_t from, changed; /* the bytes of it rewritten (imgindex.h) */
+	char version[64];    /* the row's version after it */
+	char before[64];     /* the index's version it applies to */
+	uint64_t self;       /* db_self_change_token() inside the transaction */
+	int have_self;
+} imglist_edit_t;
+
+/* Stores the edit (at, img as in imgindex.h: replace, remove, append) in
+ * the dataset's row, inside the caller's transaction. 0, or -1 on a
+ * database error (message in db_errmsg); e is filled either way and must
+ * go to imglist_edit_finish. */
+int imglist_edit(db_t *db, imglist_t *l, long at, const char *img, imglist_edit_t *e);
+/* After the transaction (on the same connection): when committed, applies
+ * the edit to the index (if nothing replaced it meanwhile), and when no
+ * other connection committed since the transaction began, marks the index
+ * current at the database's change token, so that the next request need
+ * not check the version; then releases l as imglist_release and frees
+ * what e holds. */
+void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committed);
 
 #endif

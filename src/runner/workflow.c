@@ -268,16 +268,29 @@ static long apply_output(json_t *tmp_images, json_t *output, json_t *output_type
 			num_new++;
 		}
 	}
+	/* the removals in one pass: their zarr_urls are distinct, so each
+	 * removes the image the index finds first, whatever the order */
+	size_t n = json_array_size(tmp_images);
+	unsigned char *drop = n && json_array_size(rms) ? xcalloc(n, 1) : NULL;
 	json_array_foreach(rms, i, x) {
 		long at = find_image(idx, json_string_value(x));
 		if (at < 0) {
 			jerr_set(err, JE_JOB, 0, NULL, "Cannot remove missing image (zarr_url=%s).", json_string_value(x));
 			json_decref(idx);
+			free(drop);
 			return -1;
 		}
-		json_array_remove(tmp_images, (size_t)at);
-		json_decref(idx);
-		idx = images_index(tmp_images);
+		drop[at] = 1;
+	}
+	if (drop) {
+		json_t *kept = json_array();
+		for (size_t k = 0; k < n; k++)
+			if (!drop[k])
+				json_array_append(kept, json_array_get(tmp_images, k));
+		json_array_clear(tmp_images);
+		json_array_extend(tmp_images, kept);
+		json_decref(kept);
+		free(drop);
 	}
 	json_decref(idx);
 	return num_new;

@@ -53,6 +53,16 @@ static const char *skip_value(const char *p)
 	return q > p ? q : NULL;
 }
 
+const char *json_skip_ws(const char *p)
+{
+	return ws(p);
+}
+
+const char *json_skip_value(const char *p)
+{
+	return skip_value(p);
+}
+
 int json_object_spans(const char *s, const char *const *keys, const char **vals, size_t *lens)
 {
 	int nkeys = 0;

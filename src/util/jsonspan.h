@@ -18,6 +18,13 @@
  * as the scan can tell (then vals and lens are unspecified). */
 int json_object_spans(const char *s, const char *const *keys, const char **vals, size_t *lens);
 
+/* The scanner's steps, for other scans (model/imgindex.c): past JSON
+ * whitespace; past the one value starting at p (a string, an object or
+ * array with everything inside it, or a bare literal), or NULL when the
+ * text ends first. s must be NUL-terminated. */
+const char *json_skip_ws(const char *p);
+const char *json_skip_value(const char *p);
+
 /* The deepest nesting of arrays and objects accepted from outside (a
  * request body, a task manifest): well below jansson's
  * JSON_PARSER_MAX_DEPTH (2048), so that a stored value wrapped into the

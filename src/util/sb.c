@@ -80,6 +80,18 @@ char *sb_detach(sb_t *sb)
 	return r;
 }
 
+/* the buffer made n bytes long */
+static void alloc_to(sb_t *sb, size_t n)
+{
+	if (!sb->alloc) {
+		sb->buf = xmalloc(n);
+		sb->buf[0] = '\0';
+	} else {
+		sb->buf = xrealloc(sb->buf, n);
+	}
+	sb->alloc = n;
+}
+
 void sb_grow(sb_t *sb, size_t extra)
 {
 	size_t need = sb->len + extra + 1;
@@ -88,13 +100,22 @@ void sb_grow(sb_t *sb, size_t extra)
 	size_t n = sb->alloc ? sb->alloc : 64;
 	while (n < need)
 		n = n * 3 / 2 + 16;
-	if (!sb->alloc) {
-		sb->buf = xmalloc(n);
-		sb->buf[0] = '\0';
-	} else {
-		sb->buf = xrealloc(sb->buf, n);
+	alloc_to(sb, n);
+}
+
+void sb_grow_exact(sb_t *sb, size_t extra)
+{
+	size_t need = sb->len + extra + 1;
+	if (need > sb->alloc)
+		alloc_to(sb, need);
+}
+
+void sb_shrink(sb_t *sb)
+{
+	if (sb->alloc > sb->len + 1) {
+		sb->buf = xrealloc(sb->buf, sb->len + 1);
+		sb->alloc = sb->len + 1;
 	}
-	sb->alloc = n;
 }
 
 void sb_add(sb_t *sb, const void *data, size_t n)

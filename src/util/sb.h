@@ -27,6 +27,10 @@ void sb_reset(sb_t *sb);
 /* Returns the buffer (malloc'd, caller frees) and leaves sb empty. */
 char *sb_detach(sb_t *sb);
 void sb_grow(sb_t *sb, size_t extra);
+/* For large buffers built once: room for exactly extra more bytes (no
+ * slack), and the allocation cut to what the string holds. */
+void sb_grow_exact(sb_t *sb, size_t extra);
+void sb_shrink(sb_t *sb);
 void sb_add(sb_t *sb, const void *data, size_t n);
 void sb_adds(sb_t *sb, const char *s);
 void sb_addc(sb_t *sb, char c);

@@ -1,30 +1,26 @@
-/* test_filters.c — src/model/filters.c: both matching forms (JSON tree and
- * compiled table) against the one table of cases in filter_cases.json (its
- * path is argv[1]; tests/test_projects.py runs the same table through the
- * images query route), then Python's == on scalars, the type-filter merge
- * and the table's type accessors. */
+/* test_filters.c — src/model/filters.c: the JSON-tree matching against the
+ * one table of cases in filter_cases.json (its path is argv[1]; tests/test_projects.py runs the same table through the
+ * images query route, test_imgindex.c through the index), then Python's ==
+ * on scalars and the type-filter merge. */
 #include <jansson.h>
 #include <stdlib.h>
 
 #include "model/filters.h"
 #include "unit.h"
 
-/* The matching zarr_urls, comma-separated, for one case in one form. */
-static void matches(sb_t *out, json_t *images, const filters_table_t *t, json_t *tf, json_t *af, int compiled)
+/* The matching zarr_urls, comma-separated, for one case. */
+static void matches(sb_t *out, json_t *images, json_t *tf, json_t *af)
 {
-	filters_compiled_t *f = compiled ? filters_compile(t, tf, af) : NULL;
 	size_t i;
 	json_t *img;
 	sb_reset(out);
 	json_array_foreach(images, i, img) {
-		int ok = compiled ? filters_compiled_match(f, t, i) : filters_match(img, tf, af);
-		if (ok) {
+		if (filters_match(img, tf, af)) {
 			if (out->len)
 				sb_addc(out, ',');
 			sb_adds(out, json_string_value(json_object_get(img, "zarr_url")));
 		}
 	}
-	filters_compiled_free(f);
 }
 
 static void table_cases(const char *path)
@@ -37,14 +33,9 @@ static void table_cases(const char *path)
 	}
 	json_t *images = json_object_get(doc, "images"), *cases = json_object_get(doc, "cases");
 	CHECK(json_array_size(images) > 0 && json_array_size(cases) > 0);
-	filters_table_t t;
-	filters_table_init(&t);
+	sb_t want = SB_INIT, got = SB_INIT;
 	size_t i;
 	json_t *c;
-	json_array_foreach(images, i, c)
-		filters_table_add(&t, c);
-	CHECK_INT(filters_table_count(&t), json_array_size(images));
-	sb_t want = SB_INIT, got = SB_INIT;
 	json_array_foreach(cases, i, c) {
 		json_t *tf = json_array_get(c, 0), *af = json_array_get(c, 1), *exp = json_array_get(c, 2);
 		sb_reset(&want);
@@ -55,17 +46,15 @@ static void table_cases(const char *path)
 				sb_addc(&want, ',');
 			sb_adds(&want, json_string_value(z));
 		}
-		for (int compiled = 0; compiled < 2; compiled++) {
-			matches(&got, images, &t, tf, af, compiled);
-			if (strcmp(got.buf, want.buf)) {
-				char *s = json_dumps(c, JSON_COMPACT);
-				unit_fail(__FILE__, __LINE__, compiled ? "compiled form" : "JSON-tree form");
-				fprintf(stderr, "    case %zu %s\n    got  [%s]\n", i, s, got.buf);
-				free(s);
-			}
-			unit_checks++;
+		matches(&got, images, tf, af);
+		if (strcmp(got.buf, want.buf)) {
+			char *s = json_dumps(c, JSON_COMPACT);
+			unit_fail(__FILE__, __LINE__, "JSON-tree form");
+			fprintf(stderr, "    case %zu %s\n    got  [%s]\n", i, s, got.buf);
+			free(s);
 		}
-		/* the two halves of the JSON-tree form agree with the whole */
+		unit_checks++;
+		/* the two halves agree with the whole */
 		json_t *img;
 		json_array_foreach(images, k, img)
 			CHECK(filters_match(img, tf, af) ==
@@ -73,7 +62,6 @@ static void table_cases(const char *path)
 	}
 	sb_release(&want);
 	sb_release(&got);
-	filters_table_release(&t);
 	json_decref(doc);
 }
 
@@ -113,13 +101,18 @@ static void value_eq(void)
 	json_t *img = json_loads("{\"attributes\": {}, \"types\": {}}", 0, NULL);
 	json_t *af = json_loads("{\"x\": [null]}", 0, NULL);
 	CHECK(filters_match_attributes(img, af));
-	filters_table_t t;
-	filters_table_init(&t);
-	filters_table_add(&t, img);
-	filters_compiled_t *f = filters_compile(&t, NULL, af);
-	CHECK(filters_compiled_match(f, &t, 0));
-	filters_compiled_free(f);
-	filters_table_release(&t);
+	/* the unboxed form */
+	json_t *one = json_integer(1), *s = json_string("a");
+	CHECK(filters_value_eq_scalar(one, FILTERS_REAL, 0, 1.0, NULL, 0));
+	CHECK(filters_value_eq_scalar(one, FILTERS_INT, 1, 0, NULL, 0));
+	CHECK(!filters_value_eq_scalar(one, FILTERS_STR, 0, 0, "1", 1));
+	CHECK(filters_value_eq_scalar(s, FILTERS_STR, 0, 0, "a", 1));
+	CHECK(!filters_value_eq_scalar(s, FILTERS_STR, 0, 0, "ab", 2));
+	CHECK(!filters_value_eq_scalar(one, FILTERS_REAL, 0, 9007199254740992.0, NULL, 0));
+	CHECK(!filters_value_eq_scalar(one, FILTERS_OTHER, 1, 1, NULL, 0));
+	CHECK(filters_value_eq_scalar(json_null(), FILTERS_NULL, 0, 0, NULL, 0));
+	json_decref(one);
+	json_decref(s);
 	json_decref(af);
 	json_decref(img);
 }
@@ -162,52 +155,6 @@ static void merge(void)
 	json_decref(b);
 }
 
-static void type_accessors(void)
-{
-	filters_table_t t;
-	filters_table_init(&t);
-	CHECK_INT(filters_type_count(&t), 0);
-	CHECK(filters_type_key(&t, 0) == NULL);
-	const char *imgs[] = {
-		"{\"zarr_url\": \"/a\", \"types\": {\"3D\": true, \"mip\": false}}",
-		"{\"zarr_url\": \"/b\"}",
-		"{\"zarr_url\": \"/c\", \"types\": {\"label\": true, \"3D\": false}}",
-	};
-	for (int i = 0; i < 3; i++) {
-		json_t *img = json_loads(imgs[i], 0, NULL);
-		filters_table_add(&t, img);
-		json_decref(img);
-	}
-	CHECK_INT(filters_type_count(&t), 3);
-	CHECK_STR(filters_type_key(&t, 0), "3D");
-	CHECK_STR(filters_type_key(&t, 1), "mip");
-	CHECK_STR(filters_type_key(&t, 2), "label");
-	CHECK_INT(filters_image_type(&t, 0, 0), 1);
-	CHECK_INT(filters_image_type(&t, 0, 1), 0);
-	CHECK_INT(filters_image_type(&t, 0, 2), -1);
-	CHECK_INT(filters_image_type(&t, 1, 0), -1);
-	CHECK_INT(filters_image_type(&t, 2, 0), 0);
-	CHECK_INT(filters_image_type(&t, 2, 2), 1);
-	/* many images: the table's arrays grow */
-	for (int i = 0; i < 1000; i++) {
-		json_t *img = json_pack("{s:s, s:{s:i, s:s}, s:{s:b}}", "zarr_url", "/x", "attributes", "n", i,
-					"s", i % 2 ? "odd" : "even", "types", "big", i % 3 == 0);
-		filters_table_add(&t, img);
-		json_decref(img);
-	}
-	json_t *af = json_loads("{\"s\": [\"odd\"], \"n\": [3, 5, 6, 9]}", 0, NULL);
-	json_t *tf = json_loads("{\"big\": true}", 0, NULL);
-	filters_compiled_t *f = filters_compile(&t, tf, af);
-	int n = 0;
-	for (size_t i = 0; i < filters_table_count(&t); i++)
-		n += filters_compiled_match(f, &t, i);
-	CHECK_INT(n, 2); /* 3 and 9 */
-	filters_compiled_free(f);
-	json_decref(af);
-	json_decref(tf);
-	filters_table_release(&t);
-}
-
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -217,6 +164,5 @@ int main(int argc, char **argv)
 	table_cases(argv[1]);
 	value_eq();
 	merge();
-	type_accessors();
 	return unit_done("filters");
 }

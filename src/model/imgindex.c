@@ -1,0 +1,997 @@
+/* imgindex.c — see imgindex.h. */
+#include "model/imgindex.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/filters.h"
+#include "util/jsonspan.h"
+
+/* ---- interned strings: bytes -> dense id ---- */
+
+typedef struct strtab {
+	sb_t bytes;          /* the strings, each NUL-terminated */
+	size_t *off;         /* id -> offset in bytes */
+	uint32_t *len, *hash;
+	uint32_t *slots;     /* open addressing: id + 1, 0 empty */
+	size_t n, cap, nslots;
+} strtab_t;
+
+static uint32_t fnv(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+static void st_release(strtab_t *t)
+{
+	sb_release(&t->bytes);
+	free(t->off);
+	free(t->len);
+	free(t->hash);
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
+}
+
+static void st_rehash(strtab_t *t, size_t nslots)
+{
+	free(t->slots);
+	t->nslots = nslots;
+	t->slots = xcalloc(nslots, sizeof(uint32_t));
+	for (size_t id = 0; id < t->n; id++) {
+		size_t s = t->hash[id] & (nslots - 1);
+		while (t->slots[s])
+			s = (s + 1) & (nslots - 1);
+		t->slots[s] = (uint32_t)id + 1;
+	}
+}
+
+static const char *st_str(const strtab_t *t, uint32_t id, size_t *len)
+{
+	if (len)
+		*len = t->len[id];
+	return t->bytes.buf + t->off[id];
+}
+
+/* The id of s (len bytes), -1 when absent and !add. *added tells a new one. */
+static long st_intern(strtab_t *t, const char *s, size_t len, int add, int *added)
+{
+	uint32_t h = fnv(s, len);
+	if (added)
+		*added = 0;
+	if (t->nslots) {
+		for (size_t k = h & (t->nslots - 1); t->slots[k]; k = (k + 1) & (t->nslots - 1)) {
+			uint32_t id = t->slots[k] - 1;
+			if (t->hash[id] == h && t->len[id] == len && !memcmp(t->bytes.buf + t->off[id], s, len))
+				return id;
+		}
+	}
+	if (!add)
+		return -1;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 64;
+		t->off = xrealloc(t->off, t->cap * sizeof(size_t));
+		t->len = xrealloc(t->len, t->cap * sizeof(uint32_t));
+		t->hash = xrealloc(t->hash, t->cap * sizeof(uint32_t));
+	}
+	size_t id = t->n++;
+	t->off[id] = t->bytes.len;
+	t->len[id] = (uint32_t)len;
+	t->hash[id] = h;
+	sb_add(&t->bytes, s, len);
+	sb_addc(&t->bytes, '\0');
+	if (2 * t->n > t->nslots)
+		st_rehash(t, t->nslots ? 2 * t->nslots : 128);
+	else {
+		size_t k = h & (t->nslots - 1);
+		while (t->slots[k])
+			k = (k + 1) & (t->nslots - 1);
+		t->slots[k] = (uint32_t)id + 1;
+	}
+	if (added)
+		*added = 1;
+	return (long)id;
+}
+
+static size_t st_bytes(const strtab_t *t)
+{
+	return t->bytes.alloc + t->cap * (sizeof(size_t) + 8) + t->nslots * 4;
+}
+
+/* ---- the index ---- */
+
+struct rec {
+	uint64_t off;        /* of the image in text */
+	uint32_t len;
+	uint32_t zoff;       /* of its decoded zarr_url in zbuf */
+	uint32_t zhash;
+	uint32_t a_first, t_first;
+	uint16_t a_n, t_n;
+};
+
+struct apair {
+	uint32_t key, vid;
+};
+
+/* what a filter needs of a distinct attribute value */
+struct vinfo {
+	uint8_t kind;        /* enum filters_kind */
+	uint8_t is_bool;
+	uint32_t dlen;       /* FILTERS_STR: decoded bytes at doff in dec */
+	size_t doff;
+	union {
+		int64_t i;
+		double num;
+	} v;
+};
+
+struct imgindex {
+	sb_t text;
+	size_t close;        /* offset of the closing ']' (spaces may follow) */
+	int verbatim;        /* text is byte for byte the stored text */
+	size_t spaces;       /* bytes of it left blank by in-place edits */
+	size_t n, cap;
+	struct rec *recs;
+	sb_t zbuf;
+	size_t zgarbage;
+	uint32_t *zslots;    /* image index + 1, 0 empty */
+	size_t nzslots;
+	struct apair *attrs;
+	size_t nattrs, cap_attrs, agarbage;
+	uint32_t *types;     /* key << 1 | value */
+	size_t ntypes, cap_types, tgarbage;
+	strtab_t akeys, tkeys, vals;
+	struct vinfo *vinfo;
+	size_t cap_vinfo;
+	sb_t dec;            /* decoded string values */
+	char *agg_attributes, *agg_types;
+};
+
+#define GROW(arr, n, cap)                                                   \
+	do {                                                                \
+		if ((n) >= (cap)) {                                         \
+			(cap) = (cap) ? 2 * (cap) : 64;                     \
+			(arr) = xrealloc((arr), (cap) * sizeof(*(arr)));    \
+		}                                                           \
+	} while (0)
+
+/* The decoded bytes of the JSON string [s, e) (quotes included), appended
+ * to out; -1 when it is not a string. */
+static int decode_str(const char *s, const char *e, sb_t *out)
+{
+	if (e - s < 2 || *s != '"' || e[-1] != '"')
+		return -1;
+	if (!memchr(s, '\\', (size_t)(e - s))) {
+		sb_add(out, s + 1, (size_t)(e - s - 2));
+		return 0;
+	}
+	json_t *j = json_loadb(s, (size_t)(e - s), JSON_DECODE_ANY, NULL);
+	if (!json_is_string(j)) {
+		json_decref(j);
+		return -1;
+	}
+	sb_add(out, json_string_value(j), json_string_length(j));
+	json_decref(j);
+	return 0;
+}
+
+static uint32_t intern_key(strtab_t *t, const char *s, const char *e)
+{
+	sb_t k = SB_INIT;
+	if (decode_str(s, e, &k))
+		sb_add(&k, s, (size_t)(e - s));
+	uint32_t id = (uint32_t)st_intern(t, k.buf, k.len, 1, NULL);
+	sb_release(&k);
+	return id;
+}
+
+static uint32_t intern_value(imgindex_t *x, const char *s, const char *e)
+{
+	int added;
+	uint32_t vid = (uint32_t)st_intern(&x->vals, s, (size_t)(e - s), 1, &added);
+	if (!added)
+		return vid;
+	GROW(x->vinfo, vid, x->cap_vinfo);
+	struct vinfo *v = &x->vinfo[vid];
+	memset(v, 0, sizeof(*v));
+	size_t n = (size_t)(e - s);
+	if (*s == '"') {
+		v->kind = FILTERS_STR;
+		v->doff = x->dec.len;
+		if (decode_str(s, e, &x->dec))
+			v->kind = FILTERS_OTHER;
+		v->dlen = (uint32_t)(x->dec.len - v->doff);
+	} else if (n == 4 && !memcmp(s, "true", 4)) {
+		v->kind = FILTERS_INT, v->is_bool = 1, v->v.i = 1;
+	} else if (n == 5 && !memcmp(s, "false", 5)) {
+		v->kind = FILTERS_INT, v->is_bool = 1, v->v.i = 0;
+	} else if (n == 4 && !memcmp(s, "null", 4)) {
+		v->kind = FILTERS_NULL;
+	} else if (*s == '-' || (*s >= '0' && *s <= '9')) {
+		char buf[64];
+		size_t m = n < sizeof(buf) - 1 ? n : sizeof(buf) - 1;
+		memcpy(buf, s, m);
+		buf[m] = '\0';
+		if (strpbrk(buf, ".eE"))
+			v->kind = FILTERS_REAL, v->v.num = strtod(buf, NULL);
+		else
+			v->kind = FILTERS_INT, v->v.i = strtoll(buf, NULL, 10);
+	} else {
+		v->kind = FILTERS_OTHER;
+	}
+	return vid;
+}
+
+/* Scans the members of the flat object at p (attributes or types; anything
+ * but an object reads as {}), appending them compactly to out and their
+ * pairs to the index. Returns the number of members, or -1. */
+static long scan_members(imgindex_t *x, const char *p, const char *end, int types, sb_t *out)
+{
+	sb_addc(out, '{');
+	long n = 0;
+	if (p && *p == '{') {
+		p = json_skip_ws(p + 1);
+		while (p < end && *p != '}') {
+			const char *ks = p, *ke = json_skip_value(p);
+			if (*ks != '"' || !ke)
+				return -1;
+			p = json_skip_ws(ke);
+			if (*p++ != ':')
+				return -1;
+			const char *vs = json_skip_ws(p), *ve = json_skip_value(vs);
+			if (!ve)
+				return -1;
+			if (n)
+				sb_addc(out, ',');
+			sb_add(out, ks, (size_t)(ke - ks));
+			sb_addc(out, ':');
+			sb_add(out, vs, (size_t)(ve - vs));
+			if (types) {
+				GROW(x->types, x->ntypes, x->cap_types);
+				uint32_t key = intern_key(&x->tkeys, ks, ke);
+				x->types[x->ntypes++] = key << 1 | (ve - vs == 4 && !memcmp(vs, "true", 4));
+			} else {
+				GROW(x->attrs, x->nattrs, x->cap_attrs);
+				struct apair *a = &x->attrs[x->nattrs++];
+				a->key = intern_key(&x->akeys, ks, ke);
+				a->vid = intern_value(x, vs, ve);
+			}
+			n++;
+			p = json_skip_ws(ve);
+			if (*p == ',')
+				p = json_skip_ws(p + 1);
+			else if (*p != '}')
+				return -1;
+		}
+	}
+	sb_addc(out, '}');
+	return n > 65535 ? -1 : n;
+}
+
+/* Scans one image object at p into r (pairs appended to the index, its
+ * canonical text to out, its zarr_url to zbuf). Returns the end of the
+ * object, or NULL. */
+static const char *scan_image(imgindex_t *x, const char *p, struct rec *r, sb_t *out)
+{
+	/* one pass over the members: zarr_url, origin, attributes, types (the
+	 * last of a repeated key wins, as in Python's json) */
+	if (*p != '{')
+		return NULL;
+	static const char *const keys[] = { "zarr_url", "origin", "attributes", "types" };
+	const char *v[4] = { NULL, NULL, NULL, NULL };
+	size_t l[4] = { 0, 0, 0, 0 };
+	p = json_skip_ws(p + 1);
+	while (*p != '}') {
+		const char *ks = p, *ke = *p == '"' ? json_skip_value(p) : NULL;
+		if (!ke)
+			return NULL;
+		p = json_skip_ws(ke);
+		if (*p++ != ':')
+			return NULL;
+		const char *vs = json_skip_ws(p), *ve = json_skip_value(vs);
+		if (!ve)
+			return NULL;
+		size_t klen = (size_t)(ke - ks - 2);
+		for (int k = 0; k < 4; k++)
+			if (strlen(keys[k]) == klen && !memcmp(ks + 1, keys[k], klen)) {
+				v[k] = vs;
+				l[k] = (size_t)(ve - vs);
+			}
+		p = json_skip_ws(ve);
+		if (*p == ',')
+			p = json_skip_ws(p + 1);
+		else if (*p != '}')
+			return NULL;
+	}
+	const char *end = p + 1;
+	r->off = out->len;
+	sb_adds(out, "{\"zarr_url\":");
+	if (v[0])
+		sb_add(out, v[0], l[0]);
+	else
+		sb_adds(out, "\"\"");
+	sb_adds(out, ",\"origin\":");
+	if (v[1])
+		sb_add(out, v[1], l[1]);
+	else
+		sb_adds(out, "null");
+	sb_adds(out, ",\"attributes\":");
+	r->a_first = (uint32_t)x->nattrs;
+	long na = scan_members(x, v[2], end, 0, out);
+	sb_adds(out, ",\"types\":");
+	r->t_first = (uint32_t)x->ntypes;
+	long nt = scan_members(x, v[3], end, 1, out);
+	sb_addc(out, '}');
+	if (na < 0 || nt < 0)
+		return NULL;
+	r->a_n = (uint16_t)na;
+	r->t_n = (uint16_t)nt;
+	r->len = (uint32_t)(out->len - r->off);
+	r->zoff = (uint32_t)x->zbuf.len;
+	if (!v[0] || decode_str(v[0], v[0] + l[0], &x->zbuf))
+		x->zbuf.len = r->zoff;
+	r->zhash = fnv(x->zbuf.buf + r->zoff, x->zbuf.len - r->zoff);
+	sb_addc(&x->zbuf, '\0');
+	return end;
+}
+
+/* ---- zarr_url -> first image ---- */
+
+static void z_insert(imgindex_t *x, size_t i)
+{
+	const struct rec *r = &x->recs[i];
+	const char *zu = x->zbuf.buf + r->zoff;
+	size_t k = r->zhash & (x->nzslots - 1);
+	for (; x->zslots[k]; k = (k + 1) & (x->nzslots - 1)) {
+		const struct rec *o = &x->recs[x->zslots[k] - 1];
+		if (o->zhash == r->zhash && !strcmp(x->zbuf.buf + o->zoff, zu))
+			return; /* an earlier image has it */
+	}
+	x->zslots[k] = (uint32_t)i + 1;
+}
+
+static void z_rebuild(imgindex_t *x)
+{
+	size_t want = 256;
+	while (want < 2 * x->n + 2)
+		want *= 2;
+	free(x->zslots);
+	x->nzslots = want;
+	x->zslots = xcalloc(want, sizeof(uint32_t));
+	for (size_t i = 0; i < x->n; i++)
+		z_insert(x, i);
+}
+
+long imgindex_find(const imgindex_t *x, const char *zarr_url)
+{
+	uint32_t h = fnv(zarr_url, strlen(zarr_url));
+	for (size_t k = h & (x->nzslots - 1); x->zslots[k]; k = (k + 1) & (x->nzslots - 1)) {
+		const struct rec *o = &x->recs[x->zslots[k] - 1];
+		if (o->zhash == h && !strcmp(x->zbuf.buf + o->zoff, zarr_url))
+			return (long)(x->zslots[k] - 1);
+	}
+	return -1;
+}
+
+/* ---- aggregates ---- */
+
+struct aggv {
+	uint32_t vid;
+	uint32_t pos;        /* first-seen order */
+};
+
+static int vstr(const struct vinfo *v)
+{
+	return v->kind == FILTERS_STR;
+}
+
+static double vnum(const struct vinfo *v)
+{
+	return v->kind == FILTERS_INT ? (double)v->v.i : v->kind == FILTERS_REAL ? v->v.num : 0;
+}
+
+/* Python's ordering of the values (strings by bytes, numbers by value),
+ * then first-seen order */
+static int cmp_aggv(const void *pa, const void *pb, void *ctx)
+{
+	const imgindex_t *sort_x = ctx;
+	const struct aggv *a = pa, *b = pb;
+	const struct vinfo *x = &sort_x->vinfo[a->vid], *y = &sort_x->vinfo[b->vid];
+	int c = vstr(x) - vstr(y);
+	if (!c && vstr(x)) {
+		size_t n = x->dlen < y->dlen ? x->dlen : y->dlen;
+		c = memcmp(sort_x->dec.buf + x->doff, sort_x->dec.buf + y->doff, n);
+		if (!c)
+			c = (x->dlen > y->dlen) - (x->dlen < y->dlen);
+	} else if (!c) {
+		double p = vnum(x), q = vnum(y);
+		c = (p > q) - (p < q);
+	}
+	return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static int cmp_pos(const void *pa, const void *pb)
+{
+	const struct aggv *a = pa, *b = pb;
+	return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static int same_value(const imgindex_t *x, uint32_t a, uint32_t b)
+{
+	const struct vinfo *p = &x->vinfo[a], *q = &x->vinfo[b];
+	if (vstr(p) != vstr(q))
+		return 0;
+	if (vstr(p))
+		return p->dlen == q->dlen && !memcmp(x->dec.buf + p->doff, x->dec.buf + q->doff, p->dlen);
+	return vnum(p) == vnum(q);
+}
+
+/* upstream's aggregate_attributes / aggregate_types, over the pairs: per
+ * key (in first-seen order) its distinct values, sorted when all are
+ * strings or all numbers, else in first-seen order */
+static void aggregate(imgindex_t *x)
+{
+	size_t nk = x->akeys.n, nv = x->vals.n;
+	/* distinct (key, value) pairs in first-seen order; a value is nearly
+	 * always under one key, so vfirst[vid] (its first key + 1) answers,
+	 * and a small hash set the rest */
+	uint32_t *vfirst = xcalloc(nv + 1, sizeof(uint32_t));
+	uint64_t *more = NULL;
+	size_t nmore = 0, cap_more = 0;
+	struct aggv *d = NULL;
+	uint32_t *dkey = NULL;
+	size_t nd = 0, cap_d = 0;
+	for (size_t i = 0; i < x->n; i++) {
+		const struct rec *r = &x->recs[i];
+		for (uint32_t j = 0; j < r->a_n; j++) {
+			const struct apair *a = &x->attrs[r->a_first + j];
+			if (vfirst[a->vid] == a->key + 1)
+				continue;
+			if (vfirst[a->vid]) {
+				uint64_t kv = (uint64_t)a->key << 32 | a->vid;
+				size_t m = 0;
+				while (m < nmore && more[m] != kv)
+					m++;
+				if (m < nmore)
+					continue;
+				GROW(more, nmore, cap_more);
+				more[nmore++] = kv;
+			} else {
+				vfirst[a->vid] = a->key + 1;
+			}
+			if (nd >= cap_d) {
+				cap_d = cap_d ? 2 * cap_d : 64;
+				d = xrealloc(d, cap_d * sizeof(*d));
+				dkey = xrealloc(dkey, cap_d * sizeof(*dkey));
+			}
+			d[nd].vid = a->vid;
+			d[nd].pos = (uint32_t)nd;
+			dkey[nd++] = a->key;
+		}
+	}
+	/* stable bucketing by key, keys in first-seen order */
+	size_t *count = xcalloc(nk + 1, sizeof(size_t)), *start = xcalloc(nk + 1, sizeof(size_t));
+	uint32_t *korder = xmalloc((nk + 1) * sizeof(uint32_t));
+	size_t nko = 0;
+	for (size_t k = 0; k < nd; k++)
+		if (count[dkey[k]]++ == 0)
+			korder[nko++] = dkey[k];
+	size_t acc = 0;
+	for (size_t k = 0; k < nko; k++) {
+		start[korder[k]] = acc;
+		acc += count[korder[k]];
+	}
+	struct aggv *b = xmalloc((nd + 1) * sizeof(*b));
+	for (size_t k = 0; k < nd; k++)
+		b[start[dkey[k]]++] = d[k];
+	sb_t o = SB_INIT;
+	sb_addc(&o, '{');
+	acc = 0;
+	for (size_t k = 0; k < nko; k++) {
+		struct aggv *g = b + acc;
+		size_t m = count[korder[k]];
+		acc += m;
+		int homogeneous = 1;
+		for (size_t j = 1; j < m; j++)
+			if (vstr(&x->vinfo[g[j].vid]) != vstr(&x->vinfo[g[0].vid]))
+				homogeneous = 0;
+		qsort_r(g, m, sizeof(*g), cmp_aggv, x);
+		size_t kept = 0;
+		for (size_t j = 0; j < m; j++)
+			if (!kept || !same_value(x, g[kept - 1].vid, g[j].vid))
+				g[kept++] = g[j];
+		if (!homogeneous)
+			qsort(g, kept, sizeof(*g), cmp_pos);
+		if (k)
+			sb_addc(&o, ',');
+		size_t klen;
+		const char *key = st_str(&x->akeys, korder[k], &klen);
+		sb_add_json_strn(&o, key, klen);
+		sb_adds(&o, ":[");
+		for (size_t j = 0; j < kept; j++) {
+			size_t vlen;
+			const char *raw = st_str(&x->vals, g[j].vid, &vlen);
+			if (j)
+				sb_addc(&o, ',');
+			sb_add(&o, raw, vlen);
+		}
+		sb_addc(&o, ']');
+	}
+	sb_addc(&o, '}');
+	free(x->agg_attributes);
+	x->agg_attributes = sb_detach(&o);
+	free(vfirst);
+	free(more);
+	free(d);
+	free(dkey);
+	free(count);
+	free(start);
+	free(korder);
+	free(b);
+	/* types: the keys, in first-seen order */
+	size_t nt = x->tkeys.n;
+	uint8_t *tseen = xcalloc(nt + 1, 1);
+	sb_addc(&o, '[');
+	int first = 1;
+	for (size_t i = 0; i < x->n; i++) {
+		const struct rec *r = &x->recs[i];
+		for (uint32_t j = 0; j < r->t_n; j++) {
+			uint32_t key = x->types[r->t_first + j] >> 1;
+			if (tseen[key])
+				continue;
+			tseen[key] = 1;
+			if (!first)
+				sb_addc(&o, ',');
+			first = 0;
+			size_t klen;
+			const char *s = st_str(&x->tkeys, key, &klen);
+			sb_add_json_strn(&o, s, klen);
+		}
+	}
+	sb_addc(&o, ']');
+	free(tseen);
+	free(x->agg_types);
+	x->agg_types = sb_detach(&o);
+}
+
+/* ---- building ---- */
+
+/* the arrays grown by doubling, cut to what they hold */
+static void shrink(imgindex_t *x)
+{
+	x->cap = x->n + 1;
+	x->recs = xrealloc(x->recs, x->cap * sizeof(*x->recs));
+	x->cap_attrs = x->nattrs + 1;
+	x->attrs = xrealloc(x->attrs, x->cap_attrs * sizeof(*x->attrs));
+	x->cap_types = x->ntypes + 1;
+	x->types = xrealloc(x->types, x->cap_types * sizeof(*x->types));
+	sb_shrink(&x->zbuf);
+	sb_shrink(&x->text);
+}
+
+imgindex_t *imgindex_build(const char *text, size_t len, sb_t *err)
+{
+	imgindex_t *x = xcalloc(1, sizeof(*x));
+	sb_init(&x->text, len + 16);
+	sb_init(&x->zbuf, 0);
+	sb_init(&x->dec, 0);
+	/* the whitespace between images is kept as it is, so that a list
+	 * stored by us (canonical images, spaces left by in-place edits)
+	 * reads back as the very same text */
+	const char *p = json_skip_ws(text);
+	if (*p != '[') {
+		sb_adds(err, "the images are not a JSON list");
+		imgindex_free(x);
+		return NULL;
+	}
+	sb_add(&x->text, text, (size_t)(p - text) + 1);
+	const char *q = json_skip_ws(p + 1);
+	sb_add(&x->text, p + 1, (size_t)(q - p - 1));
+	int dangling = 0;
+	while (*q && *q != ']') {
+		GROW(x->recs, x->n, x->cap);
+		const char *e = scan_image(x, q, &x->recs[x->n], &x->text);
+		if (!e) {
+			sb_addf(err, "image %zu of the list is not an image object", x->n);
+			imgindex_free(x);
+			return NULL;
+		}
+		x->n++;
+		const char *r = json_skip_ws(e);
+		sb_add(&x->text, e, (size_t)(r - e));
+		if (*r == ',') {
+			q = json_skip_ws(r + 1);
+			sb_add(&x->text, r, (size_t)(q - r));
+			dangling = *q == ']'; /* a trailing comma: refused below */
+		} else if (*r == ']') {
+			q = r;
+		} else {
+			sb_addf(err, "the images list breaks off after image %zu", x->n);
+			imgindex_free(x);
+			return NULL;
+		}
+	}
+	const char *tail = *q == ']' ? json_skip_ws(q + 1) : q;
+	if (*q != ']' || dangling || *tail) {
+		sb_adds(err, "the images list breaks off");
+		imgindex_free(x);
+		return NULL;
+	}
+	x->close = x->text.len;
+	sb_add(&x->text, q, (size_t)(tail - q));
+	size_t live = 2 + (x->n ? x->n - 1 : 0);
+	for (size_t i = 0; i < x->n; i++)
+		live += x->recs[i].len;
+	x->spaces = x->close + 1 - live;
+	x->verbatim = x->text.len == len && !memcmp(x->text.buf, text, len);
+	shrink(x);
+	z_rebuild(x);
+	aggregate(x);
+	return x;
+}
+
+void imgindex_free(imgindex_t *x)
+{
+	if (!x)
+		return;
+	sb_release(&x->text);
+	free(x->recs);
+	sb_release(&x->zbuf);
+	free(x->zslots);
+	free(x->attrs);
+	free(x->types);
+	st_release(&x->akeys);
+	st_release(&x->tkeys);
+	st_release(&x->vals);
+	free(x->vinfo);
+	sb_release(&x->dec);
+	free(x->agg_attributes);
+	free(x->agg_types);
+	free(x);
+}
+
+size_t imgindex_count(const imgindex_t *x)
+{
+	return x->n;
+}
+
+const char *imgindex_text(const imgindex_t *x, size_t *len)
+{
+	*len = x->text.len;
+	return x->text.buf;
+}
+
+const char *imgindex_json(const imgindex_t *x, size_t i, size_t *len)
+{
+	*len = x->recs[i].len;
+	return x->text.buf + x->recs[i].off;
+}
+
+const char *imgindex_zarr_url(const imgindex_t *x, size_t i)
+{
+	return x->zbuf.buf + x->recs[i].zoff;
+}
+
+size_t imgindex_bytes(const imgindex_t *x)
+{
+	return sizeof(*x) + x->text.alloc + x->cap * sizeof(struct rec) + x->zbuf.alloc + x->nzslots * 4 +
+	       x->cap_attrs * sizeof(struct apair) + x->cap_types * 4 + st_bytes(&x->akeys) + st_bytes(&x->tkeys) +
+	       st_bytes(&x->vals) + x->cap_vinfo * sizeof(struct vinfo) + x->dec.alloc +
+	       (x->agg_attributes ? strlen(x->agg_attributes) : 0) + (x->agg_types ? strlen(x->agg_types) : 0);
+}
+
+const char *imgindex_attributes(const imgindex_t *x)
+{
+	return x->agg_attributes;
+}
+
+const char *imgindex_types(const imgindex_t *x)
+{
+	return x->agg_types;
+}
+
+size_t imgindex_type_count(const imgindex_t *x)
+{
+	return x->tkeys.n;
+}
+
+const char *imgindex_type_key(const imgindex_t *x, size_t k)
+{
+	return k < x->tkeys.n ? st_str(&x->tkeys, (uint32_t)k, NULL) : NULL;
+}
+
+int imgindex_image_type(const imgindex_t *x, size_t i, size_t k)
+{
+	const struct rec *r = &x->recs[i];
+	for (uint32_t j = 0; j < r->t_n; j++)
+		if (x->types[r->t_first + j] >> 1 == k)
+			return (int)(x->types[r->t_first + j] & 1);
+	return -1;
+}
+
+/* ---- filters ---- */
+
+struct tfc {
+	long key;            /* -1: no image has this type (it reads as false) */
+	int want;
+};
+
+struct afc {
+	long key;            /* -1: no image has this attribute */
+	uint8_t *ok;         /* per value id: 1 when equal to a filter value */
+	int has_null;        /* a missing attribute (None) matches */
+};
+
+struct imgindex_filter {
+	size_t ntf, naf;
+	struct tfc *tf;
+	struct afc *af;
+};
+
+imgindex_filter_t *imgindex_filter_new(const imgindex_t *x, json_t *type_filters, json_t *attribute_filters)
+{
+	imgindex_filter_t *f = xcalloc(1, sizeof(*f));
+	f->tf = xcalloc(json_object_size(type_filters) + 1, sizeof(struct tfc));
+	f->af = xcalloc(json_object_size(attribute_filters) + 1, sizeof(struct afc));
+	const char *k;
+	json_t *v;
+	json_object_foreach(type_filters, k, v) {
+		f->tf[f->ntf].key = st_intern((strtab_t *)&x->tkeys, k, strlen(k), 0, NULL);
+		f->tf[f->ntf++].want = json_is_true(v);
+	}
+	json_object_foreach(attribute_filters, k, v) {
+		struct afc *a = &f->af[f->naf++];
+		a->key = st_intern((strtab_t *)&x->akeys, k, strlen(k), 0, NULL);
+		a->ok = xcalloc(x->vals.n + 1, 1);
+		size_t i;
+		json_t *fv;
+		json_array_foreach(v, i, fv)
+			if (json_is_null(fv))
+				a->has_null = 1;
+		if (a->key < 0)
+			continue;
+		/* Python's == once per distinct value */
+		for (size_t vid = 0; vid < x->vals.n; vid++) {
+			const struct vinfo *vi = &x->vinfo[vid];
+			json_array_foreach(v, i, fv)
+				if (filters_value_eq_scalar(fv, vi->kind, vi->v.i, vi->v.num, x->dec.buf + vi->doff, vi->dlen)) {
+					a->ok[vid] = 1;
+					break;
+				}
+		}
+	}
+	return f;
+}
+
+int imgindex_filter_match(const imgindex_filter_t *f, const imgindex_t *x, size_t i)
+{
+	const struct rec *r = &x->recs[i];
+	const uint32_t *types = x->types + r->t_first;
+	for (size_t n = 0; n < f->ntf; n++) {
+		int have = 0;
+		if (f->tf[n].key >= 0)
+			for (uint32_t j = 0; j < r->t_n; j++)
+				if ((long)(types[j] >> 1) == f->tf[n].key) {
+					have = (int)(types[j] & 1);
+					break;
+				}
+		if (have != f->tf[n].want)
+			return 0;
+	}
+	const struct apair *attrs = x->attrs + r->a_first;
+	for (size_t a = 0; a < f->naf; a++) {
+		const struct afc *c = &f->af[a];
+		long vid = -1;
+		if (c->key >= 0)
+			for (uint32_t j = 0; j < r->a_n; j++)
+				if ((long)attrs[j].key == c->key) {
+					vid = attrs[j].vid;
+					break;
+				}
+		if (vid < 0 ? !c->has_null : !c->ok[vid])
+			return 0;
+	}
+	return 1;
+}
+
+void imgindex_filter_free(imgindex_filter_t *f)
+{
+	if (!f)
+		return;
+	for (size_t a = 0; a < f->naf; a++)
+		free(f->af[a].ok);
+	free(f->tf);
+	free(f->af);
+	free(f);
+}
+
+/* ---- edits ---- */
+
+/* the room left after ']' when the whole text is written anew: appends
+ * then overwrite it in place */
+static size_t reserve_for(size_t len)
+{
+	return len / 32 > 4096 ? len / 32 : 4096;
+}
+
+size_t imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t *out, size_t *n)
+{
+	const char *t = x->text.buf;
+	size_t tl = x->text.len, ilen = img ? strlen(img) : 0;
+	size_t from, to;
+	if (at < 0) {
+		from = x->close;
+		to = x->close + 1;
+	} else {
+		const struct rec *r = &x->recs[at];
+		from = r->off, to = r->off + r->len;
+		if (!img) {
+			if (x->n == 1)
+				from = 1, to = x->close;
+			else if ((size_t)at + 1 < x->n)
+				to = x->recs[at + 1].off;
+			else
+				from = x->recs[at - 1].off + x->recs[at - 1].len;
+		}
+	}
+	size_t need = at < 0 ? (x->n ? 1 : 0) + ilen + 1 : ilen;
+	size_t room = at < 0 ? tl - x->close : to - from;
+	int in_place = x->verbatim && need <= room && 2 * (x->spaces + room - need) < tl + 65536;
+	sb_grow_exact(out, tl + need + (in_place ? 0 : reserve_for(tl + need)) + 1);
+	if (in_place) {
+		/* in place: the same length, [from, from + *n) rewritten */
+		sb_add(out, t, tl);
+		char *w = out->buf + from;
+		if (at < 0 && x->n)
+			*w++ = ',';
+		memcpy(w, img ? img : "", ilen);
+		w += ilen;
+		if (at < 0)
+			*w++ = ']';
+		memset(w, ' ', (size_t)(out->buf + from + room - w));
+		*n = at < 0 ? need : room;
+		return from;
+	}
+	/* anew, without the spaces earlier edits left */
+	sb_addc(out, '[');
+	size_t k = 0;
+	for (size_t i = 0; i < x->n; i++) {
+		if ((long)i == at && !img)
+			continue;
+		if (k++)
+			sb_addc(out, ',');
+		if ((long)i == at)
+			sb_add(out, img, ilen);
+		else
+			sb_add(out, t + x->recs[i].off, x->recs[i].len);
+	}
+	if (at < 0) {
+		if (k)
+			sb_addc(out, ',');
+		sb_add(out, img, ilen);
+	}
+	sb_addc(out, ']');
+	for (size_t r = reserve_for(out->len); r; r--)
+		sb_addc(out, ' ');
+	*n = (size_t)-1;
+	return 0;
+}
+
+/* drops the pairs and zarr_urls no image points to any more, once they
+ * outnumber the live ones */
+static void compact(imgindex_t *x)
+{
+	size_t garbage = x->agarbage + x->tgarbage;
+	int pairs = garbage > 4096 && 2 * garbage > x->nattrs + x->ntypes;
+	int urls = x->zgarbage > 65536 && 2 * x->zgarbage > x->zbuf.len;
+	if (!pairs && !urls)
+		return;
+	size_t a = 0, t = 0, z = 0;
+	for (size_t i = 0; i < x->n; i++) {
+		a += x->recs[i].a_n;
+		t += x->recs[i].t_n;
+		z += strlen(x->zbuf.buf + x->recs[i].zoff) + 1;
+	}
+	struct apair *na = xmalloc((a + 1) * sizeof(*na));
+	uint32_t *nt = xmalloc((t + 1) * sizeof(*nt));
+	sb_t nz = SB_INIT;
+	sb_grow(&nz, z + 1);
+	a = t = 0;
+	for (size_t i = 0; i < x->n; i++) {
+		struct rec *r = &x->recs[i];
+		memcpy(na + a, x->attrs + r->a_first, r->a_n * sizeof(*na));
+		r->a_first = (uint32_t)a;
+		a += r->a_n;
+		memcpy(nt + t, x->types + r->t_first, r->t_n * sizeof(*nt));
+		r->t_first = (uint32_t)t;
+		t += r->t_n;
+		const char *zu = x->zbuf.buf + r->zoff;
+		r->zoff = (uint32_t)nz.len;
+		sb_add(&nz, zu, strlen(zu) + 1);
+	}
+	free(x->attrs);
+	free(x->types);
+	sb_release(&x->zbuf);
+	x->attrs = na;
+	x->nattrs = a;
+	x->cap_attrs = a + 1;
+	x->agarbage = 0;
+	x->types = nt;
+	x->ntypes = t;
+	x->cap_types = t + 1;
+	x->tgarbage = 0;
+	x->zbuf = nz;
+	x->zgarbage = 0;
+}
+
+int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext, size_t changed)
+{
+	struct rec nr = { 0 };
+	size_t ilen = img ? strlen(img) : 0;
+	if (img) {
+		sb_t scratch = SB_INIT;
+		size_t na = x->nattrs, nt = x->ntypes, nz = x->zbuf.len;
+		const char *e = scan_image(x, json_skip_ws(img), &nr, &scratch);
+		sb_release(&scratch);
+		if (!e) {
+			x->nattrs = na, x->ntypes = nt, x->zbuf.len = nz;
+			x->zbuf.buf[nz] = '\0';
+			return -1;
+		}
+	}
+	int rehash = 0;
+	int64_t delta = (int64_t)newtext->len - (int64_t)x->text.len;
+	if (at < 0) {
+		GROW(x->recs, x->n, x->cap);
+		nr.off = x->close + (x->n ? 1 : 0);
+		nr.len = (uint32_t)ilen;
+		x->close = nr.off + ilen;
+		x->recs[x->n++] = nr;
+		if (2 * x->n + 2 > x->nzslots)
+			rehash = 1;
+		else
+			z_insert(x, x->n - 1);
+	} else {
+		struct rec *old = &x->recs[at];
+		x->agarbage += old->a_n;
+		x->tgarbage += old->t_n;
+		x->zgarbage += strlen(x->zbuf.buf + old->zoff) + 1;
+		if (img) {
+			rehash = strcmp(x->zbuf.buf + old->zoff, x->zbuf.buf + nr.zoff) != 0;
+			nr.off = old->off;
+			nr.len = (uint32_t)ilen;
+			*old = nr;
+			at++;
+		} else {
+			memmove(old, old + 1, (x->n - (size_t)at - 1) * sizeof(*old));
+			x->n--;
+			rehash = 1;
+		}
+		for (size_t i = (size_t)at; i < x->n; i++)
+			x->recs[i].off = (uint64_t)((int64_t)x->recs[i].off + delta);
+		x->close = (size_t)((int64_t)x->close + delta);
+	}
+	if (changed == (size_t)-1) {
+		/* written anew: the images back to back */
+		size_t off = 1;
+		for (size_t i = 0; i < x->n; i++) {
+			x->recs[i].off = off;
+			off += x->recs[i].len + 1;
+		}
+		x->close = x->n ? off - 1 : 1;
+		x->spaces = 0;
+	} else {
+		x->spaces = x->spaces + (size_t)((int64_t)changed - (at < 0 ? (int64_t)changed : (int64_t)ilen));
+	}
+	x->verbatim = 1;
+	sb_release(&x->text);
+	x->text = *newtext;
+	sb_init(newtext, 0);
+	compact(x);
+	if (rehash)
+		z_rebuild(x);
+	aggregate(x);
+	return 0;
+}

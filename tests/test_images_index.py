@@ -1,0 +1,152 @@
+"""The images routes over the cached index (docs/images.md), on both engines:
+writes of one image spliced into the stored list and applied to the index,
+seen by another server on the same database and by the database itself; a
+stored list in another form than ours; concurrent writers; the byte budget."""
+import json
+import threading
+
+import pytest
+
+from conftest import Server, init_db, run
+
+
+def login(server):
+    server.http.token = server.http.login()
+    return server.http
+
+
+def dataset(api, name="d"):
+    pid = api.post("/api/v2/project/", body={"name": "p" + name})[1]["id"]
+    d = api.post(f"/api/v2/project/{pid}/dataset/", body={"name": name})[1]
+    return f"/api/v2/project/{pid}/dataset/{d['id']}", d
+
+
+def query(api, base, body=None):
+    status, page, _ = api.post(f"{base}/images/query/", body=body or {})
+    assert status == 200, page
+    return page
+
+
+def stored(db, did):
+    return json.loads(db.query(f"SELECT images FROM datasetv2 WHERE id = {did}")[0][0])
+
+
+def test_writes_on_two_servers_of_one_database(env, db, tmp_path):
+    e = init_db(env, tmp_path)
+    a, b = Server(e, tmp_path), Server(e, tmp_path)
+    try:
+        ha, hb = login(a), login(b)
+        base, d = dataset(ha)
+        z = d["zarr_dir"]
+        for i in range(6):
+            st, body, _ = ha.post(f"{base}/images/", body={"zarr_url": f"{z}/{i}", "attributes": {"well": f"A{i % 2}"},
+                                                          "types": {"3D": i % 3 == 0}})
+            assert st == 201, body
+        assert query(ha, base)["total_count"] == 6 and query(hb, base)["total_count"] == 6  # both cached now
+        # b writes: a sees it at once, and the other way round
+        st, img, _ = hb.request("PATCH", f"{base}/images/", body={"zarr_url": f"{z}/2", "attributes": {"well": "B9"}})
+        assert st == 200 and img == {"zarr_url": f"{z}/2", "origin": None, "attributes": {"well": "B9"},
+                                     "types": {"3D": False}}, img
+        page = query(ha, base, {"attribute_filters": {"well": ["B9"]}})
+        assert [i["zarr_url"] for i in page["items"]] == [f"{z}/2"]
+        assert page["attributes"] == {"well": ["A0", "A1", "B9"]} and page["types"] == ["3D"]
+        assert ha.request("DELETE", f"{base}/images/?zarr_url={z}/0")[0] == 204
+        assert hb.post(f"{base}/images/", body={"zarr_url": f"{z}/0"})[0] == 201  # gone on b's side too
+        assert ha.post(f"{base}/images/", body={"zarr_url": f"{z}/0"})[0] == 422  # and back on a's
+        for h in (ha, hb):
+            page = query(h, base)
+            assert [i["zarr_url"] for i in page["items"]] == [f"{z}/{i}" for i in (1, 2, 3, 4, 5, 0)]
+            assert page["items"][-1] == {"zarr_url": f"{z}/0", "origin": None, "attributes": {}, "types": {}}
+            assert query(h, base, {"type_filters": {"3D": True}})["total_count"] == 1  # image 3
+        # what the database holds is the list both answer, in upstream's shape
+        want = ha.get(f"{base}/export/")[1]["images"]
+        assert stored(db, d["id"]) == want == hb.get(f"{base}/export/")[1]["images"]
+        assert query(ha, base, {"zarr_url": f"{z}/4"})["items"] == [want[3]]
+        assert query(ha, base, {"zarr_url": f"{z}/nope"})["total_count"] == 0
+        # a write from outside both servers
+        db.execute(f"UPDATE datasetv2 SET images = '[]' WHERE id = {d['id']}")
+        assert query(ha, base)["total_count"] == 0 and query(hb, base)["total_count"] == 0
+        assert ha.post(f"{base}/images/", body={"zarr_url": f"{z}/x"})[0] == 201
+        assert stored(db, d["id"]) == [{"zarr_url": f"{z}/x", "origin": None, "attributes": {}, "types": {}}]
+    finally:
+        assert a.stop() == 0, a.output()
+        assert b.stop() == 0, b.output()
+
+
+def test_a_stored_list_in_another_form(server, db):
+    """Whitespace, another key order, escapes, missing fields (upstream's or
+    anyone's text): read as the same list, and edited without harm."""
+    api = login(server)
+    base, d = dataset(api)
+    z = d["zarr_dir"]
+    text = ('[ {"types": {"3D": true}, "attributes": {"n": 1.50, "s": "caf\\u00e9 \\"x\\""}, "zarr_url": "%s/a"},\n'
+            '  {"zarr_url" : "%s/b\\u0041", "origin": "%s/a", "attributes" : { "n" : 2 , "b": false } } ,'
+            '{"zarr_url": "%s/c", "attributes": {"n": true}} ]') % (z, z, z, z)
+    db.execute("UPDATE datasetv2 SET images = '%s' WHERE id = %d" % (text.replace("'", "''"), d["id"]))
+    page = query(api, base)
+    assert page["items"] == [
+        {"zarr_url": f"{z}/a", "origin": None, "attributes": {"n": 1.5, "s": 'café "x"'}, "types": {"3D": True}},
+        {"zarr_url": f"{z}/bA", "origin": f"{z}/a", "attributes": {"n": 2, "b": False}, "types": {}},
+        {"zarr_url": f"{z}/c", "origin": None, "attributes": {"n": True}, "types": {}}]
+    assert page["attributes"] == {"n": [True, 1.5, 2], "s": ['café "x"'], "b": [False]}
+    assert query(api, base, {"attribute_filters": {"n": [1]}})["total_count"] == 1  # True == 1
+    assert query(api, base, {"attribute_filters": {"s": ['café "x"']}})["total_count"] == 1
+    assert query(api, base, {"zarr_url": f"{z}/bA"})["total_count"] == 1
+    st, img, _ = api.request("PATCH", f"{base}/images/", body={"zarr_url": f"{z}/bA", "types": {"label": True}})
+    assert st == 200 and img["attributes"] == {"n": 2, "b": False} and img["types"] == {"label": True}, img
+    assert api.request("DELETE", f"{base}/images/?zarr_url={z}/a")[0] == 204
+    want = [{"zarr_url": f"{z}/bA", "origin": f"{z}/a", "attributes": {"n": 2, "b": False}, "types": {"label": True}},
+            {"zarr_url": f"{z}/c", "origin": None, "attributes": {"n": True}, "types": {}}]
+    # PostgreSQL edits its jsonb in place: an image nobody wrote keeps its form
+    assert [dict({"origin": None, "attributes": {}, "types": {}}, **i) for i in stored(db, d["id"])] == want
+    assert query(api, base)["items"] == want
+
+
+def test_concurrent_writers_of_one_dataset(server, db):
+    api = login(server)
+    base, d = dataset(api)
+    z = d["zarr_dir"]
+    errors = []
+
+    def writer(k):
+        for i in range(8):
+            st, body, _ = api.post(f"{base}/images/", body={"zarr_url": f"{z}/{k}/{i}", "attributes": {"k": k}})
+            if st != 201:
+                errors.append((st, body))
+            if i % 2:
+                st, body, _ = api.request("DELETE", f"{base}/images/?zarr_url={z}/{k}/{i - 1}")
+                if st != 204:
+                    errors.append((st, body))
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    page = query(api, base)
+    assert sorted(i["zarr_url"] for i in page["items"]) == sorted(f"{z}/{k}/{i}" for k in range(4) for i in (1, 3, 5, 7))
+    assert page["attributes"] == {"k": [0, 1, 2, 3]}
+    assert stored(db, d["id"]) == page["items"]
+
+
+def test_images_cache_budget(env, db, tmp_path):
+    e = init_db(env, tmp_path)
+    r = run(["start", "--port", "1"], env=dict(e, FRACTAL_IMAGES_CACHE_BYTES="lots"), cwd=tmp_path)
+    assert r.returncode != 0
+    assert "FRACTAL_IMAGES_CACHE_BYTES: Input should be a valid non-negative integer (got 'lots')" in r.stderr
+    # a budget of nothing: no index is kept, every answer still right
+    s = Server(dict(e, FRACTAL_IMAGES_CACHE_BYTES="0"), tmp_path)
+    try:
+        api = login(s)
+        base, d = dataset(api)
+        z = d["zarr_dir"]
+        for i in range(3):
+            assert api.post(f"{base}/images/", body={"zarr_url": f"{z}/{i}", "attributes": {"i": i}})[0] == 201
+        assert api.request("PATCH", f"{base}/images/", body={"zarr_url": f"{z}/1", "attributes": {"i": 9}})[0] == 200
+        assert api.request("DELETE", f"{base}/images/?zarr_url={z}/0")[0] == 204
+        page = query(api, base)
+        assert [i["attributes"] for i in page["items"]] == [{"i": 9}, {"i": 2}] and page["attributes"] == {"i": [2, 9]}
+        assert stored(db, d["id"]) == page["items"]
+    finally:
+        assert s.stop() == 0, s.output()
