@@ -20,6 +20,7 @@ struct imglist {
 	char version[64];
 	int refs;            /* the cache slot counts as one */
 	uint64_t last_use;
+	size_t bytes;        /* what it holds, roughly (imgcache_stats) */
 	size_t n;
 	struct img *imgs;
 	sb_t text;
@@ -89,6 +90,9 @@ static imglist_t *build(int64_t id, const char *version, const char *text)
 	l->agg_attributes = sb_detach(&attrs);
 	l->agg_types = sb_detach(&types);
 	json_decref(arr);
+	l->bytes = sizeof(*l) + l->text.alloc + (l->n ? l->n : 1) * sizeof(struct img) + strlen(l->agg_attributes) +
+		   strlen(l->agg_types) + l->filt.cap * sizeof(filters_row_t) + l->filt.cap_attrs * sizeof(filters_attr_t) +
+		   l->filt.cap_types * sizeof(filters_type_t) + l->filt.text.alloc + l->filt.cap_type_names * sizeof(char *);
 	return l;
 }
 
@@ -147,6 +151,18 @@ imglist_t *imglist_get(db_t *db, int64_t dataset_id)
 	l->last_use = ++clock_tick;
 	pthread_mutex_unlock(&lock);
 	return l;
+}
+
+void imgcache_stats(size_t *entries, size_t *bytes)
+{
+	*entries = *bytes = 0;
+	pthread_mutex_lock(&lock);
+	for (int s = 0; s < CACHE_SLOTS; s++)
+		if (slots[s]) {
+			(*entries)++;
+			*bytes += slots[s]->bytes;
+		}
+	pthread_mutex_unlock(&lock);
 }
 
 size_t imglist_count(const imglist_t *l)
