@@ -451,7 +451,7 @@ static void iso_local_ms(const struct timeval *tv, char *out, size_t n)
 	char buf[32];
 	localtime_r(&tv->tv_sec, &tm);
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, n, "%s.%03ld", buf, (long)(tv->tv_usec / 1000));
+	snprintf(out, n, "%s.%03d", buf, (int)(tv->tv_usec / 1000 % 1000));
 }
 
 /*
@@ -485,7 +485,7 @@ static void request_done(struct MHD_Connection *conn, const char *method, const 
 	}
 	if (secs > settings.long_request_time && !has_background_task(method, path)) {
 		struct timeval now;
-		char t0[40], t1[40];
+		char t0[48], t1[48];
 		gettimeofday(&now, NULL);
 		iso_local_ms(wall0, t0, sizeof(t0));
 		iso_local_ms(&now, t1, sizeof(t1));
