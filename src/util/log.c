@@ -84,7 +84,8 @@ struct log_handler {
 	enum log_handler_kind kind;
 	int level;
 	log_formatter_t *fmt;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;  /* buf */
+	pthread_mutex_t wmu; /* fd and the writes, taken before mu: one writer at a time, in order */
 	int fd;              /* -1: not open (delay, or a failed reopen) */
 	int owned;           /* fd is ours to close */
 	char *path;
@@ -342,7 +343,16 @@ static void format_record(const log_formatter_t *f, const struct rec *r, sb_t *o
 				strftime(tmp, sizeof(tmp), f->datefmt, &tm);
 				add_str(out, pc, tmp);
 			} else {
-				snprintf(tmp, sizeof(tmp), "%s,%03ld", default_time(r->tv.tv_sec), (long)(r->tv.tv_usec / 1000));
+				/* the common case, by hand: "YYYY-mm-dd HH:MM:SS,mmm" */
+				const char *t = default_time(r->tv.tv_sec);
+				size_t tl = strlen(t);
+				int ms = (int)(r->tv.tv_usec / 1000);
+				memcpy(tmp, t, tl);
+				tmp[tl] = ',';
+				tmp[tl + 1] = (char)('0' + ms / 100);
+				tmp[tl + 2] = (char)('0' + ms / 10 % 10);
+				tmp[tl + 3] = (char)('0' + ms % 10);
+				tmp[tl + 4] = '\0';
 				add_str(out, pc, tmp);
 			}
 			break;
@@ -392,10 +402,21 @@ static int open_file(log_handler_t *h)
 	return 0;
 }
 
-static void flush_locked(log_handler_t *h)
+/* Writes what h's buffer holds. The buffer is taken under mu and written
+ * under wmu alone, so that request threads keep appending while a write is
+ * under way; wmu, held from before the swap, keeps the batches in order. */
+static void flush(log_handler_t *h)
 {
-	if (!h->buf.len)
+	pthread_mutex_lock(&h->wmu);
+	pthread_mutex_lock(&h->mu);
+	sb_t out = h->buf;
+	if (out.len)
+		sb_init(&h->buf, out.alloc > 4 * LOG_BUFFER_BYTES ? 0 : out.alloc);
+	pthread_mutex_unlock(&h->mu);
+	if (!out.len) {
+		pthread_mutex_unlock(&h->wmu);
 		return;
+	}
 	if (h->kind == LOG_H_WATCHED_FILE && h->fd >= 0) {
 		/* logrotate moved or removed the file: write to a new one */
 		struct stat st;
@@ -404,12 +425,10 @@ static void flush_locked(log_handler_t *h)
 			h->fd = -1;
 		}
 	}
-	if (h->fd < 0 && h->path && open_file(h)) {
-		sb_reset(&h->buf); /* nowhere to write: dropped, as Python's handleError goes on */
-		return;
-	}
-	const char *p = h->buf.buf;
-	size_t left = h->buf.len;
+	const char *p = out.buf;
+	size_t left = out.len;
+	if (h->fd < 0 && h->path && open_file(h))
+		left = 0; /* nowhere to write: dropped, as Python's handleError goes on */
 	while (left) {
 		ssize_t w = write(h->fd, p, left);
 		if (w < 0 && errno == EINTR)
@@ -419,11 +438,8 @@ static void flush_locked(log_handler_t *h)
 		p += w;
 		left -= (size_t)w;
 	}
-	sb_reset(&h->buf);
-	if (h->buf.alloc > 4 * LOG_BUFFER_BYTES) {
-		sb_release(&h->buf);
-		sb_init(&h->buf, 0);
-	}
+	pthread_mutex_unlock(&h->wmu);
+	sb_release(&out);
 }
 
 static void *flusher(void *arg)
@@ -455,29 +471,57 @@ static void start_flusher(void)
 
 static pthread_once_t flusher_once = PTHREAD_ONCE_INIT;
 
+/* Each thread formats its lines in a buffer of its own, outside any lock
+ * (freed when the thread ends). */
+static pthread_key_t line_key;
+static pthread_once_t line_once = PTHREAD_ONCE_INIT;
+
+static void free_line(void *p)
+{
+	sb_release(p);
+	free(p);
+}
+
+static void make_line_key(void)
+{
+	pthread_key_create(&line_key, free_line);
+}
+
+static sb_t *thread_line(void)
+{
+	pthread_once(&line_once, make_line_key);
+	sb_t *sb = pthread_getspecific(line_key);
+	if (!sb) {
+		sb = xmalloc(sizeof(*sb));
+		sb_init(sb, 256);
+		pthread_setspecific(line_key, sb);
+	}
+	return sb;
+}
+
 static void handler_emit(log_handler_t *h, const struct rec *r, int buffered)
 {
 	if (h->kind == LOG_H_NULL)
 		return;
+	sb_t *line = thread_line();
+	sb_reset(line);
+	format_record(h->fmt, r, line);
+	sb_addc(line, '\n');
 	pthread_mutex_lock(&h->mu);
-	format_record(h->fmt, r, &h->buf);
-	sb_addc(&h->buf, '\n');
-	int flush = !buffered || h->buf.len >= LOG_BUFFER_BYTES;
-	if (flush)
-		flush_locked(h);
+	sb_add(&h->buf, line->buf, line->len);
+	int now = !buffered || h->buf.len >= LOG_BUFFER_BYTES;
 	pthread_mutex_unlock(&h->mu);
-	if (!flush)
+	if (now)
+		flush(h);
+	else
 		pthread_once(&flusher_once, start_flusher);
 }
 
 void log_flush(void)
 {
 	pthread_mutex_lock(&all_mu);
-	for (log_handler_t *h = all_handlers; h; h = h->next_all) {
-		pthread_mutex_lock(&h->mu);
-		flush_locked(h);
-		pthread_mutex_unlock(&h->mu);
-	}
+	for (log_handler_t *h = all_handlers; h; h = h->next_all)
+		flush(h);
 	pthread_mutex_unlock(&all_mu);
 }
 
@@ -516,6 +560,7 @@ static log_handler_t *handler_new(enum log_handler_kind kind, int fd, int level,
 	h->level = level;
 	h->fmt = fmt;
 	pthread_mutex_init(&h->mu, NULL);
+	pthread_mutex_init(&h->wmu, NULL);
 	sb_init(&h->buf, 0);
 	return h;
 }
@@ -535,6 +580,7 @@ log_handler_t *log_config_handler(log_config_t *cfg, enum log_handler_kind kind,
 			free(h->path);
 			sb_release(&h->buf);
 			pthread_mutex_destroy(&h->mu);
+			pthread_mutex_destroy(&h->wmu);
 			free(h);
 			return NULL;
 		}
@@ -618,6 +664,7 @@ void log_config_free(log_config_t *cfg)
 		free(h->path);
 		sb_release(&h->buf);
 		pthread_mutex_destroy(&h->mu);
+		pthread_mutex_destroy(&h->wmu);
 		free(h);
 	}
 	for (log_formatter_t *f = cfg->fmts, *next; f; f = next) {
