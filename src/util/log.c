@@ -636,7 +636,7 @@ static void finish(log_config_t *c)
 	c->min_level = min;
 }
 
-void log_config_install(log_config_t *cfg)
+static void install(log_config_t *cfg)
 {
 	finish(cfg);
 	pthread_mutex_lock(&all_mu);
@@ -693,12 +693,19 @@ static void make_builtin(void)
 	builtin = c;
 	log_config_t *lr = last_resort_cfg = log_config_new();
 	last_resort = log_config_handler(lr, LOG_H_STREAM, STDERR_FILENO, NULL, 0, 0, LOG_WARNING, NULL, &err);
-	log_config_install(lr);
-	log_config_install(c);
+	install(lr);
+	install(c);
 	sb_release(&err);
 }
 
 static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
+
+void log_config_install(log_config_t *cfg)
+{
+	/* the built-in one first, so that it never replaces cfg later */
+	pthread_once(&builtin_once, make_builtin);
+	install(cfg);
+}
 
 static log_config_t *config(void)
 {
