@@ -171,8 +171,8 @@ def test_settings_logged_at_debug_with_secrets_masked(env, tmp_path):
 
 
 BAD_CONFIGS = [
-    ("version: 1\nhandlers: {h: {class: logging.handlers.RotatingFileHandler, filename: /tmp/x.log}}\n",
-     "the handler class 'logging.handlers.RotatingFileHandler' is not supported"),
+    ("version: 1\nhandlers: {h: {class: logging.handlers.TimedRotatingFileHandler, filename: /tmp/x.log}}\n",
+     "the handler class 'logging.handlers.TimedRotatingFileHandler' is not supported"),
     ('version: 1\nformatters: {f: {format: "%(asctime)s %(color)s"}}\n', "the field %(color) is not supported"),
     ("version: 1\nfilters: {only: {name: x}}\n", "filters are not supported"),
     ("version: 1\nroot: {level: LOUD}\n", "Unknown level: 'LOUD'"),

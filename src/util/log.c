@@ -92,6 +92,9 @@ struct log_handler {
 	int truncate;
 	dev_t dev;
 	ino_t ino;
+	long long size;      /* of the file, for rotation */
+	long long max_bytes; /* RotatingFileHandler's maxBytes, backupCount */
+	int backups;
 	sb_t buf;            /* lines not written yet */
 	struct log_handler *next;       /* in its configuration */
 	struct log_handler *next_all;   /* in all_handlers, for the flusher */
@@ -112,6 +115,7 @@ struct log_config {
 	int min_level;
 	log_formatter_t *fmts;
 	log_handler_t *handlers;
+	struct log_config *next_installed; /* every one installed stays reachable */
 };
 
 #define LOG_FORMAT "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
@@ -122,6 +126,7 @@ static log_config_t *last_resort_cfg;
 static log_handler_t *last_resort; /* Python's: stderr, WARNING, "%(message)s" */
 static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
 static log_handler_t *all_handlers;
+static log_config_t *installed;
 static int64_t t_start_usec;
 
 static const char *level_name(int level, char *buf, size_t n)
@@ -398,8 +403,65 @@ static int open_file(log_handler_t *h)
 	if (!fstat(h->fd, &st)) {
 		h->dev = st.st_dev;
 		h->ino = st.st_ino;
+		h->size = (long long)st.st_size;
 	}
 	return 0;
+}
+
+static void write_all(int fd, const char *p, size_t left)
+{
+	while (left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		p += w;
+		left -= (size_t)w;
+	}
+}
+
+/* RotatingFileHandler's doRollover: path.N-1 -> path.N ... path -> path.1,
+ * then a new, empty path */
+static void rotate(log_handler_t *h)
+{
+	close(h->fd);
+	h->fd = -1;
+	size_t n = strlen(h->path) + 16;
+	char *from = xmalloc(n), *to = xmalloc(n);
+	for (int i = h->backups - 1; i >= 1; i--) {
+		snprintf(from, n, "%s.%d", h->path, i);
+		snprintf(to, n, "%s.%d", h->path, i + 1);
+		rename(from, to);
+	}
+	snprintf(to, n, "%s.1", h->path);
+	rename(h->path, to);
+	free(from);
+	free(to);
+	h->truncate = 1;
+	open_file(h);
+}
+
+/* Writes the lines of [p, p+len) to a rotating file: as Python's, a line
+ * that would take the file to maxBytes or past it goes to a new file. */
+static void write_rotating(log_handler_t *h, const char *p, size_t len)
+{
+	const char *chunk = p, *end = p + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		long long at = h->size + (long long)(p - chunk); /* the file's size before this line */
+		if (at > 0 && at + (long long)ll >= h->max_bytes) {
+			write_all(h->fd, chunk, (size_t)(p - chunk));
+			rotate(h);
+			if (h->fd < 0)
+				return;
+			chunk = p;
+		}
+		p += ll;
+	}
+	write_all(h->fd, chunk, (size_t)(p - chunk));
+	h->size += (long long)(p - chunk);
 }
 
 /* Writes what h's buffer holds. The buffer is taken under mu and written
@@ -425,18 +487,12 @@ static void flush(log_handler_t *h)
 			h->fd = -1;
 		}
 	}
-	const char *p = out.buf;
-	size_t left = out.len;
-	if (h->fd < 0 && h->path && open_file(h))
-		left = 0; /* nowhere to write: dropped, as Python's handleError goes on */
-	while (left) {
-		ssize_t w = write(h->fd, p, left);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		p += w;
-		left -= (size_t)w;
+	/* nowhere to write: dropped, as Python's handleError goes on */
+	if (h->fd >= 0 || !h->path || !open_file(h)) {
+		if (h->max_bytes > 0 && h->backups > 0)
+			write_rotating(h, out.buf, out.len);
+		else
+			write_all(h->fd, out.buf, out.len);
 	}
 	pthread_mutex_unlock(&h->wmu);
 	sb_release(&out);
@@ -590,6 +646,12 @@ log_handler_t *log_config_handler(log_config_t *cfg, enum log_handler_kind kind,
 	return h;
 }
 
+void log_handler_rotate(log_handler_t *h, long long max_bytes, int backup_count)
+{
+	h->max_bytes = max_bytes;
+	h->backups = backup_count;
+}
+
 void log_config_logger(log_config_t *cfg, const char *name, int level, int propagate, log_handler_t **handlers,
 		       size_t nhandlers)
 {
@@ -644,6 +706,8 @@ static void install(log_config_t *cfg)
 		h->next_all = all_handlers;
 		all_handlers = h;
 	}
+	cfg->next_installed = installed;
+	installed = cfg;
 	pthread_mutex_unlock(&all_mu);
 	atomic_store(&current, cfg);
 }

@@ -94,6 +94,9 @@ log_formatter_t *log_config_formatter(log_config_t *cfg, enum log_formatter_kind
  * a message when the file cannot be opened. Owned by cfg. */
 log_handler_t *log_config_handler(log_config_t *cfg, enum log_handler_kind kind, int fd, const char *path,
 				  int truncate, int delay, int level, log_formatter_t *fmt, sb_t *err);
+/* Makes a file handler RotatingFileHandler's: past max_bytes the file
+ * becomes path.1 (path.1 path.2 ..., up to backup_count); either 0: never. */
+void log_handler_rotate(log_handler_t *h, long long max_bytes, int backup_count);
 /* A logger (name "" is the root): its level (LOG_NOTSET: inherit; root's
  * default is WARNING), propagate, and handlers (copied). */
 void log_config_logger(log_config_t *cfg, const char *name, int level, int propagate, log_handler_t **handlers,

@@ -6,9 +6,10 @@
  *               style '%'; "()": uvicorn.logging.DefaultFormatter or
  *               AccessFormatter with fmt, datefmt, use_colors false
  *   handlers    logging.StreamHandler (stream ext://sys.stdout or
- *               ext://sys.stderr), logging.FileHandler and
- *               logging.handlers.WatchedFileHandler (filename, mode a or w,
- *               encoding utf-8, delay), logging.NullHandler; level, formatter
+ *               ext://sys.stderr), logging.FileHandler,
+ *               logging.handlers.WatchedFileHandler and RotatingFileHandler
+ *               (filename, mode a or w, encoding utf-8, delay; maxBytes,
+ *               backupCount), logging.NullHandler; level, formatter
  *   loggers     level, handlers, propagate; root likewise
  *
  * Anything else (filters, other handler classes, custom factories, an
@@ -164,6 +165,22 @@ static int level_field(struct cx *c, yaml_node_t *map, const char *where, int *o
 	return fail(c, "%s: Unknown level: '%s' (CRITICAL, ERROR, WARNING, INFO, DEBUG, NOTSET or a number)", where, s);
 }
 
+/* A non-negative integer field (absent: 0) */
+static int int_field(struct cx *c, yaml_node_t *map, const char *key, const char *where, long long *out)
+{
+	yaml_node_t *v = field(c, map, key);
+	*out = 0;
+	if (is_null(v))
+		return 0;
+	const char *s = scalar(v);
+	char *end = NULL;
+	long long l = s ? strtoll(s, &end, 10) : -1;
+	if (!s || !plain(v) || !*s || *end || l < 0 || l > 1000000000000LL)
+		return fail(c, "%s: %s must be a non-negative integer", where, key);
+	*out = l;
+	return 0;
+}
+
 static int empty_or_absent(struct cx *c, yaml_node_t *map, const char *key, const char *where)
 {
 	yaml_node_t *v = field(c, map, key);
@@ -260,6 +277,8 @@ static int handler(struct cx *c, const char *name, yaml_node_t *n)
 	}
 	enum log_handler_kind kind;
 	const char *keys;
+	int rotating = 0;
+	long long max_bytes = 0, backups = 0;
 	if (!strcmp(cls, "logging.StreamHandler")) {
 		kind = LOG_H_STREAM;
 		keys = "class|level|formatter|filters|stream";
@@ -269,12 +288,17 @@ static int handler(struct cx *c, const char *name, yaml_node_t *n)
 	} else if (!strcmp(cls, "logging.handlers.WatchedFileHandler")) {
 		kind = LOG_H_WATCHED_FILE;
 		keys = "class|level|formatter|filters|filename|mode|encoding|delay";
+	} else if (!strcmp(cls, "logging.handlers.RotatingFileHandler")) {
+		kind = LOG_H_FILE;
+		rotating = 1;
+		keys = "class|level|formatter|filters|filename|mode|encoding|delay|maxBytes|backupCount";
 	} else if (!strcmp(cls, "logging.NullHandler")) {
 		kind = LOG_H_NULL;
 		keys = "class|level|formatter|filters";
 	} else {
 		fail(c, "%s: the handler class '%s' is not supported (supported: logging.StreamHandler, "
-			"logging.FileHandler, logging.handlers.WatchedFileHandler, logging.NullHandler)", where.buf, cls);
+			"logging.FileHandler, logging.handlers.WatchedFileHandler, logging.handlers.RotatingFileHandler, "
+			"logging.NullHandler)", where.buf, cls);
 		goto out;
 	}
 	if (keys_ok(c, n, where.buf, keys))
@@ -312,6 +336,9 @@ static int handler(struct cx *c, const char *name, yaml_node_t *n)
 			fail(c, "%s: encoding '%s' is not supported (lines are written in UTF-8)", where.buf, encoding);
 			goto out;
 		}
+		if (rotating && (int_field(c, n, "maxBytes", where.buf, &max_bytes) ||
+				 int_field(c, n, "backupCount", where.buf, &backups)))
+			goto out;
 		yaml_node_t *d = field(c, n, "delay");
 		if (!is_null(d) && (delay = boolean(d)) < 0) {
 			fail(c, "%s: delay must be true or false", where.buf);
@@ -327,6 +354,8 @@ static int handler(struct cx *c, const char *name, yaml_node_t *n)
 		goto out;
 	}
 	sb_release(&why);
+	if (rotating)
+		log_handler_rotate(h, max_bytes, (int)backups);
 	c->h_names = xrealloc(c->h_names, (c->nhs + 1) * sizeof(char *));
 	c->hs = xrealloc(c->hs, (c->nhs + 1) * sizeof(*c->hs));
 	c->h_names[c->nhs] = xstrdup(name);

@@ -128,6 +128,28 @@ int main(void)
 	log_msg(LOG_ERROR, "access", "after the move");
 	CHECK_STR(read_file("access.log"), "ERROR:     \n");
 
+	/* RotatingFileHandler: a line that would reach maxBytes opens a new
+	 * file; backupCount old ones are kept */
+	char rot[256], rot_yaml[1024];
+	snprintf(rot, sizeof(rot), "%s", path_of("rot.log"));
+	snprintf(rot_yaml, sizeof(rot_yaml),
+		 "version: 1\n"
+		 "handlers: {r: {class: logging.handlers.RotatingFileHandler, filename: %s, maxBytes: 50, backupCount: 2}}\n"
+		 "root: {level: INFO, handlers: [r]}\n", rot);
+	write_file("rot.yaml", rot_yaml);
+	err = (sb_t)SB_INIT;
+	CHECK_INT(log_configure_file(path_of("rot.yaml"), &err), 0);
+	CHECK_STR(err.buf, "");
+	sb_release(&err);
+	for (int i = 1; i <= 7; i++)
+		log_msg(LOG_INFO, "x", "line %d .............", i); /* 20 bytes with its newline */
+	CHECK_STR(read_file("rot.log"), "line 7 .............\n");
+	CHECK_STR(read_file("rot.log.1"), "line 5 .............\nline 6 .............\n");
+	CHECK_STR(read_file("rot.log.2"), "line 3 .............\nline 4 .............\n");
+	CHECK_INT(access(path_of("rot.log.3"), F_OK), -1);
+	CHECK(strstr(refusal("version: 1\nhandlers: {r: {class: logging.handlers.RotatingFileHandler, filename: /tmp/r, "
+			     "maxBytes: lots}}\n"), "maxBytes must be a non-negative integer"));
+
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
