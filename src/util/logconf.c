@@ -477,6 +477,19 @@ static int configure(struct cx *c)
 	return logger(c, "", field(c, top, "root"), 1);
 }
 
+/* A first line of "[loggers]", "[handlers]" or "[formatters]" */
+static int looks_like_ini(const char *path)
+{
+	char line[64] = "";
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f) && (line[0] == '\n' || line[0] == '#' || line[0] == ';'))
+		;
+	fclose(f);
+	return !strncmp(line, "[loggers]", 9) || !strncmp(line, "[handlers]", 10) || !strncmp(line, "[formatters]", 12);
+}
+
 int log_configure_file(const char *path, sb_t *err)
 {
 	FILE *f = fopen(path, "rb");
@@ -508,6 +521,9 @@ int log_configure_file(const char *path, sb_t *err)
 		log_config_install(c.cfg);
 	yaml_document_delete(&c.doc);
 out_nodoc:
+	if (rc && looks_like_ini(path))
+		sb_adds(&why, "; the file looks like an INI logging.config.fileConfig, which upstream does not read "
+			"either (it loads the file with yaml.safe_load and dictConfig): write it as a dictConfig");
 	if (rc)
 		sb_addf(err, "LOG_CONFIG_FILE=%s: %s", path, why.buf);
 	sb_release(&why);

@@ -70,6 +70,7 @@ static void check_refusals(void)
 	CHECK(strstr(refusal("version: 1\nincremental: true\n"), "incremental: true is not supported"));
 	CHECK(strstr(refusal("- version\n"), "not a dictConfig mapping"));
 	CHECK(strstr(refusal(""), "the file is empty"));
+	CHECK(strstr(refusal("[loggers]\nkeys=root\n"), "looks like an INI logging.config.fileConfig"));
 }
 
 int main(void)
