@@ -369,10 +369,11 @@ def main():
         for label, m in r["scale_projects"]:
             out.append(f"| {label} | {m:.2f} |")
         out.append("")
-    # bench/slurm.sh's section, kept
+    # bench/slurm.sh's and bench/accesslog.sh's sections (at the end), kept
     path = ROOT / "bench" / "RESULTS.md"
     old = path.read_text() if path.exists() else ""
-    slurm = old.find("\n## SLURM (slurm_sudo)\n")
+    kept = [i for i in (old.find("\n## SLURM (slurm_sudo)\n"), old.find("\n## Access log\n")) if i >= 0]
+    slurm = min(kept) if kept else -1
     body = "\n".join(out) + "\n"
     path.write_text(body if slurm < 0 else body.rstrip("\n") + "\n" + old[slurm:])
     print("\n".join(out))

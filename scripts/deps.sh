@@ -5,7 +5,7 @@
 # Node.js from another source, which bundles npm, will do).
 set -euo pipefail
 pkgs=(gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev
-      libssl-dev libcrypt-dev zlib1g-dev libzip-dev libcurl4-openssl-dev python3 python3-venv "$@")
+      libssl-dev libcrypt-dev zlib1g-dev libzip-dev libcurl4-openssl-dev libyaml-dev python3 python3-venv "$@")
 missing=()
 for p in "${pkgs[@]}"; do
 	case $p in

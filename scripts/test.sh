@@ -16,7 +16,7 @@
 # test files: scripts/test.sh tests/test_jobs.py -x runs only those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh postgresql python3-pytest python3-pip-whl python3-setuptools-whl python3-aiosmtpd python3-jsonschema openssl nodejs npm
+scripts/deps.sh postgresql python3-pytest python3-pip-whl python3-setuptools-whl python3-aiosmtpd python3-jsonschema python3-prometheus-client openssl nodejs npm
 
 # the OpenID provider of tests/test_oauth.py and the OpenAPI validator of
 # tests/test_openapi.py, each as pinned by its lock file

@@ -12,6 +12,10 @@ void api_settings_app(http_req_t *req);
 void api_settings_database(http_req_t *req);
 void api_settings_email(http_req_t *req);
 void api_settings_oauth(http_req_t *req);
+/* /metrics (metrics.c); its .before check answers 404 unless the main
+ * listener serves it */
+void api_metrics(http_req_t *req);
+int api_metrics_here(http_req_t *req);
 void api_login(http_req_t *req);
 void api_logout(http_req_t *req);
 

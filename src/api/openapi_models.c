@@ -471,5 +471,8 @@ const api_op_t api_ops[] = {
 	  .resp = "TaskGroupActivityRead", .summary = "Rebuild a pip task group's environment" },
 	{ "POST", "/admin/v2/task-group/{task_group_id}/reset/pixi/", 202, .body = "TaskGroupOverridesPixi",
 	  .resp = "TaskGroupActivityRead", .summary = "Rebuild a pixi task group's environment" },
+	/* beyond upstream (docs/operations.md): a 404 unless FRACTAL_ENABLE_METRICS */
+	{ "GET", "/metrics", 200, .resp = "str", .media = "text/plain",
+	  .summary = "Prometheus metrics (requests, jobs, activities, database, image cache)" },
 	{ 0 },
 };

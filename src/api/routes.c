@@ -172,5 +172,7 @@ const http_route_t http_routes[] = {
 	{ "POST", "/admin/v2/task-group/{task_group_id}/delete/", api_admin_tg_delete, .auth = AUTH_SUPERUSER },
 	{ "POST", "/admin/v2/task-group/{task_group_id}/reset/pip/", api_admin_tg_reset_pip, .auth = AUTH_SUPERUSER },
 	{ "POST", "/admin/v2/task-group/{task_group_id}/reset/pixi/", api_admin_tg_reset_pixi, .auth = AUTH_SUPERUSER },
+	/* beyond upstream (docs/operations.md): off unless FRACTAL_ENABLE_METRICS */
+	{ "GET", "/metrics", api_metrics, .auth = AUTH_SUPERUSER, .before = api_metrics_here },
 	{ 0 },
 };

@@ -63,8 +63,10 @@ int cmd_start(int argc, char **argv)
 		{ "--host", NULL, "HOST", "bind socket to this host (default: 127.0.0.1)", NULL },
 		{ "--port", "-p", "PORT", "bind socket to this port (default: 8000)", NULL },
 		{ "--reload", NULL, NULL, "enable auto-reload (accepted for compatibility; no effect)", NULL },
+		{ "--uds", NULL, "PATH", "listen on this UNIX socket instead of host and port (default: "
+		  "FRACTAL_UNIX_SOCKET)", NULL },
 	};
-	int rc = cli_parse("start", "Start the server", argc, argv, opts, 3);
+	int rc = cli_parse("start", "Start the server", argc, argv, opts, 4);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	const char *host = opts[0].value ? opts[0].value : "127.0.0.1";
@@ -81,6 +83,20 @@ int cmd_start(int argc, char **argv)
 	if ((rc = cli_load_settings(SETTINGS_ALL)))
 		return rc;
 	sb_t err = SB_INIT;
+	/* as upstream's start_application: the file replaces the built-in
+	 * logging; unlike upstream, one we cannot honour stops the start */
+	if (settings.log_config_file && log_configure_file(settings.log_config_file, &err)) {
+		fprintf(stderr, "fractalctl start: error: %s\n", err.buf);
+		sb_release(&err);
+		return 1;
+	}
+	log_msg(LOG_INFO, "lifespan.startup", "START (fractal-server %s)", FRACTAL_VERSION);
+	settings_log_debug("lifespan.startup");
+	const char *uds = opts[3].value ? opts[3].value : settings_raw("FRACTAL_UNIX_SOCKET");
+	if (uds && !*uds) {
+		fprintf(stderr, "fractalctl start: error: the UNIX socket path is empty\n");
+		return 2;
+	}
 	db_t *db = db_open(0, &err);
 	if (!db || migrate_check(db, &err)) {
 		fprintf(stderr, "fractalctl start: error: %s\n", err.buf);
@@ -128,7 +144,7 @@ int cmd_start(int argc, char **argv)
 	db_describe(&what);
 	log_info("Start fractal-server %s on %s", FRACTAL_VERSION, what.buf);
 	sb_release(&what);
-	rc = http_start(host, port, &err) ? 1 : 0;
+	rc = http_start(host, port, uds, &err) ? 1 : 0;
 	if (!rc) {
 		http_wait_signal();
 		shut_down();

@@ -8,6 +8,7 @@
 #include "config/settings.h"
 
 #include "build_config.h"
+#include "util/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -670,4 +671,32 @@ void settings_dump_json(int group, sb_t *out)
 		dump_email_public(out);
 	}
 	sb_addc(out, '}');
+}
+
+/* ---- the debug lines of start ---- */
+
+void settings_log_debug(const char *logger)
+{
+	static const int order[] = { SETTINGS_DATABASE, SETTINGS_APP, SETTINGS_EMAIL };
+	if (!log_enabled_for(logger, LOG_DEBUG))
+		return;
+	log_msg(LOG_DEBUG, logger, "Fractal Settings:");
+	for (size_t g = 0; g < 3; g++)
+		for (size_t i = 0; i < NDEFS; i++) {
+			const struct def *d = &defs[i];
+			if (d->group != order[g])
+				continue;
+			int secret = d->kind == K_SECRET || strstr(d->name, "PASSWORD") || strstr(d->name, "SECRET") ||
+				     strstr(d->name, "KEY");
+			log_msg(LOG_DEBUG, logger, "  %s: %s", d->name, secret ? "*****" : values[i] ? values[i] : "None");
+		}
+	/* ours, beyond upstream's (read where they are used) */
+	static const char *const ours[] = {
+		"FRACTAL_HTTP_CONNECTIONS_PER_IP", "FRACTAL_HTTP_BODY_BUDGET", "FRACTAL_ENABLE_METRICS",
+		"FRACTAL_METRICS_ADDRESS", "FRACTAL_UNIX_SOCKET", "FRACTAL_UNIX_SOCKET_MODE", "FRACTAL_PYPI_SIMPLE_URL",
+	};
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+		const char *v = settings_raw(ours[i]);
+		log_msg(LOG_DEBUG, logger, "  %s: %s", ours[i], v ? v : "None");
+	}
 }

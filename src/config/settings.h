@@ -81,6 +81,10 @@ int settings_load(int groups, sb_t *err);
  * masked. group is one SETTINGS_* value. */
 void settings_dump_json(int group, sb_t *out);
 
+/* Logs every setting at debug level on `logger`, as upstream's start does
+ * ("Fractal Settings:" then "  NAME: value"; secrets as *****). */
+void settings_log_debug(const char *logger);
+
 /* Raw lookup (environment first, then the file); NULL when unset. */
 const char *settings_raw(const char *name);
 

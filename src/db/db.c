@@ -3,6 +3,7 @@
 #include "db/db_internal.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,13 @@
 #include "config/settings.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+
+static atomic_int open_connections;
+
+int db_open_count(void)
+{
+	return atomic_load(&open_connections);
+}
 
 db_t *db_open(int create, sb_t *err)
 {
@@ -25,8 +33,10 @@ db_t *db_open(int create, sb_t *err)
 	} else {
 		db = sqlite_open(create, err);
 	}
-	if (db)
+	if (db) {
 		db->echo = settings.db_echo;
+		atomic_fetch_add(&open_connections, 1);
+	}
 	return db;
 }
 
@@ -35,6 +45,7 @@ void db_close(db_t *db)
 	if (!db)
 		return;
 	db->ops->close(db);
+	atomic_fetch_sub(&open_connections, 1);
 	sb_release(&db->err);
 	free(db);
 }

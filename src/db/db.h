@@ -70,6 +70,8 @@ enum db_errclass {
 struct sb;
 db_t *db_open(int create, struct sb *err);
 void db_close(db_t *db);
+/* Connections of this process open now (for /metrics). */
+int db_open_count(void);
 const char *db_engine_name(const db_t *db);
 
 /* Runs one statement. res may be NULL when no rows are wanted. */

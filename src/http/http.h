@@ -42,6 +42,7 @@ struct http_req {
 	int nparams;
 	sb_t body;                       /* the request body */
 	arena_t arena;
+	const struct http_route *route;  /* the route matched (router.c), NULL: none */
 	http_user_t *user;               /* set by the route's guard (router.c) */
 	db_t *db;                        /* the worker thread's connection, set by the router
 					  * before the handler of a guarded route: never NULL
@@ -148,7 +149,9 @@ void http_dispatch(http_req_t *req, const char *query, const char *host);
  *   http_drain()        until no request is in flight or the deadline (on
  *                       mono_usec()); returns the number still in flight;
  *   http_stop()         stops the daemon (cutting what is left). */
-int http_start(const char *host, int port, sb_t *err);
+/* uds: listen on this UNIX socket instead of host:port (NULL: TCP); the
+ * metrics listener and FRACTAL_HTTP_* limits come from the settings. */
+int http_start(const char *host, int port, const char *uds, sb_t *err);
 int http_wait_signal(void);
 void http_quiesce(void);
 int http_drain(int64_t deadline_usec);

@@ -99,6 +99,7 @@ void http_dispatch(http_req_t *req, const char *query, const char *host)
 	const http_route_t *route = NULL;
 	int m = lookup(req, req->path, &route);
 	if (m == FULL_MATCH) {
+		req->route = route;
 		match(req, route->pattern, req->path, 1);
 		if (!guard(req, route))
 			route->handler(req);

@@ -37,11 +37,17 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "build_config.h"
 #include "config/settings.h"
 #include "http/auth.h"
+#include "http/metrics.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -49,6 +55,10 @@ struct http_conn_ctx {
 	http_req_t req;
 	struct MHD_Connection *conn;
 	int64_t t0;
+	struct timeval wall0; /* for the slow-response line's timestamps */
+	const char *version;  /* "HTTP/1.1" (static) */
+	sb_t query;           /* the query, as the router and the log lines show it */
+	int queued;           /* an answer was queued */
 	int too_large;        /* a refusal (enum refusal): the body is dropped */
 	size_t limit;         /* the body limit of this request */
 	size_t reserved;      /* bytes of the buffered-body budget it holds */
@@ -93,6 +103,9 @@ static struct MHD_Response *alive_response;
 /* the context of GET /api/alive/ requests: no allocation for them */
 static struct http_conn_ctx alive_marker;
 static struct MHD_Daemon *daemon_handle;
+static struct MHD_Daemon *metrics_daemon; /* FRACTAL_METRICS_ADDRESS's listener */
+static const http_route_t *alive_route, *metrics_route;
+static char *uds_path;                    /* the UNIX socket we listen on, removed at stop */
 
 /* ---- per-thread database connection ---- */
 
@@ -303,6 +316,7 @@ static enum MHD_Result send_response(struct http_conn_ctx *ctx)
 		MHD_add_response_header(resp, req->extra_header_name, req->extra_header_value);
 	enum MHD_Result r = MHD_queue_response(ctx->conn, (unsigned)req->status, resp);
 	MHD_destroy_response(resp);
+	ctx->queued = r == MHD_YES;
 	return r;
 }
 
@@ -331,11 +345,8 @@ static int reserve(struct http_conn_ctx *ctx, size_t n)
 static void dispatch(struct http_conn_ctx *ctx)
 {
 	http_req_t *req = &ctx->req;
-	sb_t query = SB_INIT;
-	MHD_get_connection_values(ctx->conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &query);
 	req->status = 200;
-	http_dispatch(req, query.buf, MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, "Host"));
-	sb_release(&query);
+	http_dispatch(req, ctx->query.buf, MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, "Host"));
 }
 
 /* The answer of a refused body into ctx->req. */
@@ -401,15 +412,113 @@ static int before_body(struct http_conn_ctx *ctx, unsigned long long cl)
 	return 0;
 }
 
+/* ---- the request's log lines and counters ---- */
+
+static const char *version_of(const char *v)
+{
+	return v && !strcmp(v, "HTTP/1.0") ? "HTTP/1.0" : "HTTP/1.1";
+}
+
+/* "host:port" of the client, as uvicorn prints it ("" on a UNIX socket) */
+static void client_addr(struct MHD_Connection *conn, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	char host[INET6_ADDRSTRLEN] = "";
+	out[0] = '\0';
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(out, n, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(out, n, "%s:%u", host, ntohs(in6->sin6_port));
+	}
+}
+
+/* upstream's _endpoint_has_background_task: no slow-response line for
+ * these, their work goes on after the answer */
+static int has_background_task(const char *method, const char *path)
+{
+	return !strcmp(method, "POST") && (strstr(path, "/job/submit/") || strstr(path, "/task/collect/pi") ||
+					   (strstr(path, "/task-group/") && !strstr(path, "core")));
+}
+
+static void iso_local_ms(const struct timeval *tv, char *out, size_t n)
+{
+	struct tm tm;
+	char buf[32];
+	localtime_r(&tv->tv_sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, n, "%s.%03d", buf, (int)(tv->tv_usec / 1000 % 1000));
+}
+
+/*
+ * After an answer: the request's counters (/metrics), uvicorn's access line
+ * with the duration (logger uvicorn.access, INFO, buffered), and upstream's
+ * slow-response warning past FRACTAL_LONG_REQUEST_TIME, which names the
+ * route template: "GET /api/v2/project/{project_id}/?, 200, 31.02, <start>,
+ * <end>" (local times, as upstream's datetime.now().isoformat()).
+ */
+static void request_done(struct MHD_Connection *conn, const char *method, const char *path, const char *query,
+			 const char *version, int status, const http_route_t *route, int64_t usec,
+			 const struct timeval *wall0)
+{
+	double secs = (double)usec / 1e6;
+	http_metrics_observe(route, method, status, secs);
+	if (log_enabled_for("uvicorn.access", LOG_INFO)) {
+		char addr[INET6_ADDRSTRLEN + 8], code[64], small[512];
+		client_addr(conn, addr, sizeof(addr));
+		const char *reason = MHD_get_reason_phrase_for((unsigned)status);
+		snprintf(code, sizeof(code), "%d%s%s", status, *reason ? " " : "", reason);
+		char *line = small;
+		int len = snprintf(small, sizeof(small), "%s %s%s%s %s", method, path, *query ? "?" : "", query, version);
+		if (len >= (int)sizeof(small)) {
+			line = xmalloc((size_t)len + 1);
+			snprintf(line, (size_t)len + 1, "%s %s%s%s %s", method, path, *query ? "?" : "", query, version);
+		}
+		struct log_access a = { addr, line, code };
+		/* the milliseconds with two decimals, without the cost of %f */
+		long long hundredths = (usec + 5) / 10;
+		log_access(LOG_INFO, "uvicorn.access", &a, "%s - \"%s\" %s %lld.%02lldms", addr, line, code,
+			   hundredths / 100, hundredths % 100);
+		if (line != small)
+			free(line);
+	}
+	if (secs > settings.long_request_time && !has_background_task(method, path)) {
+		struct timeval now;
+		char t0[48], t1[48];
+		gettimeofday(&now, NULL);
+		iso_local_ms(wall0, t0, sizeof(t0));
+		iso_local_ms(&now, t1, sizeof(t1));
+		log_msg(LOG_WARNING, "slow-response", "%s %s?%s, %d, %.2f, %s, %s", method, route ? route->pattern : path,
+			query, status, secs, t0, t1);
+	}
+}
+
+/* GET /api/alive/ allocates nothing: its start time waits here between the
+ * two calls MHD makes for it (on the same thread, back to back) */
+static __thread struct {
+	struct MHD_Connection *conn;
+	int64_t t0;
+} alive_start;
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version, const char *upload_data,
 				 size_t *upload_data_size, void **con_cls)
 {
 	(void)cls;
-	(void)version;
 	struct http_conn_ctx *ctx = *con_cls;
-	if (ctx == &alive_marker)
-		return MHD_queue_response(conn, MHD_HTTP_OK, alive_response);
+	if (ctx == &alive_marker) {
+		enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_OK, alive_response);
+		int64_t now = mono_usec();
+		struct timeval wall;
+		gettimeofday(&wall, NULL);
+		request_done(conn, method, url, "", version_of(version), 200, alive_route,
+			     alive_start.conn == conn ? now - alive_start.t0 : 0, &wall);
+		return r;
+	}
 	if (!ctx) {
 		/* answered on the next call, once the request is complete: a
 		 * response queued on the first call makes MHD close the connection */
@@ -417,14 +526,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		/* both framings: a proxy in front may read the other one (request
 		 * smuggling); refused below, on every route */
 		int both = cl && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-		if (!both && method[0] == 'G' && !strcmp(url, "/api/alive/") && !strcmp(method, "GET")) {
+		if (!both && method[0] == 'G' && !strcmp(url, "/api/alive/") && !strcmp(method, "GET") &&
+		    !MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, NULL, NULL)) {
 			*con_cls = &alive_marker;
+			alive_start.conn = conn;
+			alive_start.t0 = mono_usec();
 			return MHD_YES;
 		}
 		atomic_fetch_add(&inflight, 1);
 		ctx = xcalloc(1, sizeof(*ctx));
 		ctx->conn = conn;
 		ctx->t0 = mono_usec();
+		gettimeofday(&ctx->wall0, NULL);
+		ctx->version = version_of(version);
+		sb_init(&ctx->query, 0);
+		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &ctx->query);
 		ctx->req.ctx = ctx;
 		ctx->req.method = method;
 		ctx->req.path = url;
@@ -486,15 +602,14 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
-	(void)conn;
 	(void)toe;
 	struct http_conn_ctx *ctx = *con_cls;
 	if (!ctx || ctx == &alive_marker)
 		return;
-	double secs = (double)(mono_usec() - ctx->t0) / 1e6;
-	if (secs > settings.long_request_time)
-		log_warning("Slow request: %s %s, status %d, %.3f s", ctx->req.method, ctx->req.path,
-			    ctx->req.status, secs);
+	if (ctx->queued)
+		request_done(conn, ctx->req.method, ctx->req.path, ctx->query.buf, ctx->version, ctx->req.status,
+			     ctx->req.route, mono_usec() - ctx->t0, &ctx->wall0);
+	sb_release(&ctx->query);
 	int big = ctx->big || ctx->req.body.len > BIG_REQUEST;
 	if (ctx->reserved)
 		atomic_fetch_sub(&buffered, ctx->reserved);
@@ -547,13 +662,229 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	sb_release(&sb);
 }
 
-int http_start(const char *host, int port, sb_t *err)
+/* ---- the metrics listener (FRACTAL_METRICS_ADDRESS) ---- */
+
+/* Serves GET /metrics alone, to anyone who can reach its address (the
+ * operator's choice: a loopback or private address), with no guard: the
+ * route's handler runs with this thread's database connection. */
+static enum MHD_Result metrics_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	(void)cls;
+	(void)version;
+	(void)upload_data;
+	if (!*con_cls) { /* answered once the request is in */
+		*con_cls = conn;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	http_req_t req = { .method = method, .path = url, .status = 200 };
+	sb_init(&req.body, 0);
+	sb_init(&req.resp, 0);
+	if (strcmp(url, "/metrics"))
+		http_error(&req, 404, "Not Found");
+	else if (strcmp(method, "GET"))
+		http_error(&req, 405, "Method Not Allowed");
+	else if ((req.db = http_db(&req)))
+		metrics_route->handler(&req);
+	size_t len = req.resp.len;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, sb_detach(&req.resp), MHD_RESPMEM_MUST_FREE);
+	if (req.content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req.content_type);
+	enum MHD_Result r = MHD_queue_response(conn, (unsigned)req.status, resp);
+	MHD_destroy_response(resp);
+	sb_release(&req.body);
+	arena_free(&req.arena);
+	return r;
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into host (malloc'd) and port; -1 if malformed */
+static int split_address(const char *a, char **host, int *port)
+{
+	const char *colon = strrchr(a, ':');
+	if (!colon || colon == a)
+		return -1;
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || p < 1 || p > 65535)
+		return -1;
+	const char *h = a;
+	size_t hl = (size_t)(colon - a);
+	if (h[0] == '[') {
+		if (hl < 3 || h[hl - 1] != ']')
+			return -1;
+		h++;
+		hl -= 2;
+	}
+	*host = xstrndup(h, hl);
+	*port = (int)p;
+	return 0;
+}
+
+static const http_route_t *find_route(const char *method, const char *pattern)
+{
+	for (const http_route_t *r = http_routes; r->method; r++)
+		if (!strcmp(r->method, method) && !strcmp(r->pattern, pattern))
+			return r;
+	return NULL;
+}
+
+/* FRACTAL_ENABLE_METRICS and FRACTAL_METRICS_ADDRESS: 0, or -1 with a
+ * message; *addr set (malloc'd) when metrics have their own listener. */
+static int read_metrics_settings(char **addr, sb_t *err)
+{
+	const char *on = settings_raw("FRACTAL_ENABLE_METRICS");
+	const char *where = settings_raw("FRACTAL_METRICS_ADDRESS");
+	*addr = NULL;
+	if (on && strcmp(on, "true") && strcmp(on, "false")) {
+		sb_addf(err, "invalid settings: FRACTAL_ENABLE_METRICS: Input should be 'true' or 'false' (got '%s')", on);
+		return -1;
+	}
+	int enabled = on && !strcmp(on, "true");
+	if (where && !enabled) {
+		sb_adds(err, "invalid settings: FRACTAL_METRICS_ADDRESS is set but FRACTAL_ENABLE_METRICS is not 'true'");
+		return -1;
+	}
+	if (!enabled)
+		return 0;
+	metrics_route = find_route("GET", "/metrics");
+	if (where) {
+		char *h;
+		int p;
+		if (split_address(where, &h, &p)) {
+			sb_addf(err, "invalid settings: FRACTAL_METRICS_ADDRESS: Input should be HOST:PORT (got '%s')", where);
+			return -1;
+		}
+		free(h);
+		*addr = xstrdup(where);
+	}
+	http_metrics_enable(*addr != NULL);
+	return 0;
+}
+
+static struct MHD_Daemon *start_metrics_listener(const char *addr, sb_t *err)
+{
+	char *host;
+	int port;
+	split_address(addr, &host, &port);
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *ai = NULL;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	int gai = getaddrinfo(host, portstr, &hints, &ai);
+	if (gai) {
+		sb_addf(err, "FRACTAL_METRICS_ADDRESS: cannot resolve host '%s': %s", host, gai_strerror(gai));
+		free(host);
+		return NULL;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+			 (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, metrics_cb, NULL,
+						MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+						MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
+						MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+						MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+						MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!d)
+		sb_addf(err, "FRACTAL_METRICS_ADDRESS: cannot listen on %s (address in use, or not allowed)", addr);
+	else
+		log_info("Metrics served on http://%s/metrics", addr);
+	free(host);
+	return d;
+}
+
+/* ---- the UNIX socket ---- */
+
+/*
+ * A listening UNIX socket at path with the given file mode (FRACTAL_UNIX_SOCKET_MODE,
+ * default 0660: the proxy's group may connect, others not). A socket file
+ * left by a server that died is removed; one a live server answers on, or a
+ * file that is not a socket, is refused. The umask is narrowed around
+ * bind() so that the file never exists with wider permissions. Returns the
+ * descriptor, or -1 with a message.
+ */
+static int listen_unix(const char *path, unsigned mode, sb_t *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		sb_addf(err, "the UNIX socket path '%s' is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	struct stat st;
+	if (!lstat(path, &st)) {
+		if (!S_ISSOCK(st.st_mode)) {
+			sb_addf(err, "'%s' exists and is not a socket: not removed", path);
+			return -1;
+		}
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int live = probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+		int why = errno;
+		if (probe >= 0)
+			close(probe);
+		if (live) {
+			sb_addf(err, "another server is listening on the UNIX socket '%s'", path);
+			return -1;
+		}
+		if (why != ECONNREFUSED && why != ENOENT) {
+			sb_addf(err, "cannot check the UNIX socket '%s': %s", path, strerror(why));
+			return -1;
+		}
+		if (unlink(path) && errno != ENOENT) {
+			sb_addf(err, "cannot remove the stale UNIX socket '%s': %s", path, strerror(errno));
+			return -1;
+		}
+		log_info("Removed the stale UNIX socket %s", path);
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		sb_addf(err, "cannot create a UNIX socket: %s", strerror(errno));
+		return -1;
+	}
+	mode_t old = umask((mode_t)(~mode & 0777));
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	int why = errno;
+	umask(old);
+	if (rc || chmod(path, (mode_t)mode) || listen(fd, 1024)) {
+		if (!rc)
+			why = errno;
+		sb_addf(err, "cannot listen on the UNIX socket '%s': %s", path, strerror(why));
+		close(fd);
+		if (!rc)
+			unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
+static int read_socket_mode(unsigned *mode, sb_t *err)
+{
+	const char *raw = settings_raw("FRACTAL_UNIX_SOCKET_MODE");
+	*mode = 0660;
+	if (!raw)
+		return 0;
+	char *end;
+	unsigned long m = strtoul(raw, &end, 8);
+	if (!*raw || *end || m > 0777 || raw[0] == '-') {
+		sb_addf(err, "invalid settings: FRACTAL_UNIX_SOCKET_MODE: Input should be an octal file mode such as "
+			"0660 (got '%s')", raw);
+		return -1;
+	}
+	*mode = (unsigned)m;
+	return 0;
+}
+
+int http_start(const char *host, int port, const char *uds, sb_t *err)
 {
 	unsigned long long n = conns_per_ip;
+	char *metrics_addr = NULL;
+	unsigned sock_mode;
 	static char alive_body[128];
-	snprintf(alive_body, sizeof(alive_body), "{\"alive\":true,\"version\":\"%s\"}", FRACTAL_VERSION);
-	alive_response = MHD_create_response_from_buffer(strlen(alive_body), alive_body, MHD_RESPMEM_PERSISTENT);
-	MHD_add_response_header(alive_response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 
 	if (settings_uint("FRACTAL_HTTP_CONNECTIONS_PER_IP", &n, err))
 		return -1;
@@ -562,23 +893,41 @@ int http_start(const char *host, int port, sb_t *err)
 	if (settings_uint("FRACTAL_HTTP_BODY_BUDGET", &n, err))
 		return -1;
 	body_budget = (size_t)n;
+	if (read_socket_mode(&sock_mode, err) || read_metrics_settings(&metrics_addr, err))
+		return -1;
+	alive_route = find_route("GET", "/api/alive/");
 
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
 	struct addrinfo *ai = NULL;
-	char portstr[16];
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	int gai = getaddrinfo(host, portstr, &hints, &ai);
-	if (gai) {
-		sb_addf(err, "cannot resolve host '%s': %s", host, gai_strerror(gai));
-		return -1;
+	int listen_fd = -1;
+	if (uds) {
+		/* one proxy in front: the per-address limit would cap all clients */
+		conns_per_ip = 0;
+		if ((listen_fd = listen_unix(uds, sock_mode, err)) < 0) {
+			free(metrics_addr);
+			return -1;
+		}
+		uds_path = xstrdup(uds);
+	} else {
+		char portstr[16];
+		snprintf(portstr, sizeof(portstr), "%d", port);
+		int gai = getaddrinfo(host, portstr, &hints, &ai);
+		if (gai) {
+			sb_addf(err, "cannot resolve host '%s': %s", host, gai_strerror(gai));
+			free(metrics_addr);
+			return -1;
+		}
 	}
+	snprintf(alive_body, sizeof(alive_body), "{\"alive\":true,\"version\":\"%s\"}", FRACTAL_VERSION);
+	alive_response = MHD_create_response_from_buffer(strlen(alive_body), alive_body, MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(alive_response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned pool = (unsigned)(ncpu > 0 ? ncpu * 2 : 4);
 	if (pool < 4)
 		pool = 4;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ITC | MHD_USE_TURBO;
-	if (ai->ai_family == AF_INET6)
+	if (ai && ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 
 	/* signals go to the thread that waits for them, not to workers */
@@ -589,8 +938,9 @@ int http_start(const char *host, int port, sb_t *err)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	daemon_handle = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, NULL,
-					 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	daemon_handle = MHD_start_daemon(flags, (uint16_t)(uds ? 0 : port), NULL, NULL, access_cb, NULL,
+					 uds ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
+					 uds ? (void *)(intptr_t)listen_fd : (void *)ai->ai_addr,
 					 MHD_OPTION_THREAD_POOL_SIZE, pool,
 					 MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
 					 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
@@ -600,17 +950,44 @@ int http_start(const char *host, int port, sb_t *err)
 					 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 					 MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
 					 MHD_OPTION_END);
-	freeaddrinfo(ai);
+	if (ai)
+		freeaddrinfo(ai);
 	if (!daemon_handle) {
-		sb_addf(err, "cannot listen on %s:%d (address in use, or not allowed)", host, port);
+		if (uds)
+			sb_addf(err, "cannot serve on the UNIX socket '%s'", uds);
+		else
+			sb_addf(err, "cannot listen on %s:%d (address in use, or not allowed)", host, port);
+		if (listen_fd >= 0) {
+			close(listen_fd);
+			unlink(uds);
+		}
 		MHD_destroy_response(alive_response);
+		free(metrics_addr);
 		return -1;
 	}
+	if (metrics_addr && !(metrics_daemon = start_metrics_listener(metrics_addr, err))) {
+		MHD_stop_daemon(daemon_handle);
+		if (uds)
+			unlink(uds);
+		MHD_destroy_response(alive_response);
+		free(metrics_addr);
+		return -1;
+	}
+	free(metrics_addr);
 	for (int i = 0; i < SLOW_THREADS; i++)
 		pthread_create(&slow_threads[i], NULL, slow_worker, NULL);
-	log_info("fractal-server %s listening on http://%s:%d (%u request threads)", FRACTAL_VERSION, host, port, pool);
-
+	if (uds)
+		log_info("fractal-server %s listening on unix:%s (mode %04o, %u request threads)", FRACTAL_VERSION, uds,
+			 sock_mode, pool);
+	else
+		log_info("fractal-server %s listening on http://%s:%d (%u request threads)", FRACTAL_VERSION, host, port,
+			 pool);
 	return 0;
+}
+
+int http_inflight(void)
+{
+	return atomic_load(&inflight);
 }
 
 int http_wait_signal(void)
@@ -652,9 +1029,16 @@ void http_stop(void)
 	pthread_mutex_unlock(&work_mu);
 	for (int i = 0; i < SLOW_THREADS; i++)
 		pthread_join(slow_threads[i], NULL);
+	if (metrics_daemon)
+		MHD_stop_daemon(metrics_daemon);
 	MHD_stop_daemon(daemon_handle);
 	if (quiesced_fd != MHD_INVALID_SOCKET)
 		close(quiesced_fd);
+	if (uds_path) {
+		unlink(uds_path);
+		free(uds_path);
+		uds_path = NULL;
+	}
 	MHD_destroy_response(alive_response);
 	log_info("Shutdown complete");
 }

@@ -58,6 +58,14 @@ int imgcache_configure(sb_t *err)
 	return 0;
 }
 
+void imgcache_stats(size_t *n, size_t *bytes)
+{
+	pthread_mutex_lock(&lock);
+	*n = nentries;
+	*bytes = total;
+	pthread_mutex_unlock(&lock);
+}
+
 size_t imgcache_bytes(void)
 {
 	pthread_mutex_lock(&lock);

@@ -42,6 +42,9 @@ size_t imgcache_bytes(void);
 imglist_t *imglist_get(db_t *db, int64_t dataset_id);
 void imglist_release(imglist_t *l);
 
+/* The lists in the cache now and the bytes they hold (for /metrics). */
+void imgcache_stats(size_t *entries, size_t *bytes);
+
 size_t imglist_count(const imglist_t *l);
 /* The canonical JSON of image i (not NUL-terminated: use its length). */
 const char *imglist_json(const imglist_t *l, size_t i, size_t *len);
