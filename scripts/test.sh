@@ -41,6 +41,14 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktra
 echo "== C unit tests"
 meson test -C build-asan --quiet --print-errorlogs --suite unit
 
+# the libFuzzer targets of fuzz/ (clang, build-fuzz/), a short bounded run
+# each: the seed corpus (with the regressions of bugs they found) and then
+# FUZZ_SECONDS of new inputs per target; a crash or failed check fails here
+if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
+	echo "== fuzzing (${FUZZ_SECONDS:-10}s per target)"
+	scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+fi
+
 echo "== starting a throwaway PostgreSQL cluster"
 pgdir=$(mktemp -d /tmp/fractal-test-pg.XXXXXX)
 chmod 755 "$pgdir"

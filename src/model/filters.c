@@ -332,25 +332,25 @@ static int value_eq(const struct fval *fv, const filters_attr_t *av, const char 
 int filters_compiled_match(const filters_compiled_t *f, const filters_table_t *t, size_t i)
 {
 	const filters_row_t *r = &t->rows[i];
-	const filters_type_t *types = t->types + r->type_first;
+	/* indexes, not base + offset: a table whose images have no types (or
+	 * no attributes) has a NULL array, and NULL + 0 is undefined in C */
 	for (size_t n = 0; n < f->ntf; n++) {
 		int have = 0;
 		if (f->tf[n].key >= 0)
 			for (uint32_t j = 0; j < r->type_n; j++)
-				if ((long)types[j].key == f->tf[n].key) {
-					have = types[j].val;
+				if ((long)t->types[r->type_first + j].key == f->tf[n].key) {
+					have = t->types[r->type_first + j].val;
 					break;
 				}
 		if (have != f->tf[n].want)
 			return 0;
 	}
-	const filters_attr_t *attrs = t->attrs + r->attr_first;
 	for (size_t a = 0; a < f->naf; a++) {
 		const filters_attr_t *av = NULL;
 		if (f->af[a].key >= 0)
 			for (uint32_t j = 0; j < r->attr_n; j++)
-				if ((long)attrs[j].key == f->af[a].key) {
-					av = &attrs[j];
+				if ((long)t->attrs[r->attr_first + j].key == f->af[a].key) {
+					av = &t->attrs[r->attr_first + j];
 					break;
 				}
 		if (!av) {
