@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from conftest import Http, Server, init_db, psql
-from test_jobs import job_row, live_processes, sleepy_job
+from test_jobs import job_row, live_processes, running_sleepy_job
 
 WRITERS = 4
 RESTART_LINE = ("Job marked as failed at server start-up: it was still 'submitted' when the previous server "
@@ -100,13 +100,7 @@ def test_kill_9_during_writes_and_a_job(env, db, tmp_path):
         api = s.http
         api.token = api.login()
         # a job whose task sleeps 60 s, on the local runner
-        pid, job = sleepy_job(api, tmp_path)
-        working_dir = db.query(f"SELECT working_dir FROM jobv2 WHERE id = {job['id']}")[0][0]
-        deadline = time.time() + 20
-        while not live_processes("generic_task.py", working_dir) and time.time() < deadline:
-            time.sleep(0.05)
-        task_pids = live_processes("generic_task.py", working_dir)
-        assert task_pids, "the task did not start"
+        pid, job, working_dir, task_pids = running_sleepy_job(api, db, tmp_path)
         assert list(Path(working_dir).glob(".fractal-pgid-*"))
         # the write loop, then SIGKILL in the middle of it
         writers = [Writer(n, api.base, api.token, tmp_path) for n in range(WRITERS)]
