@@ -519,6 +519,18 @@ def live_processes(*markers):
     return found
 
 
+def running_sleepy_job(api, db, tmp_path):
+    """sleepy_job() once its task runs: (project id, job, working_dir, pids of the task's processes)."""
+    pid, job = sleepy_job(api, tmp_path)
+    working_dir = db.query(f"SELECT working_dir FROM jobv2 WHERE id = {job['id']}")[0][0]
+    deadline = time.time() + 20
+    while not live_processes("generic_task.py", working_dir) and time.time() < deadline:
+        time.sleep(0.05)
+    tasks_running = live_processes("generic_task.py", working_dir)
+    assert tasks_running, "the task did not start"
+    return pid, job, working_dir, tasks_running
+
+
 def test_tasks_of_a_killed_server_are_stopped_at_the_next_start(env, db, tmp_path):
     # issue 19 finding 8: kill -9 leaves the task running under PID 1; the next start must stop it before
     # failing the job, and say so in the job's log
@@ -528,13 +540,7 @@ def test_tasks_of_a_killed_server_are_stopped_at_the_next_start(env, db, tmp_pat
     try:
         api = s.http
         api.token = api.login()
-        pid, job = sleepy_job(api, tmp_path)
-        working_dir = db.query(f"SELECT working_dir FROM jobv2 WHERE id = {job['id']}")[0][0]
-        deadline = time.time() + 20
-        while not live_processes("generic_task.py", working_dir) and time.time() < deadline:
-            time.sleep(0.1)
-        tasks_running = live_processes("generic_task.py", working_dir)
-        assert tasks_running, "the task did not start"
+        pid, job, working_dir, tasks_running = running_sleepy_job(api, db, tmp_path)
         s.stop(signal.SIGKILL)
         time.sleep(0.3)
         assert live_processes("generic_task.py", working_dir) == tasks_running  # orphaned, still running

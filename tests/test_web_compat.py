@@ -33,6 +33,20 @@ def test_login_accepts_a_multipart_form(server):
     assert [(e["type"], e["loc"]) for e in body["detail"]] == [("missing", ["body", "password"])]
 
 
+def test_multipart_parameters_inside_quotes_are_part_of_the_value(server):
+    # found by fuzz/fuzz_form.c: the parameters were found by looking for `name=` after any ';', also one
+    # inside an earlier quoted value, so this part (a file upload of field "x") was read as field
+    # "username"; python-multipart, Starlette's reader, keeps a quoted value whole: there is no username
+    boundary = uuid.uuid4().hex
+    raw = (f'--{boundary}\r\nContent-Disposition: form-data; filename="a; name=username;"; name="x"\r\n'
+           f'\r\n{ADMIN_EMAIL}\r\n'
+           f'--{boundary}\r\nContent-Disposition: form-data; name="password"\r\n\r\n{ADMIN_PWD}\r\n'
+           f'--{boundary}--\r\n').encode()
+    status, body, _ = server.http.post("/auth/token/login/", raw=raw,
+                                       headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 422, body
+    assert [(e["type"], e["loc"]) for e in body["detail"]] == [("missing", ["body", "username"])]
+
 def test_login_body_of_another_type_is_an_empty_form(server):
     # Starlette reads a form only from the two form types: anything else has no fields
     raw = f"username={ADMIN_EMAIL}&password={ADMIN_PWD}".encode()

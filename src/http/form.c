@@ -73,36 +73,54 @@ static const void *memmem_(const void *hay, size_t hlen, const void *needle, siz
 
 /* The value of parameter `key` (name, filename, boundary) in a header
  * value such as `form-data; name="file"; filename="a.whl"`; arena copy or
- * NULL. */
+ * NULL. The value is read parameter by parameter, each quoted string as a
+ * whole (with its backslash escapes), so that a ';' or `name=` inside a
+ * quoted value (a field called `x; name=y`) is not taken for a parameter,
+ * as python-multipart (Starlette's reader) reads it. */
 static char *header_param(arena_t *a, const char *v, size_t vlen, const char *key)
 {
 	size_t klen = strlen(key);
 	const char *end = v + vlen;
+	/* past the first token (form-data, multipart/form-data) */
 	const char *p = memchr(v, ';', vlen);
 	while (p && p < end) {
-		p++;
+		p++; /* the ';' */
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
-		if ((size_t)(end - p) > klen && !strncasecmp(p, key, klen) && p[klen] == '=') {
-			p += klen + 1;
-			if (p < end && *p == '"') {
-				p++;
-				sb_t s = SB_INIT;
-				while (p < end && *p != '"') {
-					if (*p == '\\' && p + 1 < end)
-						p++;
-					sb_addc(&s, *p++);
-				}
-				char *r = arena_strndup(a, s.buf, s.len);
-				sb_release(&s);
-				return r;
+		const char *name = p;
+		while (p < end && *p != '=' && *p != ';')
+			p++;
+		size_t nlen = (size_t)(p - name);
+		while (nlen && (name[nlen - 1] == ' ' || name[nlen - 1] == '\t'))
+			nlen--;
+		if (p >= end || *p == ';')
+			continue; /* a parameter without a value */
+		p++; /* the '=' */
+		sb_t s = SB_INIT;
+		if (p < end && *p == '"') {
+			for (p++; p < end && *p != '"'; p++) {
+				if (*p == '\\' && p + 1 < end)
+					p++;
+				sb_addc(&s, *p);
 			}
+			if (p < end)
+				p++; /* the closing quote */
+			while (p < end && *p != ';')
+				p++;
+		} else {
 			const char *q = p;
-			while (q < end && *q != ';' && *q != ' ')
-				q++;
-			return arena_strndup(a, p, (size_t)(q - p));
+			while (p < end && *p != ';' && *p != ' ' && *p != '\t')
+				p++;
+			sb_add(&s, q, (size_t)(p - q));
+			while (p < end && *p != ';')
+				p++;
 		}
-		p = memchr(p, ';', (size_t)(end - p));
+		if (nlen == klen && !strncasecmp(name, key, klen)) {
+			char *r = arena_strndup(a, s.buf, s.len);
+			sb_release(&s);
+			return r;
+		}
+		sb_release(&s);
 	}
 	return NULL;
 }
