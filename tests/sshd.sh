@@ -20,7 +20,8 @@
 # locked); AllowUsers keeps every other account out; Subsystem sftp internal-sftp (no sftp-server binary
 # needed); StrictModes no, since the authorized_keys file lives under /tmp (world-writable) and not in the
 # user's home, so that several test runs (worktrees) can each have their own. SLURM_CONF reaches the user's
-# sessions through the server's SetEnv (OpenSSH >= 8.7): the test cluster has no /etc/slurm/slurm.conf.
+# sessions through the server's SetEnv (OpenSSH >= 8.7): the test cluster has no /etc/slurm/slurm.conf; so do
+# PIP_NO_INDEX=1 and PIP_FIND_LINKS=/usr/share/python-wheels, the offline pip of the collection tests.
 set -euo pipefail
 usage="usage: sshd.sh start DIR [SLURM_CONF] | stop DIR | restart DIR"
 cmd=${1:?$usage}
@@ -119,7 +120,9 @@ start)
 		echo "LogLevel VERBOSE"
 		echo "MaxStartups 50"
 		echo "MaxSessions 50"
-		[ -z "$slurm_conf" ] || echo "SetEnv SLURM_CONF=$slurm_conf"
+		# the cluster's own settings for its users' sessions: where SLURM is, and pip offline (as the
+		# collection tests run it locally: PIP_NO_INDEX, Debian's wheels of pip and setuptools)
+		echo "SetEnv ${slurm_conf:+SLURM_CONF=$slurm_conf }PIP_NO_INDEX=1 PIP_FIND_LINKS=/usr/share/python-wheels"
 	} >"$dir/sshd_config"
 	# sshd's privilege separation folder (a package's tmpfiles.d makes it at boot, with systemd)
 	install -d -m 755 /run/sshd

@@ -1,4 +1,4 @@
-"""Jobs on a slurm_ssh resource: the server reaches the single-node SLURM cluster of
+"""Jobs and task collection on a slurm_ssh resource: the server reaches the single-node SLURM cluster of
 tests/slurm_cluster.sh through the real OpenSSH server of tests/sshd.sh (127.0.0.1:PORT, key-only login as
 the test user, host key checked against its own known_hosts). The same workflow as over sudo gives the same
 images, history and unit logs as the local runner; sshd stopped mid-job, a wrong key and an unreachable host
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from test_collection import collect_wheel, manifest, wait_activity, wheels  # noqa: F401 (wheels: a fixture)
 from test_jobs import add, cmd, job_row, submit, task, wait
 from test_slurm import USER, Site, running_slurm_job, same_as_local, slurm_state
 
@@ -158,3 +159,71 @@ def test_stop_by_the_user_scancels_over_ssh(site, db):
     assert job["status"] == "failed"
     assert "Failed due to job-execution shutdown." in job["log"], job["log"]
     assert slurm_state(sid)[0] == "CANCELLED"
+
+
+def test_collect_wheel_over_ssh_then_deactivate_reactivate_delete(site, db, wheels):  # noqa: F811
+    api = site.api
+    s, act, _ = collect_wheel(api, wheels["mock"])
+    assert s == 202, act
+    logs = []
+    act = wait_activity(api, act["id"], logs=logs)
+    assert act["status"] == "OK", act["log"]
+    # a live log, under upstream's SSH logger name
+    assert len(set(logs)) >= 2 and all(logs[-1].startswith(x) for x in logs[:-1])
+    assert " - fractal_server.tasks.v2.ssh.collect.ID%d - INFO - START\n" % act["id"] in act["log"]
+    tgid = act["taskgroupv2_id"]
+    tg = api.get(f"/api/v2/task-group/{tgid}/")[1]
+    path = Path(site.user_dir, "remote_tasks", str(act["user_id"]), "fractal-tasks-mock", "0.0.1")
+    assert tg["path"] == str(path) and tg["venv_path"] == str(path / "venv") and tg["active"] is True
+    # everything on the remote side, made by the user there
+    assert Path(tg["archive_path"]).read_bytes() == wheels["mock"].read_bytes()
+    assert (path / "fractal_task_group_id.txt").read_text() == str(tgid)
+    assert {p.stat().st_uid for p in path.rglob("*")} == {site.uid}
+    assert [t["name"] for t in tg["task_list"]] == [t["name"] for t in manifest()["task_list"]]
+    conv = next(t for t in tg["task_list"] if t["name"] == "generic_task_converter")
+    command = api.get(f"/api/v2/task/{conv['id']}/")[1]["command_non_parallel"]
+    assert command.startswith(f"{path}/venv/bin/python {path}/venv/lib/python3.11/site-packages/")
+    assert db.query(f"SELECT count(*) FROM taskgroupv2 WHERE id = {tgid} AND env_info LIKE '%pip==%'") == [["1"]]
+
+    act = wait_activity(api, api.post(f"/api/v2/task-group/{tgid}/deactivate/")[1]["id"])
+    assert act["status"] == "OK", act["log"]
+    assert not (path / "venv").exists() and Path(tg["archive_path"]).exists()
+    assert "fractal_server.tasks.v2.ssh.deactivate.ID" in act["log"], act["log"]
+    act = wait_activity(api, api.post(f"/api/v2/task-group/{tgid}/reactivate/")[1]["id"])
+    assert act["status"] == "OK", act["log"]
+    assert (path / "venv" / "bin" / "python").exists()
+    assert api.get(f"/api/v2/task-group/{tgid}/")[1]["active"] is True
+
+    # the collected task runs through SLURM over SSH
+    pid, did, wid, zarr_dir = site.project()
+    add(api, pid, wid, conv["id"], args_non_parallel={})
+    job = wait(api, pid, submit(api, pid, wid, did)["id"], timeout=120)
+    assert job["status"] == "done", job["log"]
+
+    # a second collection of the same version: the folder is there
+    s, body, _ = collect_wheel(api, wheels["mock"])
+    assert s == 422, body
+
+    assert api.request("DELETE", f"/api/v2/project/{pid}/workflow/{wid}/")[0] == 204
+    s, act, _ = api.post(f"/api/v2/task-group/{tgid}/delete/")
+    assert s == 202, act
+    act = wait_activity(api, act["id"])
+    assert act["status"] == "OK", act["log"]
+    assert not path.exists()
+    assert api.get(f"/api/v2/task-group/{tgid}/")[0] == 404
+
+
+def test_collect_over_ssh_with_a_wrong_key_fails_the_activity(env, db, tmp_path, wheels):  # noqa: F811
+    key = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    s = SshSite(env, tmp_path, key=str(key))
+    try:
+        st, act, _ = collect_wheel(s.api, wheels["mock"])
+        assert st == 202, act
+        act = wait_activity(s.api, act["id"], timeout=60)
+        assert act["status"] == "failed"
+        assert "Cannot open SSH connection" in act["log"] and "Permission denied (publickey)" in act["log"], act["log"]
+        # the failed collection leaves no task group
+        assert db.query(f"SELECT count(*) FROM taskgroupv2 WHERE id = {act['taskgroupv2_id'] or 0}") == [["0"]]
+    finally:
+        s.close()
