@@ -227,3 +227,20 @@ def test_collect_over_ssh_with_a_wrong_key_fails_the_activity(env, db, tmp_path,
         assert db.query(f"SELECT count(*) FROM taskgroupv2 WHERE id = {act['taskgroupv2_id'] or 0}") == [["0"]]
     finally:
         s.close()
+
+
+def test_sigterm_scancels_over_ssh_and_fails_the_job(env, db, tmp_path):
+    s = SshSite(env, tmp_path, grace="5")
+    try:
+        api, pid, jid = one_task_job(s, 120)
+        sid = running_slurm_job(db, jid)
+        t0 = time.time()
+        assert s.server.stop() == 0, s.server.output()
+        assert time.time() - t0 < 5 + 4 + 1
+        status, log = job_row(db, jid)
+        assert status == "failed"
+        assert log.endswith("\nJob stopped due to app shutdown\n"), log
+        assert slurm_state(sid) == ("CANCELLED", USER)
+        s.restart()
+    finally:
+        s.close()
