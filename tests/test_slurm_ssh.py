@@ -15,6 +15,7 @@ import pytest
 from test_collection import collect_wheel, manifest, wait_activity, wheels  # noqa: F401 (wheels: a fixture)
 from test_jobs import add, cmd, job_row, submit, task, wait
 from test_slurm import USER, Site, running_slurm_job, same_as_local, slurm_state
+from test_slurm import test_squeue_route as squeue_route
 
 SSH_HOST = os.environ.get("SSHTEST_HOST")
 SSH_KEY = os.environ.get("SSHTEST_KEY")
@@ -244,3 +245,7 @@ def test_sigterm_scancels_over_ssh_and_fails_the_job(env, db, tmp_path):
         s.restart()
     finally:
         s.close()
+
+
+def test_squeue_route_over_ssh(site, db):
+    squeue_route(site, db)  # the sudo test's checks, with squeue run over SSH as the user
