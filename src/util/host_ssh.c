@@ -18,7 +18,8 @@
  * for the remote shell, so a user value stays one argument.
  *
  * Sharing and serialisation: the masters live in a process-wide table for
- * the server's lifetime (host_ssh_shutdown() ends them by pid). Each entry
+ * the server's lifetime (host_ssh_shutdown() ends them by pid; a server
+ * killed outright takes them along, see spawn_master()). Each entry
  * has upstream's FractalSSH lock: every command and transfer on that
  * connection holds it, waiting at most FRACTAL_SSH_LOCK_TIMEOUT seconds
  * (default 500, upstream's) and failing with upstream's "Failed to acquire
@@ -39,6 +40,7 @@
 #include "util/host.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,11 +57,13 @@
 
 #define SSH_EXIT_ERROR 255
 
+
 typedef struct conn {
 	char *host, *port, *user, *key;
 	char *ctl;              /* the control socket */
 	char *log;              /* the master's stderr */
 	pid_t master;           /* 0: none running */
+	int keep;               /* the write end of the master's stdin (see spawn_master) */
 	pthread_mutex_t lock;   /* FractalSSH._lock */
 	struct conn *next;
 } conn_t;
@@ -162,6 +166,10 @@ static int master_alive(conn_t *c)
 
 static void master_stop(conn_t *c)
 {
+	if (c->keep >= 0) {
+		close(c->keep);
+		c->keep = -1;
+	}
 	if (c->master > 0) {
 		kill(c->master, SIGTERM);
 		for (int i = 0; i < 50; i++) {
@@ -181,6 +189,31 @@ static void master_stop(conn_t *c)
 	unlink(c->ctl);
 }
 
+/* Starts the master v with its stdin the read end of a pipe whose write end
+ * only this process holds (*keep, close-on-exec): its own session runs
+ * `cat >/dev/null`, so that when the server dies, even by SIGKILL, the pipe
+ * closes, that session ends, and the master exits once its last shared
+ * session has, instead of living on as an orphan. Its own process group;
+ * stderr to log. -1 with errno. */
+static pid_t spawn_master(const char *const *v, const char *log, int *keep)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC))
+		return -1;
+	unlink(log);
+	const char *why = NULL;
+	pid_t pid = proc_start_in((char *const *)v, NULL, fds[0], "/dev/null", log, &why);
+	int saved = errno;
+	close(fds[0]);
+	if (pid < 0) {
+		close(fds[1]);
+		errno = saved;
+		return -1;
+	}
+	*keep = fds[1];
+	return pid;
+}
+
 /* Starts c's master unless it runs; under c->lock. 0, or -1 with upstream's
  * "Cannot open SSH connection" text and ssh's own words in *err. */
 static int master_start(conn_t *c, sb_t *err)
@@ -193,20 +226,19 @@ static int master_start(conn_t *c, sb_t *err)
 	size_t k = 0;
 	v[k++] = "ssh";
 	v[k++] = "-M";
-	v[k++] = "-N";
 	k = common_opts(c, v, k, 0, hold);
 	v[k++] = "-o";
 	v[k++] = "ControlPersist=no";
 	v[k++] = c->host;
+	v[k++] = "--";
+	v[k++] = "cat >/dev/null";
 	v[k] = NULL;
-	unlink(c->log);
-	const char *why = NULL;
 	int64_t t0 = mono_usec();
-	pid_t pid = proc_start2((char *const *)v, NULL, "/dev/null", c->log, &why);
+	pid_t pid = spawn_master(v, c->log, &c->keep);
 	for (int i = 0; i < 4; i++)
 		sb_release(&hold[i]);
 	if (pid < 0) {
-		sb_addf(err, "Cannot open SSH connection. Original error:\nssh: %s", why);
+		sb_addf(err, "Cannot open SSH connection. Original error:\nssh: %s", strerror(errno));
 		return -1;
 	}
 	c->master = pid;
@@ -280,6 +312,7 @@ static conn_t *conn_get(const char *host, const char *user, const char *key, sb_
 		sb_addf(&p, "%s/%u.log", table.dir, table.n++);
 		c->log = sb_detach(&p);
 		pthread_mutex_init(&c->lock, NULL);
+		c->keep = -1;
 		c->next = table.list;
 		table.list = c;
 		h = port = NULL;
