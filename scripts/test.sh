@@ -6,11 +6,12 @@
 # the plain one (build/) and one without PostgreSQL support (build-nopg/),
 # starts a throwaway PostgreSQL cluster on 127.0.0.1 under a temporary folder
 # and a single-node SLURM cluster under another (tests/slurm_cluster.sh, which
-# installs SLURM, munge, MariaDB and sudo, and needs root), runs the C unit
-# tests (tests/unit/, `meson test`), the libFuzzer targets of fuzz/ for
+# installs SLURM, munge, MariaDB and sudo, and needs root) with an OpenSSH
+# server in front of it for the slurm_ssh tests (tests/sshd.sh), runs the C
+# unit tests (tests/unit/, `meson test`), the libFuzzer targets of fuzz/ for
 # FUZZ_SECONDS each (default 10; scripts/fuzz.sh, clang, build-fuzz/), the
 # black-box suite against the sanitized build, and the concurrency tests again
-# against a ThreadSanitizer build (build-tsan/, TSAN=1), then stops both
+# against a ThreadSanitizer build (build-tsan/, TSAN=1), then stops the
 # clusters. Any of these failing, or the SLURM cluster not starting, fails the
 # script. The OAuth tests' OpenID provider (oidc-provider from the npm
 # registry, pinned by tests/oidc/package-lock.json) and the OpenAPI validator
@@ -21,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh postgresql python3-pytest python3-pip-whl python3-setuptools-whl python3-aiosmtpd python3-jsonschema \
-	python3-prometheus-client openssl nodejs npm clang libclang-rt-14-dev
+	python3-prometheus-client openssl nodejs npm clang libclang-rt-14-dev openssh-server openssh-client
 
 # the OpenID provider of tests/test_oauth.py and the OpenAPI validator of
 # tests/test_openapi.py, each as pinned by its lock file
@@ -75,7 +76,9 @@ echo "== starting a throwaway PostgreSQL cluster"
 pgdir=$(mktemp -d /tmp/fractal-test-pg.XXXXXX)
 chmod 755 "$pgdir"
 slurmdir=
+sshdir=
 stop_clusters() {
+	[ -z "$sshdir" ] || tests/sshd.sh stop "$sshdir" || echo "test.sh: stopping sshd failed" >&2
 	[ -z "$slurmdir" ] || tests/slurm_cluster.sh stop "$slurmdir" || echo "test.sh: stopping the SLURM cluster failed" >&2
 	tests/pg_cluster.sh stop "$pgdir"
 }
@@ -89,6 +92,13 @@ slurmdir=$(mktemp -d /tmp/fractal-test-slurm.XXXXXX)
 tests/slurm_cluster.sh start "$slurmdir" || { echo "test.sh: the SLURM cluster did not start" >&2; exit 1; }
 set -a # SLURM_CONF, SLURMTEST_DIR, SLURMTEST_USER, SLURMTEST_PARTITION
 . "$slurmdir/env"
+set +a
+
+echo "== starting a throwaway OpenSSH server"
+sshdir=$(mktemp -d /tmp/fractal-test-sshd.XXXXXX)
+tests/sshd.sh start "$sshdir" "$SLURM_CONF" || { echo "test.sh: sshd did not start" >&2; exit 1; }
+set -a # SSHTEST_HOST, SSHTEST_KEY, SSHTEST_KNOWN_HOSTS, SSHTEST_USER, SSHTEST_PORT, SSHTEST_DIR
+. "$sshdir/env"
 set +a
 
 echo "== running the tests"

@@ -568,8 +568,9 @@ def test_tasks_of_a_killed_server_are_stopped_at_the_next_start(env, db, tmp_pat
         s.stop()
 
 
-def test_a_resource_type_without_executor_fails_the_job(env, db, tmp_path):
-    # executor_for() has no executor for slurm_ssh yet: the job fails at once, with upstream's job shape
+def test_a_slurm_ssh_host_that_refuses_fails_the_job_at_once(env, db, tmp_path):
+    # the slurm_ssh executor cannot log in (nothing listens on port 1): the job fails at once with ssh's words,
+    # before any history run (tests/test_slurm_ssh.py runs jobs over a real sshd)
     e = init_db(dict(env, FRACTAL_RUNNER_BACKEND="slurm_ssh"), tmp_path)
     s = Server(e, tmp_path)
     try:
@@ -579,7 +580,7 @@ def test_a_resource_type_without_executor_fails_the_job(env, db, tmp_path):
                   "batching_config": {"target_cpus_per_job": 1, "max_cpus_per_job": 1, "target_mem_per_job": 200,
                                       "max_mem_per_job": 500, "target_num_jobs": 2, "max_num_jobs": 4}}
         status, res, _ = api.post("/admin/v2/resource/", body={
-            "type": "slurm_ssh", "name": "Ssh", "host": "cluster.example.org", "jobs_local_dir": str(tmp_path / "jobs"),
+            "type": "slurm_ssh", "name": "Ssh", "host": "127.0.0.1:1", "jobs_local_dir": str(tmp_path / "jobs"),
             "tasks_local_dir": str(tmp_path / "tasks"), "jobs_slurm_python_worker": "/venv/bin/python",
             "jobs_runner_config": runner, "tasks_pixi_config": {},
             "tasks_python_config": {"default_version": "3.12", "versions": {"3.12": "/usr/bin/python3.12"}}})
@@ -598,8 +599,11 @@ def test_a_resource_type_without_executor_fails_the_job(env, db, tmp_path):
         deadline = time.time() + 30
         while db.query(f"SELECT status FROM jobv2 WHERE id = {jid}") == [["submitted"]] and time.time() < deadline:
             time.sleep(0.1)
-        assert job_row(db, jid) == ("failed", f"UNKNOWN ERROR in Fractal job {jid}\nTRACEBACK:\nNotImplementedError: "
-                                              "the 'slurm_ssh' runner is not available in this server (only 'local' and 'slurm_sudo' are).\n")
+        status, log = job_row(db, jid)
+        assert status == "failed"
+        assert log.startswith(f"UNKNOWN ERROR in Fractal job {jid}\nTRACEBACK:\nRuntimeError: Cannot open SSH connection. "
+                              "Original error:\n"), log
+        assert "ssh: connect to host 127.0.0.1 port 1: Connection refused" in log, log
         assert int(db.query(f"SELECT count(*) FROM historyrun WHERE job_id = {jid}")[0][0]) == 0
     finally:
         assert s.stop() == 0, s.output()

@@ -69,6 +69,15 @@ class Site:
     job folders and the user's project folder live under a folder USER can
     read (pytest's own tmp folders are root's only)."""
 
+    TYPE = "slurm_sudo"
+
+    def resource_extra(self):
+        """What a resource of this type needs beyond the common fields."""
+        return {}
+
+    def profile_extra(self):
+        return {}
+
     def __init__(self, env, tmp_path, grace="10"):
         if not USER or not CLUSTER:
             pytest.fail("the SLURM tests need the cluster of tests/slurm_cluster.sh: run them through scripts/test.sh")
@@ -79,26 +88,35 @@ class Site:
         pw = pwd.getpwnam(USER)
         self.uid = pw.pw_uid
         os.chown(self.user_dir, pw.pw_uid, pw.pw_gid)
-        e = init_db(dict(env, FRACTAL_RUNNER_BACKEND="slurm_sudo", FRACTAL_GRACEFUL_SHUTDOWN_TIME=grace), tmp_path)
+        e = init_db(dict(env, FRACTAL_RUNNER_BACKEND=self.TYPE, FRACTAL_GRACEFUL_SHUTDOWN_TIME=grace,
+                         **self.env_extra()), tmp_path)
         self.env, self.tmp_path = e, tmp_path
         self.server = Server(e, tmp_path)
         api = self.api = self.server.http
         api.token = api.login()
         st, res, _ = api.post("/admin/v2/resource/", body={
-            "type": "slurm_sudo", "name": "Cluster", "jobs_local_dir": str(self.base / "jobs"),
+            "type": self.TYPE, "name": "Cluster", "jobs_local_dir": str(self.base / "jobs"), **self.resource_extra(),
             "tasks_local_dir": str(self.base / "tasks"), "jobs_slurm_python_worker": "/usr/bin/python3",
             "jobs_poll_interval": 1, "jobs_runner_config": RUNNER, "tasks_pixi_config": {},
             "tasks_python_config": {"default_version": "3.11", "versions": {"3.11": "/usr/bin/python3"}}})
         assert st == 201, res
         self.resource_id = res["id"]
         st, prof, _ = api.post(f"/admin/v2/resource/{res['id']}/profile/",
-                               body={"resource_type": "slurm_sudo", "name": "cluster", "username": USER})
+                               body={"resource_type": self.TYPE, "name": "cluster", "username": USER,
+                                     **self.profile_extra()})
         assert st == 201, prof
         me = api.get("/auth/current-user/")[1]
         self.local_profile = me["profile_id"]
         st, body, _ = api.request("PATCH", f"/auth/users/{me['id']}/",
                                   body={"profile_id": prof["id"], "project_dirs": [str(self.user_dir)]})
         assert st == 200, body
+
+    def env_extra(self):
+        return {}
+
+    def jobs_user_prefix(self):
+        """Where the user's side of a job folder lives."""
+        return f"{self.user_dir}/fractal/.fractal_cache/"
 
     def project(self, images=None):
         return project(self.api, self.user_dir, images)
@@ -127,6 +145,12 @@ def owners(folder):
 
 
 def test_workflow_runs_as_the_user_and_matches_the_local_runner(site, db, tmp_path, monkeypatch):
+    same_as_local(site, db, monkeypatch)
+
+
+def same_as_local(site, db, monkeypatch):
+    """The three-task workflow on the site's SLURM resource, then on the local one: the same images,
+    history and unit logs. Returns the SLURM job."""
     api = site.api
 
     def run(project_maker):
@@ -146,7 +170,7 @@ def test_workflow_runs_as_the_user_and_matches_the_local_runner(site, db, tmp_pa
 
     job, zarr_dir, imgs, units, runs = run(site.project)
     assert job["status"] == "done", job["log"]
-    assert job["working_dir_user"].startswith(f"{site.user_dir}/fractal/.fractal_cache/")
+    assert job["working_dir_user"].startswith(site.jobs_user_prefix())
     # the tasks ran as the profile's user, through SLURM
     assert owners(zarr_dir) == {site.uid}
     assert owners(job["working_dir_user"]) == {site.uid}
@@ -192,6 +216,7 @@ def test_workflow_runs_as_the_user_and_matches_the_local_runner(site, db, tmp_pa
         b = zl.read(str(Path(lu[1]).relative_to(ljob["working_dir"]))).decode()
         stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
         assert re.sub(stamp, "T", a.replace(zarr_dir, "Z")) == re.sub(stamp, "T", b.replace(lzarr, "Z")), u[1]
+    return job
 
 
 def test_failing_unit(site, db):

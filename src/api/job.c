@@ -364,6 +364,7 @@ typedef struct profile_info {
 	const char *resource_name, *resource_type, *jobs_local_dir, *runner_config;
 	int prevent_new_submissions;
 	const char *profile_name, *username, *jobs_remote_dir;
+	const char *host, *ssh_key_path;  /* slurm_ssh */
 } profile_info_t;
 
 static int submit_profile(http_req_t *req, db_t *db, profile_info_t *out)
@@ -375,7 +376,8 @@ static int submit_profile(http_req_t *req, db_t *db, profile_info_t *out)
 	db_res_t *r;
 	if (db_exec(db,
 		    "SELECT r.id, r.name, r.type, r.jobs_local_dir, r.jobs_runner_config, r.prevent_new_submissions, "
-		    "p.name, p.username, p.jobs_remote_dir FROM profile p JOIN resource r ON r.id = p.resource_id WHERE p.id = $1",
+		    "p.name, p.username, p.jobs_remote_dir, r.host, p.ssh_key_path "
+		    "FROM profile p JOIN resource r ON r.id = p.resource_id WHERE p.id = $1",
 		    (db_param_t[]){ P_INT(req->user->profile_id) }, 1, &r)) {
 		api_db_error(req, db);
 		return -1;
@@ -396,6 +398,8 @@ static int submit_profile(http_req_t *req, db_t *db, profile_info_t *out)
 	out->profile_name = ADUP(6);
 	out->username = ADUP(7);
 	out->jobs_remote_dir = ADUP(8);
+	out->host = ADUP(9);
+	out->ssh_key_path = ADUP(10);
 #undef ADUP
 	db_res_free(r);
 	return 0;
@@ -448,9 +452,12 @@ void api_job_squeue(http_req_t *req)
 	full[n++] = fmt;
 	full[n] = NULL;
 	int rc = -1;
-	if (!strcmp(pi.resource_type ? pi.resource_type : "", "slurm_sudo")) {
+	const char *rt = pi.resource_type ? pi.resource_type : "";
+	if (!strcmp(rt, "slurm_sudo") || !strcmp(rt, "slurm_ssh")) {
 		sb_t err = SB_INIT;
-		host_t *h = host_local_open(NULL, "/tmp/fractal-squeue.XXXXXX", &err);
+		/* over SSH: as the profile's user on the cluster (util/host_ssh.c) */
+		host_t *h = !strcmp(rt, "slurm_ssh") ? host_ssh_open(NULL, pi.host, pi.username, pi.ssh_key_path, NULL, &err)
+						     : host_local_open(NULL, "/tmp/fractal-squeue.XXXXXX", &err);
 		host_run_t res = HOST_RUN_INIT;
 		if (h && !host_run(h, full, NULL, &res) && res.started && res.code == 0) {
 			sb_add(&out, res.out.buf, res.out.len);
@@ -462,8 +469,6 @@ void api_job_squeue(http_req_t *req)
 		host_run_release(&res);
 		host_close(h);
 		sb_release(&err);
-	} else {
-		log_error("Cannot execute squeue command. Original error: squeue over SSH is not available yet");
 	}
 	if (rc)
 		http_error(req, 422, "Error executing squeue command - please retry later.");

@@ -385,8 +385,6 @@ void api_task_collect_pip(http_req_t *req)
 	db_t *db = req->db;
 	if (validate_user_profile(req, db, req->user->email, req->user->profile_id, &up))
 		goto out;
-	if (refuse_ssh(req, up.resource_type, "Task collection"))
-		goto out;
 	const char *pyv = pr.python_version;
 	if (!pyv)
 		pyv = json_string_value(json_object_get(json_object_get(up.resource, "tasks_python_config"),

@@ -313,7 +313,8 @@ static void lifecycle(http_req_t *req, enum lc_action action, int admin)
 	}
 	if (admin && validate_user_profile_by_id(req, db, g.user_id, &up))
 		goto out;
-	if (!other && refuse_ssh(req, up.resource_type, "Task-group lifecycle operations"))
+	/* over SSH: pip groups (pixi ones need pixi through SLURM, not done yet) */
+	if (!other && !strcmp(g.origin, "pixi") && refuse_ssh(req, up.resource_type, "Pixi task-group lifecycle operations"))
 		goto out;
 	static const enum collect_kind kinds[] = { CK_DEACTIVATE, CK_REACTIVATE, CK_DELETE };
 	static const char *const names[] = { "deactivate", "reactivate", "delete" };

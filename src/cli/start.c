@@ -30,6 +30,7 @@
 #include "http/http.h"
 #include "model/imgcache.h"
 #include "runner/runner.h"
+#include "util/host.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -53,6 +54,8 @@ static void shut_down(void)
 	collect_wait(h);
 	runner_fail_leftovers();
 	collect_fail_stragglers();
+	/* the shared SSH master connections (util/host_ssh.c), by pid */
+	host_ssh_shutdown();
 	http_stop();
 	log_info("Shutdown took %.1f s", (double)(mono_usec() - t0) / 1e6);
 }

@@ -23,10 +23,16 @@
 static bgjob_reg_t reg = BGJOB_REG_INIT;
 
 /* The host where a resource's task groups live: this machine for `local`
- * and `slurm_sudo`; none yet for `slurm_ssh` (the routes refuse it). NULL
- * with the reason in *why. */
-static host_t *host_for(const char *resource_type, bgjob_t *job, const char *scratch_template, sb_t *why)
+ * and `slurm_sudo`; for `slurm_ssh`, the resource's host reached over SSH
+ * as the profile's user with its key (util/host_ssh.c; ssh_host, user and
+ * key are NULL for the others), with its scratch folder made there from
+ * scratch_template. NULL with the reason in *why (SSH: upstream's "Cannot
+ * open SSH connection. Original error: ..."). */
+static host_t *host_for(const char *resource_type, const char *ssh_host, const char *user, const char *key,
+			bgjob_t *job, const char *scratch_template, sb_t *why)
 {
+	if (resource_type && !strcmp(resource_type, "slurm_ssh"))
+		return host_ssh_open(job, ssh_host, user, key, scratch_template, why);
 	if (resource_type && (!strcmp(resource_type, "local") || !strcmp(resource_type, "slurm_sudo"))) {
 		sb_t err = SB_INIT;
 		host_t *h = host_local_open(job, scratch_template, &err);
@@ -215,7 +221,10 @@ static void job_main(bgjob_t *bg, void *arg)
 		log_error("%s: database connection failed: %s", j->logger, err.buf);
 	} else {
 		sb_t no_host = SB_INIT;
-		j->host = host_for(json_string_value(json_object_get(j->r.resource, "type")), bg,
+		j->host = host_for(json_string_value(json_object_get(j->r.resource, "type")),
+				   json_string_value(json_object_get(j->r.resource, "host")),
+				   json_string_value(json_object_get(j->r.profile, "username")),
+				   json_string_value(json_object_get(j->r.profile, "ssh_key_path")), bg,
 				   "/tmp/fractal-collect.XXXXXX", &no_host);
 		if (!j->host)
 			log_error("%s: %s", j->logger, no_host.buf);
@@ -225,7 +234,9 @@ static void job_main(bgjob_t *bg, void *arg)
 						 (db_param_t[]){ P_INT(j->r.activity_id) }, 1, &r) && db_nrows(r);
 		db_res_free(r);
 		if (found == 1 && act) {
-			snprintf(j->logger, sizeof(j->logger), "fractal_server.tasks.v2.local.%s.ID%lld", module_name(j),
+			const char *rt = json_string_value(json_object_get(j->r.resource, "type"));
+			snprintf(j->logger, sizeof(j->logger), "fractal_server.tasks.v2.%s.%s.ID%lld",
+				 rt && !strcmp(rt, "slurm_ssh") ? "ssh" : "local", module_name(j),
 				 (long long)j->r.activity_id);
 			cj_log(j, j->r.kind == CK_COLLECT_PIP || j->r.kind == CK_RESET ? LOG_INFO : LOG_DEBUG, "START");
 			cj_log_tg(j);
@@ -301,9 +312,11 @@ void collect_kill(void)
 /* The activities a server left pending or ongoing, with what fail_rows()
  * needs of each */
 #define UNFINISHED_SELECT                                                                              \
-	"SELECT a.id, a.action, a.status, a.log, g.id, g.origin, g.path, g.venv_path, res.type "       \
+	"SELECT a.id, a.action, a.status, a.log, g.id, g.origin, g.path, g.venv_path, res.type, "      \
+	"res.host, p.username, p.ssh_key_path "                                                        \
 	"FROM taskgroupactivityv2 a LEFT JOIN taskgroupv2 g ON g.id = a.taskgroupv2_id "               \
 	"LEFT JOIN resource res ON res.id = g.resource_id "                                            \
+	"LEFT JOIN user_oauth u ON u.id = a.user_id LEFT JOIN profile p ON p.id = u.profile_id "       \
 	"WHERE a.status IN (" SQ(S_PENDING) ", " SQ(S_ONGOING) ")"
 
 /* Fails the activities of r (UNFINISHED_SELECT's rows) as their failure
@@ -338,7 +351,8 @@ static int fail_rows(db_t *db, db_res_t *r, const char *when)
 		}
 		if (dir.len) {
 			sb_t why = SB_INIT;
-			host_t *h = host_for(db_text(r, i, 8), NULL, NULL, &why);
+			host_t *h = host_for(db_text(r, i, 8), db_text(r, i, 9), db_text(r, i, 10), db_text(r, i, 11), NULL,
+					     NULL, &why);
 			if (!h)
 				log_warning("Cannot remove %s: %s", dir.buf, why.buf);
 			else if (host_test(h, dir.buf, HOST_EXISTS) && host_rmtree(h, dir.buf, &why))

@@ -72,6 +72,7 @@ extern const char slurm_worker_py[];
 #define MISSING_POLLS 3
 #define MAX_POLL_PAUSE_USEC (60 * 1000000LL)
 #define SBATCH_TRIES 5
+#define SSH_POLL_FAILURES 3
 
 /* ---- one SLURM job ---- */
 
@@ -80,10 +81,12 @@ typedef struct sjob {
 	size_t first, n;        /* its units: batch units first..first+n-1 */
 	char *prefix;           /* the file prefix of its first unit */
 	const char *user;       /* borrowed from the instance */
+	const char *ssh_host, *ssh_key; /* slurm_ssh: borrowed from the instance; NULL for slurm_sudo */
 	int64_t interval_usec;  /* the instance's poll interval */
 	/* under poller.mu */
 	int done;               /* SLURM says it ended (or it vanished) */
 	int missing;            /* consecutive polls without squeue/sacct news */
+	int conn_failures;      /* consecutive polls whose SSH connection failed */
 	int registered;
 	int scancelled;         /* set by the instance */
 	int processed;          /* its artifacts fetched, its units finished */
@@ -96,6 +99,8 @@ typedef struct sjob {
 typedef struct slurm {
 	struct executor base;
 	char *user, *python, *account, *worker_init, *worker_path;
+	int ssh;                /* slurm_ssh: every command and file of the user over SSH */
+	char *ssh_host, *ssh_key, *worker_remote; /* worker_remote: the worker on the user's side */
 	const char *root_local, *root_remote;
 	int64_t interval_usec;
 	int py_version[3];      /* the worker interpreter's, from --versions */
@@ -129,7 +134,12 @@ static struct {
 	uint64_t seq;           /* bumped after every failed call */
 	char *last_error;       /* the failed call's text (malloc'd) */
 	host_t *host;           /* the poller's own (no job: never refused) */
-} poller = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL };
+	struct poll_ssh {       /* and its SSH ones, one per connection */
+		char *host, *user, *key;
+		host_t *h;
+	} *ssh;
+	size_t nssh;
+} poller = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0 };
 
 static void poller_add(sjob_t *sj)
 {
@@ -172,20 +182,30 @@ static int state_finished(const char *s, size_t len)
 	return 0;
 }
 
-/* Runs argv as the server's user with h; 0 and its stdout in *out when it
- * exited 0; else -1 with what happened in *err. */
+/* Runs argv with h (this machine: as the server's user; SSH: as the
+ * profile's); 0 and its stdout in *out when it exited 0; else -1 with what
+ * happened in *err. *r (HOST_RUN_INIT, the caller releases it) keeps the
+ * outcome. */
+static int run_plain_res(host_t *h, char *const argv[], sb_t *out, sb_t *err, host_run_t *r)
+{
+	int rc = -1;
+	if (host_run(h, argv, NULL, r) || !r->started) {
+		sb_addf(err, "%s: %s", argv[0], r->why ? r->why : strerror(r->errnum ? r->errnum : ENOENT));
+		if (r->err.len)
+			sb_addf(err, "\n%s", r->err.buf);
+	} else if (r->code != 0) {
+		sb_addf(err, "%s exited with %d: %s%s", argv[0], r->code, r->err.buf, r->out.buf);
+	} else {
+		sb_add(out, r->out.buf, r->out.len);
+		rc = 0;
+	}
+	return rc;
+}
+
 static int run_plain(host_t *h, char *const argv[], sb_t *out, sb_t *err)
 {
 	host_run_t r = HOST_RUN_INIT;
-	int rc = -1;
-	if (host_run(h, argv, NULL, &r) || !r.started) {
-		sb_addf(err, "%s: %s", argv[0], r.why ? r.why : strerror(r.errnum ? r.errnum : ENOENT));
-	} else if (r.code != 0) {
-		sb_addf(err, "%s exited with %d: %s%s", argv[0], r.code, r.err.buf, r.out.buf);
-	} else {
-		sb_add(out, r.out.buf, r.out.len);
-		rc = 0;
-	}
+	int rc = run_plain_res(h, argv, out, err, &r);
 	host_run_release(&r);
 	return rc;
 }
@@ -212,110 +232,192 @@ static const char *find_state(const char *text, int64_t id, char sep, size_t *le
 	return NULL;
 }
 
-/* One poll of every registered job; called with poller.mu not held, by the
- * thread that set poller.polling. */
-static void poll_once(void)
-{
-	pthread_mutex_lock(&poller.mu);
-	size_t n = poller.n;
-	int64_t *ids = xcalloc(n ? n : 1, sizeof(*ids));
-	int64_t interval = MAX_POLL_PAUSE_USEC;
-	for (size_t i = 0; i < n; i++) {
-		ids[i] = poller.v[i]->id;
-		if (poller.v[i]->interval_usec < interval)
-			interval = poller.v[i]->interval_usec;
-	}
-	if (!poller.host) {
-		sb_t e = SB_INIT;
-		poller.host = host_local_open(NULL, "/tmp/fractal-squeue.XXXXXX", &e);
-		if (!poller.host)
-			log_error("SLURM poller: %s", e.buf);
-		sb_release(&e);
-	}
-	host_t *h = poller.host;
-	pthread_mutex_unlock(&poller.mu);
+/* The SLURM jobs of one place squeue must be asked: this machine (ssh_host
+ * NULL: slurm_sudo), or one SSH connection (host, user, key). */
+typedef struct pgroup {
+	char *ssh_host, *user, *key;  /* copies */
+	int64_t *ids;
+	size_t n;
+	int ok, conn_failed;
+	sb_t out, acct, err;
+} pgroup_t;
 
-	sb_t list = SB_INIT, out = SB_INIT, err = SB_INIT, acct = SB_INIT;
-	for (size_t i = 0; i < n; i++)
-		sb_addf(&list, "%s%lld", i ? "," : "", (long long)ids[i]);
-	int ok = 0;
-	if (n && h) {
+static int same_place(const sjob_t *sj, const pgroup_t *g)
+{
+	if (!sj->ssh_host || !g->ssh_host)
+		return !sj->ssh_host && !g->ssh_host;
+	return !strcmp(sj->ssh_host, g->ssh_host) && !strcmp(sj->user, g->user) && !strcmp(sj->ssh_key, g->key);
+}
+
+/* The poller's own host for a group (never closed before exit: masters are
+ * shared anyway); only the polling thread calls it. NULL with *err. */
+static host_t *poller_host(const pgroup_t *g, sb_t *err)
+{
+	if (!g->ssh_host) {
+		if (!poller.host) {
+			poller.host = host_local_open(NULL, "/tmp/fractal-squeue.XXXXXX", err);
+			if (!poller.host)
+				log_error("SLURM poller: %s", err->buf);
+		}
+		return poller.host;
+	}
+	for (size_t i = 0; i < poller.nssh; i++)
+		if (!strcmp(poller.ssh[i].host, g->ssh_host) && !strcmp(poller.ssh[i].user, g->user) &&
+		    !strcmp(poller.ssh[i].key, g->key))
+			return poller.ssh[i].h;
+	host_t *h = host_ssh_open(NULL, g->ssh_host, g->user, g->key, NULL, err);
+	if (!h)
+		return NULL;
+	poller.ssh = xrealloc(poller.ssh, (poller.nssh + 1) * sizeof(*poller.ssh));
+	poller.ssh[poller.nssh++] = (struct poll_ssh){ xstrdup(g->ssh_host), xstrdup(g->user), xstrdup(g->key), h };
+	return h;
+}
+
+/* squeue, then sacct for the ids squeue did not list, for one group */
+static void poll_group(pgroup_t *g)
+{
+	sb_t list = SB_INIT;
+	for (size_t i = 0; i < g->n; i++)
+		sb_addf(&list, "%s%lld", i ? "," : "", (long long)g->ids[i]);
+	host_t *h = poller_host(g, &g->err);
+	if (!h) {
+		g->conn_failed = 1;
+	} else {
 		char *argv[] = { "squeue", "--noheader", "--format=%i %T", "--states=all", "--jobs", list.buf, NULL };
-		ok = !run_plain(h, argv, &out, &err);
+		host_run_t r = HOST_RUN_INIT;
+		g->ok = !run_plain_res(h, argv, &g->out, &g->err, &r);
+		g->conn_failed = !g->ok && g->ssh_host && (!r.started || r.code == 255);
+		host_run_release(&r);
 		/* squeue refuses the whole list when SLURM has forgotten its ids
 		 * (they ended more than MinJobAge ago): then only sacct can tell */
-		if (!ok && strstr(err.buf, "Invalid job id")) {
-			ok = 1;
-			sb_reset(&out);
+		if (!g->ok && strstr(g->err.buf, "Invalid job id")) {
+			g->ok = 1;
+			sb_reset(&g->out);
 		}
 	}
-	/* the ids squeue did not list: sacct */
 	int need_acct = 0;
-	for (size_t i = 0; ok && i < n; i++) {
+	for (size_t i = 0; g->ok && i < g->n; i++) {
 		size_t len;
-		if (!find_state(out.buf, ids[i], ' ', &len))
+		if (!find_state(g->out.buf, g->ids[i], ' ', &len))
 			need_acct = 1;
 	}
 	if (need_acct) {
 		sb_t e2 = SB_INIT;
 		char *argv[] = { "sacct", "--noheader", "-X", "-P", "--format=JobID,State", "-j", list.buf, NULL };
-		if (run_plain(h, argv, &acct, &e2))
-			sb_reset(&acct);
+		if (run_plain(h, argv, &g->acct, &e2))
+			sb_reset(&g->acct);
 		sb_release(&e2);
 	}
+	sb_release(&list);
+}
+
+/* One poll of every registered job; called with poller.mu not held, by the
+ * thread that set poller.polling. */
+static void poll_once(void)
+{
+	pthread_mutex_lock(&poller.mu);
+	size_t n = poller.n, ng = 0;
+	pgroup_t *gs = xcalloc(n ? n : 1, sizeof(*gs));
+	int64_t interval = MAX_POLL_PAUSE_USEC;
+	for (size_t i = 0; i < n; i++) {
+		sjob_t *sj = poller.v[i];
+		if (sj->interval_usec < interval)
+			interval = sj->interval_usec;
+		size_t g = 0;
+		while (g < ng && !same_place(sj, &gs[g]))
+			g++;
+		if (g == ng) {
+			gs[g].ssh_host = sj->ssh_host ? xstrdup(sj->ssh_host) : NULL;
+			gs[g].user = sj->ssh_host ? xstrdup(sj->user) : NULL;
+			gs[g].key = sj->ssh_host ? xstrdup(sj->ssh_key) : NULL;
+			gs[g].ids = xcalloc(n, sizeof(int64_t));
+			sb_init(&gs[g].out, 0);
+			sb_init(&gs[g].acct, 0);
+			sb_init(&gs[g].err, 0);
+			ng++;
+		}
+		gs[g].ids[gs[g].n++] = sj->id;
+	}
+	pthread_mutex_unlock(&poller.mu);
+
+	for (size_t g = 0; g < ng; g++)
+		poll_group(&gs[g]);
 
 	pthread_mutex_lock(&poller.mu);
-	if (!ok) {
-		/* slurmctld may be restarting: a job that ends meanwhile can stay
-		 * RUNNING in its eyes for long; its instance will look at the
-		 * files the job left (slurm_wait) */
-		for (size_t i = 0; i < poller.n; i++)
-			poller.v[i]->suspect = 1;
+	int any_failed = 0;
+	for (size_t g = 0; g < ng; g++)
+		if (!gs[g].ok) {
+			any_failed = 1;
+			free(poller.last_error);
+			poller.last_error = xstrdup(gs[g].err.buf);
+		}
+	for (size_t i = 0; i < poller.n; i++) {
+		sjob_t *sj = poller.v[i];
+		pgroup_t *g = NULL;
+		for (size_t k = 0; k < ng && !g; k++)
+			if (same_place(sj, &gs[k]))
+				for (size_t m = 0; m < gs[k].n && !g; m++)
+					if (gs[k].ids[m] == sj->id)
+						g = &gs[k];
+		if (!g) /* registered while we ran: looked at next time */
+			continue;
+		size_t len;
+		const char *st;
+		if (!g->ok) {
+			/* slurmctld may be restarting: a job that ends meanwhile can stay
+			 * RUNNING in its eyes for long; its instance will look at the
+			 * files the job left (slurm_wait). An SSH connection that stays
+			 * down ends the job: its instance then fails its units with the
+			 * connection's error when it cannot fetch their outputs. */
+			sj->suspect = 1;
+			if (g->conn_failed && ++sj->conn_failures >= SSH_POLL_FAILURES)
+				sj->done = 1;
+		} else if ((st = find_state(g->out.buf, sj->id, ' ', &len))) {
+			sj->missing = 0;
+			sj->conn_failures = 0;
+			if (state_finished(st, len))
+				sj->done = 1;
+		} else if ((st = find_state(g->acct.buf, sj->id, '|', &len)) && state_finished(st, len)) {
+			sj->done = 1;
+		} else if (++sj->missing >= MISSING_POLLS) {
+			/* neither knows it has ended: slurmctld forgot it (a restart
+			 * that lost its end), and accounting is off or still says
+			 * RUNNING; the files its units left decide */
+			sj->done = 1;
+		}
+	}
+	if (any_failed) {
 		poller.failures++;
-		free(poller.last_error);
-		poller.last_error = xstrdup(err.buf);
 		poller.seq++;
 		double pause = (double)interval * pow(2, poller.failures);
 		if (pause > (double)MAX_POLL_PAUSE_USEC)
 			pause = (double)MAX_POLL_PAUSE_USEC;
 		poller.next_poll = mono_usec() + (int64_t)pause;
-		log_warning("squeue failed (%d in a row), next try in %.1f s: %s", poller.failures, pause / 1e6, err.buf);
+		log_warning("squeue failed (%d in a row), next try in %.1f s: %s", poller.failures, pause / 1e6,
+			    poller.last_error);
 	} else {
 		poller.failures = 0;
 		poller.next_poll = mono_usec() + interval;
-		for (size_t i = 0; i < poller.n; i++) {
-			sjob_t *sj = poller.v[i];
-			size_t len;
-			const char *st = find_state(out.buf, sj->id, ' ', &len);
-			if (st) {
-				sj->missing = 0;
-				if (state_finished(st, len))
-					sj->done = 1;
-			} else if ((st = find_state(acct.buf, sj->id, '|', &len)) && state_finished(st, len)) {
-				sj->done = 1;
-			} else if (++sj->missing >= MISSING_POLLS) {
-				/* neither knows it has ended: slurmctld forgot it (a restart
-				 * that lost its end), and accounting is off or still says
-				 * RUNNING; the files its units left decide */
-				sj->done = 1;
-			}
-		}
-		/* jobs registered while we ran are looked at next time */
-		for (size_t i = 0; i < poller.n;) {
-			if (poller.v[i]->done)
-				poller_del_locked(poller.v[i]);
-			else
-				i++;
-		}
+	}
+	for (size_t i = 0; i < poller.n;) {
+		if (poller.v[i]->done)
+			poller_del_locked(poller.v[i]);
+		else
+			i++;
 	}
 	poller.polling = 0;
 	pthread_cond_broadcast(&poller.cv);
 	pthread_mutex_unlock(&poller.mu);
-	free(ids);
-	sb_release(&list);
-	sb_release(&out);
-	sb_release(&err);
-	sb_release(&acct);
+	for (size_t g = 0; g < ng; g++) {
+		free(gs[g].ssh_host);
+		free(gs[g].user);
+		free(gs[g].key);
+		free(gs[g].ids);
+		sb_release(&gs[g].out);
+		sb_release(&gs[g].acct);
+		sb_release(&gs[g].err);
+	}
+	free(gs);
 }
 
 /* ---- commands ---- */
@@ -350,13 +452,16 @@ static int run_as_user(slurm_t *s, char *const argv[], sb_t *out, sb_t *err, sb_
 	while (argv[n])
 		n++;
 	char **full = xcalloc(n + 6, sizeof(char *));
-	full[0] = "sudo";
-	full[1] = "--set-home";
-	full[2] = "--non-interactive";
-	full[3] = "-u";
-	full[4] = s->user;
+	size_t k = 0;
+	if (!s->ssh) { /* over SSH we are the user already */
+		full[k++] = "sudo";
+		full[k++] = "--set-home";
+		full[k++] = "--non-interactive";
+		full[k++] = "-u";
+		full[k++] = s->user;
+	}
 	for (size_t i = 0; i < n; i++)
-		full[5 + i] = argv[i];
+		full[k + i] = argv[i];
 	host_run_t r = HOST_RUN_INIT;
 	int rc = -1;
 	if (!host_run(s->host, full, NULL, &r) && r.started && r.code == 0) {
@@ -435,10 +540,11 @@ static char *dup_col(db_res_t *r, int col)
 	return db_isnull(r, 0, col) ? NULL : xstrdup(db_text(r, 0, col));
 }
 
-static executor_t *slurm_open(job_t *j, jerr_t *err)
+static executor_t *slurm_open_mode(job_t *j, jerr_t *err, int ssh)
 {
 	slurm_t *s = xcalloc(1, sizeof(*s));
 	s->base.job = j;
+	s->ssh = ssh;
 	sb_init(&s->error_log, 0);
 	s->root_local = j->working_dir;
 	s->root_remote = j->working_dir_user;
@@ -487,7 +593,25 @@ static executor_t *slurm_open(job_t *j, jerr_t *err)
 		}
 		slurm_err_release(&e);
 	}
-	if (!(s->host = host_local_open(j->bg, "/tmp/fractal-slurm.XXXXXX", &m))) {
+	if (s->ssh) {
+		if (db_exec(j->db,
+			    "SELECT r.host, p.ssh_key_path FROM resource r, profile p JOIN user_oauth u ON u.profile_id = p.id "
+			    "WHERE r.id = $1 AND u.id = $2",
+			    (db_param_t[]){ P_INT(j->a.resource_id), P_INT(j->a.user_id) }, 2, &r) ||
+		    !db_nrows(r)) {
+			jerr_set(err, JE_UNKNOWN, 0, "DatabaseError", "resource %lld: %s", (long long)j->a.resource_id,
+				 db_errmsg(j->db));
+			goto fail;
+		}
+		s->ssh_host = dup_col(r, 0);
+		s->ssh_key = dup_col(r, 1);
+		db_res_free(r);
+		r = NULL;
+		s->host = host_ssh_open(j->bg, s->ssh_host, s->user, s->ssh_key, NULL, &m);
+	} else {
+		s->host = host_local_open(j->bg, "/tmp/fractal-slurm.XXXXXX", &m);
+	}
+	if (!s->host) {
 		jerr_set(err, JE_UNKNOWN, 0, "RuntimeError", "%s", m.buf);
 		goto fail;
 	}
@@ -509,10 +633,24 @@ static executor_t *slurm_open(job_t *j, jerr_t *err)
 			goto fail;
 		}
 	}
+	/* over SSH: the user's root folder first, and the worker in it */
+	if (s->ssh) {
+		sb_t rp = SB_INIT;
+		sb_addf(&rp, "%s/%s", s->root_remote, WORKER_NAME);
+		s->worker_remote = sb_detach(&rp);
+		if (host_mkdir(s->host, s->root_remote, HOST_MKDIR_PARENTS | HOST_MKDIR_EXIST_OK, &m) ||
+		    host_ssh_put(s->host, s->worker_path, s->worker_remote, &m)) {
+			jerr_set(err, JE_UNKNOWN, 0, "RuntimeError", "Could not mkdir %s or %s. Original error: %s.",
+				 s->root_local, s->root_remote, m.buf);
+			goto fail;
+		}
+	} else {
+		s->worker_remote = xstrdup(s->worker_path);
+	}
 	/* check_fractal_server_versions: the interpreter runs our worker */
 	{
 		sb_t out = SB_INIT, e = SB_INIT;
-		char *argv[] = { s->python, s->worker_path, "--versions", NULL };
+		char *argv[] = { s->python, s->worker_remote, "--versions", NULL };
 		json_t *v = NULL;
 		int bad = 1;
 		if (run_plain(s->host, argv, &out, &e)) {
@@ -676,26 +814,37 @@ static int prepare_sjob(slurm_t *s, const exec_batch_t *b, sjob_t *sj, sb_t *err
 		free(a);
 		if (wrc)
 			goto out;
-		sb_t in = SB_INIT, outp = SB_INIT, logr = SB_INIT, mdr = SB_INIT;
+		sb_t in = SB_INIT, outp = SB_INIT, logr = SB_INIT, mdr = SB_INIT, argsr = SB_INIT, inr = SB_INIT;
 		unit_path(s, u, 0, "input", &in);
 		unit_path(s, u, 1, "output", &outp);
 		unit_path(s, u, 1, "-log.txt", &logr);
 		unit_path(s, u, 1, "-metadiff.json", &mdr);
-		json_t *input = slurm_worker_input(pyv, FRACTAL_VERSION, b->command, u->args_path.buf, mdr.buf, logr.buf,
+		/* over SSH the worker reads its files on the user's side, where
+		 * the job folder is sent; with sudo the server's are shared */
+		if (s->ssh) {
+			unit_path(s, u, 1, "-args.json", &argsr);
+			unit_path(s, u, 1, "input", &inr);
+		} else {
+			sb_adds(&argsr, u->args_path.buf);
+			sb_adds(&inr, in.buf);
+		}
+		json_t *input = slurm_worker_input(pyv, FRACTAL_VERSION, b->command, argsr.buf, mdr.buf, logr.buf,
 						   cache);
 		char *t = json_dumps(input, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 		wrc = write_text(in.buf, t, strlen(t), 0644, err);
 		free(t);
 		json_decref(input);
-		inputs[k] = sb_detach(&in);
+		inputs[k] = sb_detach(&inr);
 		outputs[k] = sb_detach(&outp);
+		sb_release(&in);
+		sb_release(&argsr);
 		sb_release(&logr);
 		sb_release(&mdr);
 		if (wrc)
 			goto out;
 	}
 	sb_t script = SB_INIT, worker = SB_INIT, path = SB_INIT;
-	sb_addf(&worker, "%s %s", s->python, s->worker_path);
+	sb_addf(&worker, "%s %s", s->python, s->worker_remote);
 	slurm_job_script_t js = { .workdir = s->sub_remote, .prefix = sj->prefix, .worker = worker.buf,
 				  .user_cache_dir = cache, .n = n, .inputs = (const char *const *)inputs,
 				  .outputs = (const char *const *)outputs };
@@ -739,7 +888,7 @@ static int sbatch_transient(const char *msg)
 static int sbatch(slurm_t *s, sjob_t *sj, sb_t *err)
 {
 	sb_t path = SB_INIT, chdir_opt = SB_INIT;
-	sjob_path(s, sj, 0, "submit.sh", &path);
+	sjob_path(s, sj, s->ssh, "submit.sh", &path);
 	sb_addf(&chdir_opt, "--chdir=%s", s->sub_remote);
 	char *argv[] = { "sbatch", "--parsable", chdir_opt.buf, path.buf, NULL };
 	int rc = -1;
@@ -764,9 +913,13 @@ static int sbatch(slurm_t *s, sjob_t *sj, sb_t *err)
 			     SBATCH_TRIES, pause, said.buf);
 			sleep((unsigned)pause);
 		} else if (r) {
-			sb_addf(err, "Submit command `sudo --set-home --non-interactive -u %s sbatch --parsable %s %s` "
-				     "failed. Original error:\n%s",
-				s->user, chdir_opt.buf, path.buf, e.buf);
+			if (s->ssh)
+				sb_addf(err, "Submit command `sbatch --parsable %s %s` failed. Original error:\n%s",
+					chdir_opt.buf, path.buf, e.buf);
+			else
+				sb_addf(err, "Submit command `sudo --set-home --non-interactive -u %s sbatch --parsable %s %s` "
+					     "failed. Original error:\n%s",
+					s->user, chdir_opt.buf, path.buf, e.buf);
 		}
 		sb_release(&out);
 		sb_release(&e);
@@ -835,6 +988,110 @@ static void clear_batch(slurm_t *s)
 	s->n = 0;
 }
 
+static executor_t *slurm_open(job_t *j, jerr_t *err)
+{
+	return slurm_open_mode(j, err, 0);
+}
+
+static executor_t *slurm_ssh_open(job_t *j, jerr_t *err)
+{
+	return slurm_open_mode(j, err, 1);
+}
+
+/* Runs a local command (tar); 0, or -1 with its output in err. */
+static int run_local(slurm_t *s, char *const argv[], sb_t *err)
+{
+	sb_t out = SB_INIT;
+	sb_addf(&out, "%s.tar-log", s->sub_local);
+	const char *why = NULL;
+	unlink(out.buf);
+	int code = proc_run(argv, NULL, out.buf, &why);
+	if (code) {
+		sb_t said = SB_INIT;
+		sb_read_file(out.buf, &said);
+		sb_addf(err, "Command `");
+		for (size_t i = 0; argv[i]; i++)
+			sb_addf(err, "%s%s", i ? " " : "", argv[i]);
+		sb_addf(err, "` failed (%d): %s", code, why ? why : said.buf);
+		sb_release(&said);
+	}
+	unlink(out.buf);
+	sb_release(&out);
+	return code ? -1 : 0;
+}
+
+/* _send_many_job_inputs: the subfolder as a tar.gz, sent over SFTP beside
+ * its twin on the user's side, extracted there, removed on both sides. */
+static int send_inputs(slurm_t *s, sb_t *err)
+{
+	sb_t tl = SB_INIT, tr = SB_INIT, dir = SB_INIT, e = SB_INIT;
+	sb_addf(&tl, "%s.tar.gz", s->sub_local);
+	sb_addf(&tr, "%s.tar.gz", s->sub_remote);
+	sb_addf(&dir, "--directory=%s", s->sub_local);
+	char *tar_c[] = { "tar", "-c", "-z", "-f", tl.buf, dir.buf, ".", NULL };
+	int rc = run_local(s, tar_c, &e);
+	if (!rc)
+		rc = host_ssh_put(s->host, tl.buf, tr.buf, &e);
+	if (!rc) {
+		sb_reset(&dir);
+		sb_addf(&dir, "--directory=%s", s->sub_remote);
+		char *tar_x[] = { "tar", "-xzf", tr.buf, dir.buf, NULL };
+		rc = run_as_user(s, tar_x, NULL, &e, NULL);
+		char *rm[] = { "rm", tr.buf, NULL };
+		sb_t ignored = SB_INIT;
+		run_as_user(s, rm, NULL, &ignored, NULL);
+		sb_release(&ignored);
+	}
+	unlink(tl.buf);
+	if (rc)
+		sb_addf(err, "Could not send the job's input files to %s over SSH. Original error:\n%s", s->sub_remote,
+			e.buf);
+	sb_release(&tl);
+	sb_release(&tr);
+	sb_release(&dir);
+	sb_release(&e);
+	return rc;
+}
+
+/* _fetch_artifacts over SSH: the files of remote[] (all in sub_remote) as a
+ * tar.gz made there, fetched over SFTP and extracted into sub_local. */
+static int fetch_over_ssh(slurm_t *s, sjob_t *sj, char **remote, size_t n, sb_t *err)
+{
+	sb_t list = SB_INIT, lp = SB_INIT, tl = SB_INIT, tr = SB_INIT, dir = SB_INIT, from = SB_INIT, e = SB_INIT;
+	for (size_t i = 0; i < n; i++)
+		sb_addf(&list, "%s\n", base_of(remote[i]));
+	sb_addf(&lp, "%s/filelist_%lld.txt", s->sub_remote, (long long)sj->id);
+	sb_addf(&tr, "%s.tar.gz", s->sub_remote);
+	sb_addf(&tl, "%s.tar.gz", s->sub_local);
+	sb_addf(&dir, "--directory=%s", s->sub_remote);
+	sb_addf(&from, "--files-from=%s", lp.buf);
+	int rc = host_write_file(s->host, lp.buf, list.buf, list.len, &e);
+	if (!rc) {
+		char *tar_c[] = { "tar", "-c", "-z", "-f", tr.buf, dir.buf, from.buf, "--ignore-failed-read", NULL };
+		rc = run_as_user(s, tar_c, NULL, &e, NULL);
+	}
+	if (!rc)
+		rc = host_ssh_get(s->host, tr.buf, tl.buf, &e);
+	if (!rc) {
+		sb_reset(&dir);
+		sb_addf(&dir, "--directory=%s", s->sub_local);
+		char *tar_x[] = { "tar", "-xzf", tl.buf, dir.buf, NULL };
+		rc = run_local(s, tar_x, &e);
+	}
+	unlink(tl.buf);
+	if (rc)
+		sb_addf(err, "Could not fetch the outputs of SLURM job %lld over SSH. Original error:\n%s",
+			(long long)sj->id, e.buf);
+	sb_release(&list);
+	sb_release(&lp);
+	sb_release(&tl);
+	sb_release(&tr);
+	sb_release(&dir);
+	sb_release(&from);
+	sb_release(&e);
+	return rc;
+}
+
 static void slurm_submit(executor_t *ex, const exec_batch_t *b)
 {
 	slurm_t *s = (slurm_t *)ex;
@@ -884,6 +1141,8 @@ static void slurm_submit(executor_t *ex, const exec_batch_t *b)
 		sj->n = sj->first + per <= s->n ? per : s->n - sj->first;
 		sj->prefix = split_prefix(&s->units[sj->first], NULL);
 		sj->user = s->user;
+		sj->ssh_host = s->ssh ? s->ssh_host : NULL;
+		sj->ssh_key = s->ssh ? s->ssh_key : NULL;
 		sj->interval_usec = s->interval_usec;
 	}
 	for (size_t i = 0; i < s->njobs; i++)
@@ -891,6 +1150,11 @@ static void slurm_submit(executor_t *ex, const exec_batch_t *b)
 			fail_units(s, 0, s->n, err.buf);
 			goto out;
 		}
+	if (s->ssh && send_inputs(s, &err)) {
+		wlog(s->base.job, "ERROR", "%s", err.buf);
+		fail_units(s, 0, s->n, err.buf);
+		goto out;
+	}
 	for (size_t i = 0; i < s->njobs; i++) {
 		if (sbatch(s, &s->jobs[i], &err)) {
 			wlog(s->base.job, "ERROR", "%s", err.buf);
@@ -965,8 +1229,11 @@ static void fetch_files(slurm_t *s, char **remote, char **local, size_t n)
 	free(pids);
 }
 
-static void fetch_artifacts(slurm_t *s, sjob_t *sj)
+/* The SLURM job's stdout/stderr and its units' files, copied back into the
+ * local subfolder; 0, or -1 with err set (SSH: the transfer failed). */
+static int fetch_artifacts(slurm_t *s, sjob_t *sj, sb_t *ferr)
 {
+	int frc = 0;
 	size_t cap = 2 + 3 * sj->n, k = 0;
 	char **remote = xcalloc(cap, sizeof(char *)), **local = xcalloc(cap, sizeof(char *));
 	static const char *const std[] = { "out", "err" };
@@ -986,7 +1253,10 @@ static void fetch_artifacts(slurm_t *s, sjob_t *sj)
 			remote[k] = sb_detach(&r);
 			local[k++] = sb_detach(&l);
 		}
-	fetch_files(s, remote, local, k);
+	if (s->ssh)
+		frc = fetch_over_ssh(s, sj, remote, k, ferr);
+	else
+		fetch_files(s, remote, local, k);
 	/* executor_error_log: the first finished job with real stderr */
 	if (!s->has_error_log) {
 		sb_t text = SB_INIT;
@@ -1007,6 +1277,7 @@ static void fetch_artifacts(slurm_t *s, sjob_t *sj)
 	}
 	free(remote);
 	free(local);
+	return frc;
 }
 
 /* _postprocess_single_task */
@@ -1102,9 +1373,15 @@ static size_t slurm_wait(executor_t *ex, unit_t **done, size_t cap)
 				continue;
 			}
 			pthread_mutex_unlock(&poller.mu);
-			fetch_artifacts(s, sj);
-			for (size_t u = sj->first; u < sj->first + sj->n; u++)
-				postprocess(s, sj, &s->units[u]);
+			sb_t ferr = SB_INIT;
+			if (fetch_artifacts(s, sj, &ferr)) {
+				wlog(s->base.job, "ERROR", "%s", ferr.buf);
+				fail_units(s, sj->first, sj->n, ferr.buf);
+			} else {
+				for (size_t u = sj->first; u < sj->first + sj->n; u++)
+					postprocess(s, sj, &s->units[u]);
+			}
+			sb_release(&ferr);
 			pthread_mutex_lock(&poller.mu);
 			sj->processed = 1;
 		}
@@ -1172,6 +1449,9 @@ static void slurm_close(executor_t *ex)
 	free(s->account);
 	free(s->worker_init);
 	free(s->worker_path);
+	free(s->worker_remote);
+	free(s->ssh_host);
+	free(s->ssh_key);
 	sb_release(&s->error_log);
 	free(s);
 }
@@ -1184,12 +1464,42 @@ static void slurm_shutdown(int force)
 	size_t n = poller.n;
 	int64_t *ids = xcalloc(n ? n : 1, sizeof(*ids));
 	char **users = xcalloc(n ? n : 1, sizeof(char *));
+	char **hosts = xcalloc(n ? n : 1, sizeof(char *)), **keys = xcalloc(n ? n : 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		ids[i] = poller.v[i]->id;
 		users[i] = xstrdup(poller.v[i]->user);
+		if (poller.v[i]->ssh_host) {
+			hosts[i] = xstrdup(poller.v[i]->ssh_host);
+			keys[i] = xstrdup(poller.v[i]->ssh_key);
+		}
 		poller.v[i]->scancelled = 1;
 	}
 	pthread_mutex_unlock(&poller.mu);
+	/* slurm_ssh jobs: one scancel per job, over SSH as its user */
+	for (size_t i = 0; i < n; i++) {
+		if (!hosts[i])
+			continue;
+		sb_t e = SB_INIT;
+		host_t *h = host_ssh_open(NULL, hosts[i], users[i], keys[i], NULL, &e);
+		char idbuf[24];
+		snprintf(idbuf, sizeof(idbuf), "%lld", (long long)ids[i]);
+		char *argv[] = { "scancel", idbuf, NULL };
+		host_run_t r = HOST_RUN_INIT;
+		if (!h || host_run(h, argv, NULL, &r) || !r.started || r.code)
+			log_error("Shutdown: scancel %s over SSH as %s failed: %s%s", idbuf, users[i], e.buf, r.err.buf);
+		else
+			log_warning("Shutdown: scancelled SLURM job %s of %s over SSH%s", idbuf, users[i],
+				    force ? " (again)" : "");
+		host_run_release(&r);
+		host_close(h);
+		sb_release(&e);
+		free(users[i]);
+		users[i] = NULL;
+		free(hosts[i]);
+		free(keys[i]);
+	}
+	free(hosts);
+	free(keys);
 	if (n) {
 		sb_t e = SB_INIT;
 		host_t *h = host_local_open(NULL, "/tmp/fractal-scancel.XXXXXX", &e);
@@ -1253,23 +1563,41 @@ const struct executor_ops exec_slurm_sudo_ops = {
 	.shutdown = slurm_shutdown,
 };
 
+/* slurm_ssh: the same, with every command and file of the user over SSH
+ * (util/host_ssh.c) */
+const struct executor_ops exec_slurm_ssh_ops = {
+	.resource_type = "slurm_ssh",
+	.open = slurm_ssh_open,
+	.configure = slurm_configure,
+	.submit = slurm_submit,
+	.wait = slurm_wait,
+	.cancel = slurm_cancel,
+	.error_log = slurm_error_log,
+	.close = slurm_close,
+	.shutdown = slurm_shutdown,
+};
+
 /* ---- restart ---- */
 
 int exec_slurm_cancel_leftover(db_t *db, int64_t job_id, sb_t *note)
 {
 	db_res_t *r = NULL;
 	if (db_exec(db,
-		    "SELECT a.slurm_job_ids, p.username FROM accountingrecordslurm a "
+		    "SELECT a.slurm_job_ids, p.username, res.type, res.host, p.ssh_key_path FROM accountingrecordslurm a "
 		    "JOIN user_oauth u ON u.id = a.user_id JOIN profile p ON p.id = u.profile_id "
 		    "JOIN resource res ON res.id = p.resource_id "
-		    "WHERE a.fractal_job_id = $1 AND res.type = 'slurm_sudo' ORDER BY a.id",
+		    "WHERE a.fractal_job_id = $1 AND res.type IN ('slurm_sudo', 'slurm_ssh') ORDER BY a.id",
 		    (db_param_t[]){ P_INT(job_id) }, 1, &r))
 		return -1;
 	size_t cap = 8, n = 6;
 	char **argv = xcalloc(cap, sizeof(char *));
 	sb_t ids = SB_INIT;
-	const char *user = NULL;
+	const char *user = NULL, *ssh_host = NULL, *ssh_key = NULL;
 	for (int i = 0; i < db_nrows(r); i++) {
+		if (!strcmp(db_text(r, i, 2), "slurm_ssh")) {
+			ssh_host = db_text(r, i, 3);
+			ssh_key = db_text(r, i, 4);
+		}
 		json_t *a = json_loads(db_text(r, i, 0) ? db_text(r, i, 0) : "[]", 0, NULL);
 		size_t k;
 		json_t *v;
@@ -1296,9 +1624,11 @@ int exec_slurm_cancel_leftover(db_t *db, int64_t job_id, sb_t *note)
 		argv[5] = "scancel";
 		argv[n] = NULL;
 		sb_t e = SB_INIT;
-		host_t *h = host_local_open(NULL, "/tmp/fractal-scancel.XXXXXX", &e);
+		/* over SSH: scancel as the user there, without sudo */
+		host_t *h = ssh_host ? host_ssh_open(NULL, ssh_host, user, ssh_key, NULL, &e)
+				     : host_local_open(NULL, "/tmp/fractal-scancel.XXXXXX", &e);
 		host_run_t res = HOST_RUN_INIT;
-		if (h && !host_run(h, argv, NULL, &res) && res.started) {
+		if (h && !host_run(h, ssh_host ? argv + 5 : argv, NULL, &res) && res.started) {
 			sb_addf(note, "Its SLURM jobs (%s) were scancelled at server start-up.\n", ids.buf);
 			log_warning("Job %lld: scancelled its SLURM jobs %s as %s", (long long)job_id, ids.buf, user);
 		} else {

@@ -14,7 +14,9 @@
  *                  them as the profile's user, wait() polls squeue (one call
  *                  for every job of the server), reads the outputs back and
  *                  reports the units of every finished SLURM job
- * Next: SLURM over SSH, the same with its commands and files on a host.
+ *   exec_slurm.c   also SLURM over SSH (§7.6): the same, with every command
+ *                  of the user run over SSH (util/host_ssh.c), the batch's
+ *                  subfolder sent as a tar.gz and the outputs fetched back
  *
  * The contract:
  *   - One instance per job, opened by the job driver after the job folder and
@@ -139,6 +141,7 @@ struct executor {
 
 extern const struct executor_ops exec_local_ops;
 extern const struct executor_ops exec_slurm_sudo_ops;
+extern const struct executor_ops exec_slurm_ssh_ops;
 
 /* At start-up, for a job a dead server left `submitted`: scancels the SLURM
  * jobs its accounting records name (as the profile's user) and appends a

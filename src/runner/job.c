@@ -41,7 +41,7 @@ static const struct {
 } executors[] = {
 	{ "local", &exec_local_ops },
 	{ "slurm_sudo", &exec_slurm_sudo_ops },
-	{ "slurm_ssh", NULL },
+	{ "slurm_ssh", &exec_slurm_ssh_ops },
 };
 
 const struct executor_ops *executor_for(const char *resource_type)

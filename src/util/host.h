@@ -121,4 +121,21 @@ void host_oserror(sb_t *err, int errnum, const char *path);
  * when the scratch folder could not be created. */
 host_t *host_local_open(bgjob_t *job, const char *scratch_template, sb_t *err);
 
+/* A cluster's login node over SSH (host_ssh.c: OpenSSH client processes on
+ * one shared master connection per host, user and key; see there for why,
+ * and for the FRACTAL_SSH_* settings). host is "HOST" or "HOST:PORT" (the
+ * resource's `host`), user the profile's username, key_path its
+ * ssh_key_path. The connection is checked (opened when needed) before
+ * returning; scratch_template is a `mktemp -d` template on the remote host,
+ * or NULL. Returns the host, or NULL with upstream's "Cannot open SSH
+ * connection. Original error: ..." (ssh's own words) in *err. */
+host_t *host_ssh_open(bgjob_t *job, const char *host, const char *user, const char *key_path,
+		      const char *scratch_template, sb_t *err);
+/* Copies one file over SFTP (scp): this machine's local to the host's
+ * remote, or back. h must come from host_ssh_open. 0, or -1 with *err. */
+int host_ssh_put(host_t *h, const char *local, const char *remote, sb_t *err);
+int host_ssh_get(host_t *h, const char *remote, const char *local, sb_t *err);
+/* Ends every master connection (server shutdown). */
+void host_ssh_shutdown(void);
+
 #endif

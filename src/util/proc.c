@@ -123,6 +123,12 @@ pid_t proc_start(char *const argv[], char *const extra_env[], const char *out_pa
 pid_t proc_start2(char *const argv[], char *const extra_env[], const char *out_path, const char *err_path,
 		  const char **err)
 {
+	return proc_start_in(argv, extra_env, -1, out_path, err_path, err);
+}
+
+pid_t proc_start_in(char *const argv[], char *const extra_env[], int in_fd, const char *out_path,
+		    const char *err_path, const char **err)
+{
 	size_t ne = 0, nx = 0;
 	while (environ[ne])
 		ne++;
@@ -150,7 +156,10 @@ pid_t proc_start2(char *const argv[], char *const extra_env[], const char *out_p
 	posix_spawnattr_t attr;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (in_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	const char *out = out_path ? out_path : "/dev/null";
 	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (err_path)

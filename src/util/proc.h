@@ -39,6 +39,10 @@ pid_t proc_start2(char *const argv[], char *const extra_env[], const char *out_p
 #define PROC_ERROR (-1000)
 int proc_wait(pid_t pid);
 
+/* The same with in_fd (>= 0; -1: /dev/null) as its stdin. */
+pid_t proc_start_in(char *const argv[], char *const extra_env[], int in_fd, const char *out_path,
+		    const char *err_path, const char **err);
+
 /* Non-blocking proc_wait: 1 with *code set (as proc_wait) when pid has
  * ended, 0 while it runs. */
 int proc_poll(pid_t pid, int *code);

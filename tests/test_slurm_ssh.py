@@ -1,0 +1,251 @@
+"""Jobs and task collection on a slurm_ssh resource: the server reaches the single-node SLURM cluster of
+tests/slurm_cluster.sh through the real OpenSSH server of tests/sshd.sh (127.0.0.1:PORT, key-only login as
+the test user, host key checked against its own known_hosts). The same workflow as over sudo gives the same
+images, history and unit logs as the local runner; sshd stopped mid-job, a wrong key and an unreachable host
+end in a clear job log, with nothing left submitted."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from test_collection import collect_wheel, manifest, wait_activity, wheels  # noqa: F401 (wheels: a fixture)
+from test_jobs import add, cmd, job_row, submit, task, wait
+from test_slurm import USER, Site, running_slurm_job, same_as_local, slurm_state
+from test_slurm import test_squeue_route as squeue_route
+
+SSH_HOST = os.environ.get("SSHTEST_HOST")
+SSH_KEY = os.environ.get("SSHTEST_KEY")
+KNOWN_HOSTS = os.environ.get("SSHTEST_KNOWN_HOSTS")
+SSH_DIR = os.environ.get("SSHTEST_DIR")
+HERE = Path(__file__).resolve().parent
+
+
+class SshSite(Site):
+    """A server whose admin runs jobs on a slurm_ssh resource, as USER over SSH. The remote folders are
+    on this machine (the SSH server is local), under a folder USER owns."""
+    TYPE = "slurm_ssh"
+
+    def __init__(self, env, tmp_path, grace="10", key=None, host=None):
+        if not SSH_HOST:
+            pytest.fail("the SSH tests need the server of tests/sshd.sh: run them through scripts/test.sh")
+        self.key, self.host = key or SSH_KEY, host or SSH_HOST
+        super().__init__(env, tmp_path, grace)
+
+    def env_extra(self):
+        return {"FRACTAL_SSH_KNOWN_HOSTS": KNOWN_HOSTS, "FRACTAL_SSH_CONNECT_TIMEOUT": "5"}
+
+    def resource_extra(self):
+        return {"host": self.host}
+
+    def profile_extra(self):
+        return {"ssh_key_path": self.key, "jobs_remote_dir": f"{self.user_dir}/remote_jobs",
+                "tasks_remote_dir": f"{self.user_dir}/remote_tasks"}
+
+    def jobs_user_prefix(self):
+        return f"{self.user_dir}/remote_jobs/"
+
+
+@pytest.fixture
+def site(env, tmp_path):
+    s = SshSite(env, tmp_path)
+    yield s
+    s.close()
+
+
+def one_task_job(site, sleep):
+    """A job of one generic_task unit sleeping that long, submitted: (api, project id, job id)."""
+    api = site.api
+    tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
+    pid, did, wid, _ = site.project([{"zarr_url": f"{site.user_dir}/zarr/a"}])
+    add(api, pid, wid, tid, args_non_parallel={"sleep_time": sleep})
+    return api, pid, submit(api, pid, wid, did)["id"]
+
+
+def sshd(*args):
+    subprocess.run(["bash", str(HERE / "sshd.sh"), *args, SSH_DIR], check=True, capture_output=True)
+
+
+def test_workflow_over_ssh_matches_the_local_runner(site, db, monkeypatch):
+    job = same_as_local(site, db, monkeypatch)
+    # the server's side kept only what it fetched back; the user's side holds the SLURM files
+    remote = Path(job["working_dir_user"])
+    assert remote.is_dir() and (remote / "slurm_worker.py").exists()
+    assert {p.stat().st_uid for p in remote.rglob("*")} == {site.uid}
+    # one master connection for the whole job: one login (sshd logs each accepted key)
+    log = Path(SSH_DIR, "sshd.log").read_text()
+    assert log.count("Accepted publickey for fractaltest") <= 3, log[-2000:]
+
+
+def test_wrong_key_fails_the_job_with_ssh_s_words(env, db, tmp_path):
+    key = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    s = SshSite(env, tmp_path, key=str(key))
+    try:
+        api, pid, jid = one_task_job(s, 0)
+        job = wait(api, pid, jid, timeout=60)
+        assert job["status"] == "failed"
+        assert "Cannot open SSH connection" in job["log"], job["log"]
+        assert "Permission denied (publickey)" in job["log"], job["log"]
+    finally:
+        s.close()
+
+
+def test_unreachable_host_fails_the_job(env, db, tmp_path):
+    import socket
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    s = SshSite(env, tmp_path, host=f"127.0.0.1:{port}")
+    try:
+        api, pid, jid = one_task_job(s, 0)
+        job = wait(api, pid, jid, timeout=60)
+        assert job["status"] == "failed"
+        assert "Cannot open SSH connection" in job["log"] and "Connection refused" in job["log"], job["log"]
+    finally:
+        s.close()
+
+
+def test_sshd_restarted_during_a_job_the_job_goes_on(site, db):
+    api, pid, jid = one_task_job(site, 4)
+    running_slurm_job(db, jid)
+    sshd("restart")  # drops the master connection: the next command reconnects once
+    job = wait(api, pid, jid, timeout=120)
+    assert job["status"] == "done", job["log"]
+
+
+def test_sshd_stopped_during_a_job_fails_it_clearly(site, db):
+    api, pid, jid = one_task_job(site, 3)
+    running_slurm_job(db, jid)
+    port = open(Path(SSH_DIR, "port")).read().strip()
+    pid_sshd = int(open(Path(SSH_DIR, "sshd.pid")).read())
+    # stop it (and its sessions), and keep it stopped until the job has ended
+    children = subprocess.run(["pgrep", "-P", str(pid_sshd)], capture_output=True, text=True).stdout.split()
+    os.kill(pid_sshd, signal.SIGTERM)
+    for c in children:
+        os.kill(int(c), signal.SIGTERM)
+    try:
+        job = wait(api, pid, jid, timeout=150)
+    finally:
+        sshd("restart")
+    assert job["status"] == "failed"
+    assert "Cannot open SSH connection" in job["log"], job["log"]
+    assert f"port {port}" in job["log"] and "Connection refused" in job["log"], job["log"]
+    assert db.query("SELECT status FROM historyunit") == [["failed"]]
+    assert db.query(f"SELECT status FROM jobv2 WHERE id = {jid}") == [["failed"]]
+
+
+def test_server_killed_during_a_job_scancels_over_ssh_at_restart(site, db):
+    api, pid, jid = one_task_job(site, 120)
+    sid = running_slurm_job(db, jid)
+    site.server.proc.send_signal(signal.SIGKILL)
+    site.server.proc.wait()
+    site.restart()
+    status, log = job_row(db, jid)
+    assert status == "failed"
+    assert f"Its SLURM jobs ({sid}) were scancelled at server start-up.\n" in log, log
+    assert slurm_state(sid) == ("CANCELLED", USER)
+
+
+def test_stop_by_the_user_scancels_over_ssh(site, db):
+    api, pid, jid = one_task_job(site, 120)
+    sid = running_slurm_job(db, jid)
+    st, body, _ = api.get(f"/api/v2/project/{pid}/job/{jid}/stop/")
+    assert st == 202, body
+    job = wait(api, pid, jid, timeout=60)
+    assert job["status"] == "failed"
+    assert "Failed due to job-execution shutdown." in job["log"], job["log"]
+    assert slurm_state(sid)[0] == "CANCELLED"
+
+
+def test_collect_wheel_over_ssh_then_deactivate_reactivate_delete(site, db, wheels):  # noqa: F811
+    api = site.api
+    s, act, _ = collect_wheel(api, wheels["mock"])
+    assert s == 202, act
+    logs = []
+    act = wait_activity(api, act["id"], logs=logs)
+    assert act["status"] == "OK", act["log"]
+    # a live log, under upstream's SSH logger name
+    assert len(set(logs)) >= 2 and all(logs[-1].startswith(x) for x in logs[:-1])
+    assert " - fractal_server.tasks.v2.ssh.collect.ID%d - INFO - START\n" % act["id"] in act["log"]
+    tgid = act["taskgroupv2_id"]
+    tg = api.get(f"/api/v2/task-group/{tgid}/")[1]
+    path = Path(site.user_dir, "remote_tasks", str(act["user_id"]), "fractal-tasks-mock", "0.0.1")
+    assert tg["path"] == str(path) and tg["venv_path"] == str(path / "venv") and tg["active"] is True
+    # everything on the remote side, made by the user there
+    assert Path(tg["archive_path"]).read_bytes() == wheels["mock"].read_bytes()
+    assert (path / "fractal_task_group_id.txt").read_text() == str(tgid)
+    assert {p.stat().st_uid for p in path.rglob("*")} == {site.uid}
+    assert [t["name"] for t in tg["task_list"]] == [t["name"] for t in manifest()["task_list"]]
+    conv = next(t for t in tg["task_list"] if t["name"] == "generic_task_converter")
+    command = api.get(f"/api/v2/task/{conv['id']}/")[1]["command_non_parallel"]
+    assert command.startswith(f"{path}/venv/bin/python {path}/venv/lib/python3.11/site-packages/")
+    assert db.query(f"SELECT count(*) FROM taskgroupv2 WHERE id = {tgid} AND env_info LIKE '%pip==%'") == [["1"]]
+
+    act = wait_activity(api, api.post(f"/api/v2/task-group/{tgid}/deactivate/")[1]["id"])
+    assert act["status"] == "OK", act["log"]
+    assert not (path / "venv").exists() and Path(tg["archive_path"]).exists()
+    assert "fractal_server.tasks.v2.ssh.deactivate.ID" in act["log"], act["log"]
+    act = wait_activity(api, api.post(f"/api/v2/task-group/{tgid}/reactivate/")[1]["id"])
+    assert act["status"] == "OK", act["log"]
+    assert (path / "venv" / "bin" / "python").exists()
+    assert api.get(f"/api/v2/task-group/{tgid}/")[1]["active"] is True
+
+    # the collected task runs through SLURM over SSH
+    pid, did, wid, zarr_dir = site.project()
+    add(api, pid, wid, conv["id"], args_non_parallel={})
+    job = wait(api, pid, submit(api, pid, wid, did)["id"], timeout=120)
+    assert job["status"] == "done", job["log"]
+
+    # a second collection of the same version: the folder is there
+    s, body, _ = collect_wheel(api, wheels["mock"])
+    assert s == 422, body
+
+    assert api.request("DELETE", f"/api/v2/project/{pid}/workflow/{wid}/")[0] == 204
+    s, act, _ = api.post(f"/api/v2/task-group/{tgid}/delete/")
+    assert s == 202, act
+    act = wait_activity(api, act["id"])
+    assert act["status"] == "OK", act["log"]
+    assert not path.exists()
+    assert api.get(f"/api/v2/task-group/{tgid}/")[0] == 404
+
+
+def test_collect_over_ssh_with_a_wrong_key_fails_the_activity(env, db, tmp_path, wheels):  # noqa: F811
+    key = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    s = SshSite(env, tmp_path, key=str(key))
+    try:
+        st, act, _ = collect_wheel(s.api, wheels["mock"])
+        assert st == 202, act
+        act = wait_activity(s.api, act["id"], timeout=60)
+        assert act["status"] == "failed"
+        assert "Cannot open SSH connection" in act["log"] and "Permission denied (publickey)" in act["log"], act["log"]
+        # the failed collection leaves no task group
+        assert db.query(f"SELECT count(*) FROM taskgroupv2 WHERE id = {act['taskgroupv2_id'] or 0}") == [["0"]]
+    finally:
+        s.close()
+
+
+def test_sigterm_scancels_over_ssh_and_fails_the_job(env, db, tmp_path):
+    s = SshSite(env, tmp_path, grace="5")
+    try:
+        api, pid, jid = one_task_job(s, 120)
+        sid = running_slurm_job(db, jid)
+        t0 = time.time()
+        assert s.server.stop() == 0, s.server.output()
+        assert time.time() - t0 < 5 + 4 + 1
+        status, log = job_row(db, jid)
+        assert status == "failed"
+        assert log.endswith("\nJob stopped due to app shutdown\n"), log
+        assert slurm_state(sid) == ("CANCELLED", USER)
+        s.restart()
+    finally:
+        s.close()
+
+
+def test_squeue_route_over_ssh(site, db):
+    squeue_route(site, db)  # the sudo test's checks, with squeue run over SSH as the user
