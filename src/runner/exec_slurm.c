@@ -369,6 +369,8 @@ static void poll_once(void)
 			 * files the job left (slurm_wait). An SSH connection that stays
 			 * down ends the job: its instance then fails its units with the
 			 * connection's error when it cannot fetch their outputs. */
+			if (!sj->suspect)
+				sj->next_check = 0; /* looked at soon, not at the slow pace */
 			sj->suspect = 1;
 			if (g->conn_failed && ++sj->conn_failures >= SSH_POLL_FAILURES)
 				sj->done = 1;
@@ -1323,16 +1325,26 @@ static size_t report_finished(slurm_t *s, unit_t **done, size_t cap)
 /* After an squeue failure (a slurmctld restart, say), SLURM may keep a job
  * RUNNING that has ended while it was away. Every few intervals, such a job's
  * stdout is read as the user: once its script has written its last line
- * ("End time:"), the job is over whatever squeue says. */
+ * ("End time:"), the job is over whatever squeue says. A restart quick
+ * enough that no squeue failed does the same (seen here: slurmctld back
+ * within one interval, the job's completion lost), so every job that is
+ * not done is looked at too, at a slow pace: every 30 s or 10 intervals. */
 static void check_suspects(slurm_t *s)
 {
 	int64_t now = mono_usec(), pause = 5 * s->interval_usec > 2000000 ? 5 * s->interval_usec : 2000000;
+	int64_t slow = 10 * s->interval_usec > 30000000 ? 10 * s->interval_usec : 30000000;
 	for (size_t i = 0; i < s->njobs; i++) {
 		sjob_t *sj = &s->jobs[i];
 		pthread_mutex_lock(&poller.mu);
-		int look = sj->id && !sj->done && sj->suspect && now >= sj->next_check;
-		if (look)
-			sj->next_check = now + pause;
+		int look = 0;
+		if (sj->id && !sj->done) {
+			if (!sj->next_check && !sj->suspect)
+				sj->next_check = now + slow; /* just submitted */
+			else if (now >= sj->next_check) {
+				look = 1;
+				sj->next_check = now + (sj->suspect ? pause : slow);
+			}
+		}
 		pthread_mutex_unlock(&poller.mu);
 		if (!look)
 			continue;
