@@ -422,7 +422,7 @@ def test_state_and_csrf_checks(engine, start, provider):
                                          "exp": int(time.time()) - 10}))
     assert callback(s, expired, csrf)[:2] == (400, {"detail": "ACCESS_TOKEN_ALREADY_EXPIRED"})
     q, csrf = fresh()
-    assert callback(s, q, "x" + csrf[1:])[:2] == (400, {"detail": "OAUTH_INVALID_STATE"})
+    assert callback(s, q, ("y" if csrf[0] == "x" else "x") + csrf[1:])[:2] == (400, {"detail": "OAUTH_INVALID_STATE"})
     q, csrf = fresh()
     assert callback(s, q, csrf, cookie_header="")[:2] == (400, {"detail": "OAUTH_INVALID_STATE"})
     # no code, or the provider's error
