@@ -219,6 +219,15 @@ def same_as_local(site, db, monkeypatch):
     return job
 
 
+def one_task_job(site, sleep):
+    """A job of one generic_task unit sleeping that long, submitted: (api, project id, job id)."""
+    api = site.api
+    tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
+    pid, did, wid, _ = site.project([{"zarr_url": f"{site.user_dir}/zarr/a"}])
+    add(api, pid, wid, tid, args_non_parallel={"sleep_time": sleep})
+    return api, pid, submit(api, pid, wid, did)["id"]
+
+
 def test_failing_unit(site, db):
     api = site.api
     tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
@@ -247,11 +256,7 @@ def test_sbatch_refusal_fails_the_job_with_slurms_message(site, db):
 
 
 def test_stop_by_the_user_scancels(site, db):
-    api = site.api
-    tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
-    pid, did, wid, _ = site.project([{"zarr_url": f"{site.user_dir}/zarr/a"}])
-    add(api, pid, wid, tid, args_non_parallel={"sleep_time": 120})
-    jid = submit(api, pid, wid, did)["id"]
+    api, pid, jid = one_task_job(site, 120)
     sid = running_slurm_job(db, jid)
     t0 = time.time()
     st, body, _ = api.get(f"/api/v2/project/{pid}/job/{jid}/stop/")
@@ -263,14 +268,11 @@ def test_stop_by_the_user_scancels(site, db):
     assert slurm_state(sid)[0] == "CANCELLED"
 
 
-def test_sigterm_scancels_and_fails_the_job(env, db, tmp_path):
-    s = Site(env, tmp_path, grace="5")
+def sigterm_scancels_and_fails_the_job(s, db):
+    """On a site started with grace 5: SIGTERM during a running SLURM job ends the server within
+    its deadline, fails the job with upstream's line and scancels the user's SLURM job."""
     try:
-        api = s.api
-        tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
-        pid, did, wid, _ = s.project([{"zarr_url": f"{s.user_dir}/zarr/a"}])
-        add(api, pid, wid, tid, args_non_parallel={"sleep_time": 120})
-        jid = submit(api, pid, wid, did)["id"]
+        api, pid, jid = one_task_job(s, 120)
         sid = running_slurm_job(db, jid)
         t0 = time.time()
         assert s.server.stop() == 0, s.server.output()
@@ -278,18 +280,18 @@ def test_sigterm_scancels_and_fails_the_job(env, db, tmp_path):
         status, log = job_row(db, jid)
         assert status == "failed"
         assert log.endswith("\nJob stopped due to app shutdown\n"), log
-        assert slurm_state(sid)[0] == "CANCELLED"
+        assert slurm_state(sid) == ("CANCELLED", USER)
         s.restart()
     finally:
         s.close()
 
 
+def test_sigterm_scancels_and_fails_the_job(env, db, tmp_path):
+    sigterm_scancels_and_fails_the_job(Site(env, tmp_path, grace="5"), db)
+
+
 def test_slurmctld_restart_during_a_job(site, db):
-    api = site.api
-    tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
-    pid, did, wid, _ = site.project([{"zarr_url": f"{site.user_dir}/zarr/a"}])
-    add(api, pid, wid, tid, args_non_parallel={"sleep_time": 6})
-    jid = submit(api, pid, wid, did)["id"]
+    api, pid, jid = one_task_job(site, 6)
     sid = running_slurm_job(db, jid)
     subprocess.run(["bash", str(HERE / "slurm_cluster.sh"), "restart-ctld", CLUSTER], check=True,
                    capture_output=True)
@@ -308,11 +310,7 @@ def test_slurmctld_restart_during_a_job(site, db):
 
 
 def test_server_killed_during_a_job(site, db):
-    api = site.api
-    tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
-    pid, did, wid, _ = site.project([{"zarr_url": f"{site.user_dir}/zarr/a"}])
-    add(api, pid, wid, tid, args_non_parallel={"sleep_time": 120})
-    jid = submit(api, pid, wid, did)["id"]
+    api, pid, jid = one_task_job(site, 120)
     sid = running_slurm_job(db, jid)
     site.server.proc.send_signal(signal.SIGKILL)
     site.server.proc.wait()
@@ -326,11 +324,7 @@ def test_server_killed_during_a_job(site, db):
 
 
 def test_squeue_route(site, db):
-    api = site.api
-    tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
-    pid, did, wid, _ = site.project([{"zarr_url": f"{site.user_dir}/zarr/a"}])
-    add(api, pid, wid, tid, args_non_parallel={"sleep_time": 30})
-    jid = submit(api, pid, wid, did)["id"]
+    api, pid, jid = one_task_job(site, 30)
     sid = running_slurm_job(db, jid)
     for scope in ("all", "user"):
         st, text, headers = api.get(f"/api/v2/job/squeue/?scope={scope}")

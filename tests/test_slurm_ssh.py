@@ -14,7 +14,8 @@ import pytest
 
 from test_collection import collect_wheel, manifest, wait_activity, wheels  # noqa: F401 (wheels: a fixture)
 from test_jobs import add, cmd, job_row, submit, task, wait
-from test_slurm import USER, Site, running_slurm_job, same_as_local, slurm_state
+from test_slurm import USER, Site, one_task_job, running_slurm_job, same_as_local, sigterm_scancels_and_fails_the_job, \
+    slurm_state
 from test_slurm import test_squeue_route as squeue_route
 
 SSH_HOST = os.environ.get("SSHTEST_HOST")
@@ -54,15 +55,6 @@ def site(env, tmp_path):
     s = SshSite(env, tmp_path)
     yield s
     s.close()
-
-
-def one_task_job(site, sleep):
-    """A job of one generic_task unit sleeping that long, submitted: (api, project id, job id)."""
-    api = site.api
-    tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
-    pid, did, wid, _ = site.project([{"zarr_url": f"{site.user_dir}/zarr/a"}])
-    add(api, pid, wid, tid, args_non_parallel={"sleep_time": sleep})
-    return api, pid, submit(api, pid, wid, did)["id"]
 
 
 def sshd(*args):
@@ -231,20 +223,7 @@ def test_collect_over_ssh_with_a_wrong_key_fails_the_activity(env, db, tmp_path,
 
 
 def test_sigterm_scancels_over_ssh_and_fails_the_job(env, db, tmp_path):
-    s = SshSite(env, tmp_path, grace="5")
-    try:
-        api, pid, jid = one_task_job(s, 120)
-        sid = running_slurm_job(db, jid)
-        t0 = time.time()
-        assert s.server.stop() == 0, s.server.output()
-        assert time.time() - t0 < 5 + 4 + 1
-        status, log = job_row(db, jid)
-        assert status == "failed"
-        assert log.endswith("\nJob stopped due to app shutdown\n"), log
-        assert slurm_state(sid) == ("CANCELLED", USER)
-        s.restart()
-    finally:
-        s.close()
+    sigterm_scancels_and_fails_the_job(SshSite(env, tmp_path, grace="5"), db)
 
 
 def test_squeue_route_over_ssh(site, db):
