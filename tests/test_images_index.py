@@ -150,3 +150,82 @@ def test_images_cache_budget(env, db, tmp_path):
         assert stored(db, d["id"]) == page["items"]
     finally:
         assert s.stop() == 0, s.output()
+
+
+@pytest.mark.parametrize("mmap", ["0", None])
+def test_aggregates_kept_in_step_match_a_fresh_scan(env, db, tmp_path, mmap):
+    """The aggregates our writes keep in step (from per-value counts, or made
+    anew when an edit needs it) are those a fresh server scans from the
+    stored list: the same keys in the same order, the same values in the
+    same order; with SQLite reading through mmap or not (SQLITE_MMAP_SIZE)."""
+    e = init_db(env, tmp_path)
+    if mmap is not None:
+        e["SQLITE_MMAP_SIZE"] = mmap
+    a = Server(e, tmp_path)
+    fresh = []
+    try:
+        ha = login(a)
+        base, d = dataset(ha)
+        z = d["zarr_dir"]
+
+        def add(i, attrs, types=None):
+            st, body, _ = ha.post(f"{base}/images/", body={"zarr_url": f"{z}/{i}", "attributes": attrs,
+                                                          "types": types or {}})
+            assert st == 201, body
+
+        def patch(i, attrs=None, types=None):
+            body = {"zarr_url": f"{z}/{i}"}
+            if attrs is not None:
+                body["attributes"] = attrs
+            if types is not None:
+                body["types"] = types
+            st, out, _ = ha.request("PATCH", f"{base}/images/", body=body)
+            assert st == 200, out
+
+        def delete(i):
+            assert ha.request("DELETE", f"{base}/images/?zarr_url={z}/{i}")[0] == 204
+
+        def compare(when):
+            mine = query(ha, base)
+            c = Server(e, tmp_path)
+            fresh.append(c)
+            theirs = query(login(c), base)
+            assert c.stop() == 0
+            fresh.pop()
+            for k in ("attributes", "types"):
+                assert json.dumps(mine[k]) == json.dumps(theirs[k]), (when, k, mine[k], theirs[k])
+            return mine
+
+        for i in range(8):
+            add(i, {"well": f"B{i % 3}", "field": i % 2, "plate": "p"}, {"3D": i % 2 == 0})
+        compare("built")
+        patch(5, {"well": "B1", "field": 1, "plate": "p"})     # same values: nothing changes
+        add(8, {"well": "A9", "field": 1, "plate": "p"})       # a new value, sorted in
+        patch(3, {"well": "C0", "field": 1, "plate": "p", "z": 2.5}, {"2D": True})  # new value, key, type
+        page = compare("new values")
+        assert page["attributes"]["well"] == ["A9", "B0", "B1", "B2", "C0"] and page["types"] == ["3D", "2D"], page
+        delete(3)                                               # "C0", "z" and "2D" go
+        page = compare("values gone")
+        assert "z" not in page["attributes"] and page["types"] == ["3D"], page
+        patch(0, {"field": 0}, {})                              # the first image loses keys others have
+        page = compare("first image")
+        assert list(page["attributes"]) == ["field", "well", "plate"], page
+        delete(0)
+        compare("first image gone")
+        patch(1, {"well": "B1", "field": "one", "plate": "p"})  # a key of mixed kinds: listed as found
+        compare("mixed")
+        patch(2, {"well": "B2", "field": 1.0, "plate": "p"})    # 1.0 beside 1: the first seen is listed
+        compare("equal values")
+        for i in (1, 2, 4, 5, 6, 7, 8):
+            delete(i)
+        assert compare("emptied")["attributes"] == {}
+    finally:
+        for c in fresh:
+            c.stop()
+        assert a.stop() == 0
+
+
+def test_sqlite_mmap_size_is_checked(env, db, tmp_path):
+    e = init_db(env, tmp_path)
+    r = run(["start", "--port", "1"], env=dict(e, SQLITE_MMAP_SIZE="-1"), cwd=tmp_path)
+    assert r.returncode != 0 and "SQLITE_MMAP_SIZE" in r.stderr + r.stdout, r.stderr

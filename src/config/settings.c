@@ -62,6 +62,7 @@ static const struct def defs[] = {
 	{ "DB_ENGINE", SETTINGS_DATABASE, K_ENGINE, "sqlite", 0, NULL, 0 },
 	{ "SQLITE_PATH", SETTINGS_DATABASE, K_NONEMPTY, NULL, 0, NULL, 1 },
 	{ "SQLITE_SYNCHRONOUS", SETTINGS_DATABASE, K_LITERAL, "FULL", 0, "FULL|NORMAL", 0 },
+	{ "SQLITE_MMAP_SIZE", SETTINGS_DATABASE, K_NONNEG, "1073741824", 0, NULL, 0 },
 	{ "DB_ECHO", SETTINGS_DATABASE, K_ECHO, "false", 0, NULL, 0 },
 	{ "POSTGRES_USER", SETTINGS_DATABASE, K_NONEMPTY, NULL, 0, NULL, 1 },
 	{ "POSTGRES_PASSWORD", SETTINGS_DATABASE, K_SECRET, NULL, 0, NULL, 1 },
@@ -458,6 +459,7 @@ static int check_database(sb_t *err)
 	settings.db_engine = !strcmp(val("DB_ENGINE"), "postgres") ? DB_ENGINE_POSTGRES : DB_ENGINE_SQLITE;
 	settings.db_echo = !strcmp(val("DB_ECHO"), "true");
 	settings.sqlite_synchronous_normal = !strcmp(val("SQLITE_SYNCHRONOUS"), "NORMAL");
+	settings.sqlite_mmap_size = ival("SQLITE_MMAP_SIZE");
 	settings.pg_user = val("POSTGRES_USER");
 	settings.pg_password = val("POSTGRES_PASSWORD");
 	settings.pg_host = val("POSTGRES_HOST");

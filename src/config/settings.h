@@ -43,6 +43,7 @@ typedef struct settings {
 	enum db_engine db_engine;
 	const char *sqlite_path;         /* absolute */
 	int sqlite_synchronous_normal;   /* SQLITE_SYNCHRONOUS=NORMAL (default FULL; docs/database.md) */
+	long long sqlite_mmap_size;      /* SQLITE_MMAP_SIZE: bytes of the file read through mmap (docs/database.md) */
 	int db_echo;
 	const char *pg_user;             /* NULL: libpq's default, the system user */
 	const char *pg_password;

@@ -419,10 +419,15 @@ int db_row_version(db_t *db, const char *table, const char *column, int64_t id, 
 }
 
 int db_json_array_edit(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
-		       const char *full, size_t full_len, size_t from, size_t n, char version[64])
+		       const char *text, size_t text_len, size_t from, size_t n, char version[64])
 {
 	version[0] = '\0';
-	return db->ops->json_array_edit(db, table, column, id, at, item, full, full_len, from, n, version);
+	return db->ops->json_array_edit(db, table, column, id, at, item, text, text_len, from, n, version);
+}
+
+int db_text_version(db_t *db, const char *text, size_t len, char version[64])
+{
+	return db->ops->text_version ? db->ops->text_version(text, len, version) : 1;
 }
 
 int db_change_token(db_t *db, uint64_t *token)

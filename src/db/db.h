@@ -162,16 +162,23 @@ int db_self_change_token(db_t *db, uint64_t *token);
 /* Edits one element of the JSON array in table.column of row id, inside
  * the caller's transaction: at >= 0 with item (one element's JSON text)
  * replaces element at; at >= 0 without item (NULL) removes it; at < 0
- * appends item. full (full_len bytes) is the whole array text after the
- * edit, which the caller has at hand; when n is not (size_t)-1 it differs
- * from the stored text only in the n bytes at from, and has its length.
- * SQLite stores full, or then overwrites only those bytes (incremental
- * blob I/O: a few pages written instead of the whole value); PostgreSQL
- * ignores full and edits its jsonb (jsonb_set, -, ||), sparing the parse of
- * the whole text. version gets the row's new db_row_version token. Returns
- * 0, or -1 (also when there is no such row). */
+ * appends item. The caller has the text after the edit at hand: when n
+ * is (size_t)-1, text is all of it (text_len bytes); else the edit keeps
+ * the stored text's length, text_len, and text holds the n bytes that
+ * replace those at from. SQLite stores the whole text, or overwrites only
+ * those n bytes (incremental blob I/O: a few pages written instead of the
+ * whole value); PostgreSQL ignores text and edits its jsonb (jsonb_set,
+ * -, ||), sparing the parse of the whole list. version gets the row's new
+ * db_row_version token, or "" where that token is a function of the text
+ * that the engine would have to read whole to compute (SQLite): the
+ * caller computes it with db_text_version when it needs it. Returns 0, or
+ * -1 (also when there is no such row). */
 int db_json_array_edit(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
-		       const char *full, size_t full_len, size_t from, size_t n, char version[64]);
+		       const char *text, size_t text_len, size_t from, size_t n, char version[64]);
+/* The db_row_version token of a row whose column holds this text (len
+ * bytes), where the token is a function of the text alone (SQLite): 0, or
+ * 1 when it is not (PostgreSQL). */
+int db_text_version(db_t *db, const char *text, size_t len, char version[64]);
 
 /*
  * The server lock: one `fractalctl start` per database owns the jobs and

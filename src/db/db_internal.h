@@ -26,7 +26,9 @@ struct db_ops {
 	int (*lock_key)(db_t *db, int32_t scope, int32_t id);
 	int (*row_version)(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text);
 	int (*json_array_edit)(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
-			       const char *full, size_t full_len, size_t from, size_t n, char version[64]);
+			       const char *text, size_t text_len, size_t from, size_t n, char version[64]);
+	/* db_text_version(); NULL: the row's token is not a function of its text */
+	int (*text_version)(const char *text, size_t len, char version[64]);
 	/* db_change_token(); NULL: the engine has none */
 	int (*change_token)(db_t *db, uint64_t *token);
 	int (*self_change_token)(db_t *db, uint64_t *token);

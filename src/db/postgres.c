@@ -458,10 +458,10 @@ static int pg_row_version(db_t *db, const char *table, const char *column, int64
 }
 
 static int pg_json_array_edit(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
-			      const char *full, size_t full_len, size_t from, size_t n_changed, char version[64])
+			      const char *text, size_t text_len, size_t from, size_t n_changed, char version[64])
 {
-	(void)full;
-	(void)full_len;
+	(void)text;
+	(void)text_len;
 	(void)from;
 	(void)n_changed;
 	/* the text of one element, not of the list: jsonb edits its own copy */

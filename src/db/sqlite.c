@@ -320,6 +320,15 @@ static void hash128(const char *s, size_t n, uint64_t out[2])
 	out[1] = b ^ (b >> 33);
 }
 
+/* the row version of a text: its length and hash (db_text_version) */
+static int sq_text_version(const char *text, size_t len, char version[64])
+{
+	uint64_t h[2];
+	hash128(text, len, h);
+	snprintf(version, 64, "%zu:%016llx%016llx", len, (unsigned long long)h[0], (unsigned long long)h[1]);
+	return 0;
+}
+
 static int sq_row_version(db_t *db, const char *table, const char *column, int64_t id, char version[64], char **text)
 {
 	/* run here rather than through db_exec(), which would copy the text */
@@ -337,9 +346,7 @@ static int sq_row_version(db_t *db, const char *table, const char *column, int64
 		if (rc == SQLITE_ROW) {
 			const char *t = (const char *)sqlite3_column_text(st, 0);
 			size_t n = t ? (size_t)sqlite3_column_bytes(st, 0) : 0;
-			uint64_t h[2];
-			hash128(t ? t : "", n, h);
-			snprintf(version, 64, "%zu:%016llx%016llx", n, (unsigned long long)h[0], (unsigned long long)h[1]);
+			sq_text_version(t ? t : "", n, version);
 			/* the text is copied only for a caller that asks for it */
 			if (text)
 				*text = xstrdup(t ? t : "");
@@ -418,20 +425,20 @@ static int sq_self_change_token(db_t *db, uint64_t *token)
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* Overwrites n bytes at from of the column's value in place (its length
- * unchanged). 1 when done, 0 when the value's length is not full_len (the
- * caller writes it whole), -1 on error. */
+/* Overwrites the n bytes at from of the column's value with bytes, in
+ * place (its length, len, unchanged). 1 when done, 0 when the value's
+ * length is not len, -1 on error. */
 static int blob_overwrite(db_t *db, struct sqlite_conn *c, const char *table, const char *column, int64_t id,
-			  const char *full, size_t full_len, size_t from, size_t n)
+			  const char *bytes, size_t len, size_t from, size_t n)
 {
 	sqlite3_blob *b = NULL;
 	int rc = sqlite3_blob_open(c->h, "main", table, column, id, 1, &b);
-	if (rc == SQLITE_OK && (size_t)sqlite3_blob_bytes(b) != full_len) {
+	if (rc == SQLITE_OK && (size_t)sqlite3_blob_bytes(b) != len) {
 		sqlite3_blob_close(b);
 		return 0;
 	}
 	if (rc == SQLITE_OK)
-		rc = sqlite3_blob_write(b, full + from, (int)n, (int)from);
+		rc = sqlite3_blob_write(b, bytes, (int)n, (int)from);
 	if (b)
 		sqlite3_blob_close(b);
 	if (rc != SQLITE_OK) {
@@ -442,16 +449,24 @@ static int blob_overwrite(db_t *db, struct sqlite_conn *c, const char *table, co
 }
 
 static int sq_json_array_edit(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
-			      const char *full, size_t full_len, size_t from, size_t n, char version[64])
+			      const char *text, size_t text_len, size_t from, size_t n, char version[64])
 {
 	(void)at;
 	(void)item;
+	(void)version; /* "": a hash of the whole text, which the caller has */
 	struct sqlite_conn *c = db->conn;
 	char sql[160];
 	int64_t t0 = db->echo ? mono_usec() : 0;
-	int done = n == (size_t)-1 ? 0 : blob_overwrite(db, c, table, column, id, full, full_len, from, n);
+	int done = n == (size_t)-1 ? 0 : blob_overwrite(db, c, table, column, id, text, text_len, from, n);
 	if (done < 0)
 		return -1;
+	if (!done && n != (size_t)-1) {
+		/* the stored text is not the one the edit was made for */
+		sb_reset(&db->err);
+		sb_addf(&db->err, "%s.%s of row %lld changed length under the edit", table, column, (long long)id);
+		db->cls = DB_ERR_OTHER;
+		return -1;
+	}
 	if (done) {
 		if (db->echo) {
 			snprintf(sql, sizeof(sql), "(blob write of %zu bytes at %zu into %s.%s)", n, from, table, column);
@@ -463,7 +478,7 @@ static int sq_json_array_edit(db_t *db, const char *table, const char *column, i
 		sqlite3_stmt *st = prepare(db, c, sql);
 		if (!st)
 			return -1;
-		int rc = sqlite3_bind_text(st, 1, full, (int)full_len, SQLITE_STATIC);
+		int rc = sqlite3_bind_text(st, 1, text, (int)text_len, SQLITE_STATIC);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_bind_int64(st, 2, id);
 		if (rc == SQLITE_OK)
@@ -485,9 +500,6 @@ static int sq_json_array_edit(db_t *db, const char *table, const char *column, i
 			return -1;
 		}
 	}
-	uint64_t h[2];
-	hash128(full, full_len, h);
-	snprintf(version, 64, "%zu:%016llx%016llx", full_len, (unsigned long long)h[0], (unsigned long long)h[1]);
 	return 0;
 }
 
@@ -558,6 +570,7 @@ const struct db_ops sqlite_ops = {
 	.server_lock = sq_server_lock,
 	.row_version = sq_row_version,
 	.json_array_edit = sq_json_array_edit,
+	.text_version = sq_text_version,
 	.change_token = sq_change_token,
 	.self_change_token = sq_self_change_token,
 	.close = sq_close,
@@ -631,6 +644,14 @@ db_t *sqlite_open(int create, sb_t *err)
 		sqlite3_free(msg);
 		sqlite3_close(h);
 		return NULL;
+	}
+	/* reads through mmap: an edit of one image in place walks the
+	 * list's overflow chain up to it (a 4-byte link per page), which
+	 * through read() copies every page of the list (docs/database.md) */
+	if (settings.sqlite_mmap_size > 0) {
+		char q[64];
+		snprintf(q, sizeof(q), "PRAGMA mmap_size = %lld", settings.sqlite_mmap_size);
+		sqlite3_exec(h, q, NULL, NULL, NULL);
 	}
 	db_t *db = xcalloc(1, sizeof(*db));
 	struct sqlite_conn *c = xcalloc(1, sizeof(*c));

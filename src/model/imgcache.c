@@ -14,7 +14,12 @@
 
 struct imglist {
 	int64_t dataset_id;
+	/* the row's db_row_version when the index was found current; ""
+	 * while it is that of the index's text, not yet computed (after our
+	 * own edits on SQLite, where it is a hash of the whole text): see
+	 * version_of */
 	char version[64];
+	uint64_t gen;        /* edits applied (under rw's write lock) */
 	int refs;            /* under lock; the cache counts as one while cached */
 	int cached;
 	uint64_t last_use;
@@ -113,23 +118,49 @@ static void evict_locked(const imglist_t *keep)
 
 /* The cached entry of that version (or, version NULL, found current at
  * change token tok), with a new reference, or NULL. A token read before
- * the version was checked (have_tok) is remembered on a hit. */
-static imglist_t *lookup(int64_t did, const char *version, int have_tok, uint64_t tok)
+ * the version was checked (have_tok) is remembered on a hit. An entry
+ * whose version is not yet computed ("") has it computed here from its
+ * text (db_text_version), outside the cache's lock: the one pass over
+ * the text that our own edits spared, paid only when another connection
+ * has committed since. */
+static imglist_t *lookup(db_t *db, int64_t did, const char *version, int have_tok, uint64_t tok)
 {
 	imglist_t *found = NULL;
+	int hit = 0;
 	pthread_mutex_lock(&lock);
 	for (size_t k = 0; k < nentries; k++) {
 		imglist_t *l = entries[k];
 		if (l->dataset_id != did)
 			continue;
-		if (version ? !strcmp(l->version, version) : l->token_ok && l->token == tok) {
+		if (!version ? l->token_ok && l->token == tok : !l->version[0] || !strcmp(l->version, version)) {
 			found = l;
 			found->refs++;
-			found->last_use = ++clock_tick;
-			if (version && have_tok)
-				l->token = tok, l->token_ok = 1;
+			hit = !version || l->version[0];
 		}
 		break;
+	}
+	if (found && !hit) {
+		pthread_mutex_unlock(&lock);
+		char v[64];
+		pthread_rwlock_rdlock(&found->rw);
+		size_t len;
+		const char *t = imgindex_text(found->x, &len);
+		int rc = db_text_version(db, t, len, v);
+		uint64_t gen = found->gen;
+		pthread_rwlock_unlock(&found->rw);
+		pthread_mutex_lock(&lock);
+		if (rc == 0 && !found->version[0] && found->gen == gen)
+			snprintf(found->version, sizeof(found->version), "%s", v);
+		hit = rc == 0 && !strcmp(v, version);
+		if (!hit) {
+			unref_locked(found);
+			found = NULL;
+		}
+	}
+	if (found) {
+		found->last_use = ++clock_tick;
+		if (version && have_tok)
+			found->token = tok, found->token_ok = 1;
 	}
 	pthread_mutex_unlock(&lock);
 	return found;
@@ -167,7 +198,7 @@ static imglist_t *build(db_t *db, int64_t did, int have_tok, uint64_t tok)
 		return NULL;
 	}
 	/* a writer of this process may have just applied its edit */
-	imglist_t *l = lookup(did, version, have_tok, tok);
+	imglist_t *l = lookup(db, did, version, have_tok, tok);
 	if (l) {
 		free(text);
 		return l;
@@ -199,7 +230,7 @@ imglist_t *imglist_get(db_t *db, int64_t dataset_id)
 	 * it still is (SQLite, where the version costs a read of the text) */
 	uint64_t tok = 0;
 	int have_tok = db_change_token(db, &tok) == 0;
-	imglist_t *l = have_tok ? lookup(dataset_id, NULL, 1, tok) : NULL;
+	imglist_t *l = have_tok ? lookup(db, dataset_id, NULL, 1, tok) : NULL;
 	if (l) {
 		pthread_rwlock_rdlock(&l->rw);
 		return l;
@@ -207,7 +238,7 @@ imglist_t *imglist_get(db_t *db, int64_t dataset_id)
 	char version[64];
 	if (db_row_version(db, "datasetv2", "images", dataset_id, version, NULL) != 1)
 		return NULL;
-	l = lookup(dataset_id, version, have_tok, tok);
+	l = lookup(db, dataset_id, version, have_tok, tok);
 	if (!l) {
 		/* out of date or absent: scan again, but after any writer of
 		 * this process has applied its edit (unless that writer is us) */
@@ -319,18 +350,22 @@ int imglist_edit(db_t *db, imglist_t *l, long at, const char *img, imglist_edit_
 	sb_init(&e->text, 0);
 	e->at = at;
 	e->img = img ? xstrdup(img) : NULL;
-	snprintf(e->before, sizeof(e->before), "%s", l->version);
+	e->gen = l->gen;
 	e->from = imgindex_splice_text(l->x, at, img, &e->text, &e->changed);
+	size_t len;
+	imgindex_text(l->x, &len);
 	/* inside the transaction nobody else commits (SQLite's write lock) */
 	e->have_self = db_self_change_token(db, &e->self) == 0;
-	return db_json_array_edit(db, "datasetv2", "images", l->dataset_id, at, img, e->text.buf, e->text.len, e->from,
-				  e->changed, e->version);
+	int rc = db_json_array_edit(db, "datasetv2", "images", l->dataset_id, at, img, e->text.buf,
+				    e->changed == (size_t)-1 ? e->text.len : len, e->from, e->changed, e->version);
+	e->stored = rc == 0;
+	return rc;
 }
 
 void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committed)
 {
 	pthread_rwlock_unlock(&l->rw);
-	if (committed && e->version[0]) {
+	if (committed && e->stored) {
 		/* the database's token now, then whether any other connection
 		 * committed since our transaction began: if none did, the
 		 * database is what our edit made it at that token */
@@ -340,9 +375,13 @@ void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committe
 		pthread_rwlock_wrlock(&l->rw);
 		/* otherwise the version stays the old one, and the next
 		 * request scans the stored text again */
-		int applied = !strcmp(l->version, e->before) && !imgindex_apply(l->x, e->at, e->img, &e->text, e->changed);
-		if (applied)
+		int applied = l->gen == e->gen && !imgindex_apply(l->x, e->at, e->img, &e->text, e->from, e->changed);
+		if (applied) {
+			pthread_mutex_lock(&lock);
+			l->gen++;
 			snprintf(l->version, sizeof(l->version), "%s", e->version);
+			pthread_mutex_unlock(&lock);
+		}
 		pthread_mutex_lock(&lock);
 		l->token_ok = applied && current;
 		l->token = tok;

@@ -81,8 +81,9 @@ typedef struct imglist_edit {
 	char *img;
 	sb_t text;           /* the list after the edit */
 	size_t from, changed; /* the bytes of it rewritten (imgindex.h) */
-	char version[64];    /* the row's version after it */
-	char before[64];     /* the index's version it applies to */
+	char version[64];    /* the row's version after it ("": the text's) */
+	uint64_t gen;        /* the index's edit count it applies to */
+	int stored;          /* the database took it */
 	uint64_t self;       /* db_self_change_token() inside the transaction */
 	int have_self;
 } imglist_edit_t;

@@ -138,6 +138,7 @@ struct imgindex {
 	size_t zgarbage;
 	uint32_t *zslots;    /* image index + 1, 0 empty */
 	size_t nzslots;
+	int zdup;            /* some image's zarr_url is an earlier one's */
 	struct apair *attrs;
 	size_t nattrs, cap_attrs, agarbage;
 	uint32_t *types;     /* key << 1 | value */
@@ -147,6 +148,20 @@ struct imgindex {
 	size_t cap_vinfo;
 	sb_t dec;            /* decoded string values */
 	char *agg_attributes, *agg_types;
+	/* what tells, at an edit, what the aggregates need (see agg_update):
+	 * per distinct (key, value) pair and per type key
+	 * the images having it, per key the first image having it, and
+	 * whether the key's listing depends on the images' order */
+	struct pcount *pc;
+	size_t npc, pcused;  /* slots (a power of 2, 0: none yet), used ones */
+	uint32_t *akcount, *tcount, *akfirst, *tkfirst;
+	uint8_t *aksens;
+	size_t nak, ntk;     /* keys counted when the aggregates were made */
+};
+
+struct pcount {
+	uint64_t kv;         /* (key + 1) << 32 | value id; 0: empty slot */
+	uint32_t n;
 };
 
 #define GROW(arr, n, cap)                                                   \
@@ -346,10 +361,44 @@ static void z_insert(imgindex_t *x, size_t i)
 	size_t k = r->zhash & (x->nzslots - 1);
 	for (; x->zslots[k]; k = (k + 1) & (x->nzslots - 1)) {
 		const struct rec *o = &x->recs[x->zslots[k] - 1];
-		if (o->zhash == r->zhash && !strcmp(x->zbuf.buf + o->zoff, zu))
-			return; /* an earlier image has it */
+		if (o->zhash == r->zhash && !strcmp(x->zbuf.buf + o->zoff, zu)) {
+			x->zdup = 1; /* an earlier image has it */
+			return;
+		}
 	}
 	x->zslots[k] = (uint32_t)i + 1;
+}
+
+/* Image `at` is about to go (the records not yet moved): its slot is
+ * emptied with linear probing's backward shift and the later images'
+ * numbers drop by one, a pass over the slots and not a rehash of every
+ * zarr_url. 0, or -1 when the table must be rebuilt instead (an image
+ * shares its zarr_url with an earlier one: the next one must take over). */
+static int z_remove(imgindex_t *x, size_t at)
+{
+	if (x->zdup)
+		return -1;
+	size_t mask = x->nzslots - 1, i = x->recs[at].zhash & mask;
+	while (x->zslots[i] && x->zslots[i] != at + 1)
+		i = (i + 1) & mask;
+	if (!x->zslots[i])
+		return -1;
+	for (size_t j = i;;) {
+		j = (j + 1) & mask;
+		if (!x->zslots[j])
+			break;
+		size_t h = x->recs[x->zslots[j] - 1].zhash & mask;
+		/* the entry at j stays when its home is cyclically in (i, j] */
+		if (i <= j ? i < h && h <= j : i < h || h <= j)
+			continue;
+		x->zslots[i] = x->zslots[j];
+		i = j;
+	}
+	x->zslots[i] = 0;
+	for (size_t k = 0; k < x->nzslots; k++)
+		if (x->zslots[k] > at + 1)
+			x->zslots[k]--;
+	return 0;
 }
 
 static void z_rebuild(imgindex_t *x)
@@ -360,6 +409,7 @@ static void z_rebuild(imgindex_t *x)
 	free(x->zslots);
 	x->nzslots = want;
 	x->zslots = xcalloc(want, sizeof(uint32_t));
+	x->zdup = 0;
 	for (size_t i = 0; i < x->n; i++)
 		z_insert(x, i);
 }
@@ -428,10 +478,56 @@ static int same_value(const imgindex_t *x, uint32_t a, uint32_t b)
 	return vnum(p) == vnum(q);
 }
 
+/* ---- the images per (key, value) pair ---- */
+
+static uint64_t pc_hash(uint64_t kv)
+{
+	kv ^= kv >> 33;
+	kv *= 0xff51afd7ed558ccdull;
+	return kv ^ (kv >> 33);
+}
+
+static struct pcount *pc_slot(imgindex_t *x, uint64_t kv);
+
+static void pc_grow(imgindex_t *x)
+{
+	struct pcount *old = x->pc;
+	size_t nold = x->npc;
+	x->npc = nold ? 2 * nold : 256;
+	x->pc = xcalloc(x->npc, sizeof(*x->pc));
+	x->pcused = 0;
+	for (size_t k = 0; k < nold; k++)
+		if (old[k].kv)
+			*pc_slot(x, old[k].kv) = old[k];
+	free(old);
+}
+
+/* The slot of the pair, claimed (count 0) if it had none; the table
+ * keeps a quarter free. */
+static struct pcount *pc_slot(imgindex_t *x, uint64_t kv)
+{
+	if (!x->npc)
+		pc_grow(x);
+	size_t mask = x->npc - 1;
+	for (size_t k = pc_hash(kv) & mask;; k = (k + 1) & mask) {
+		if (x->pc[k].kv == kv)
+			return &x->pc[k];
+		if (!x->pc[k].kv) {
+			if (4 * (x->pcused + 1) > 3 * x->npc) {
+				pc_grow(x);
+				return pc_slot(x, kv);
+			}
+			x->pcused++;
+			x->pc[k].kv = kv;
+			return &x->pc[k];
+		}
+	}
+}
+
 /* upstream's aggregate_attributes / aggregate_types, over the pairs: per
  * key (in first-seen order) its distinct values, sorted when all are
  * strings or all numbers, else in first-seen order */
-static void aggregate(imgindex_t *x)
+static void aggregate_first_seen(imgindex_t *x)
 {
 	size_t nk = x->akeys.n, nv = x->vals.n;
 	/* distinct (key, value) pairs in first-seen order; a value is nearly
@@ -504,6 +600,9 @@ static void aggregate(imgindex_t *x)
 				g[kept++] = g[j];
 		if (!homogeneous)
 			qsort(g, kept, sizeof(*g), cmp_pos);
+		/* the listing depends on the images' order: first-seen order,
+		 * or which of the values equal under == is listed */
+		x->aksens[korder[k]] = !homogeneous || kept < m;
 		if (k)
 			sb_addc(&o, ',');
 		size_t klen;
@@ -554,6 +653,179 @@ static void aggregate(imgindex_t *x)
 	free(tseen);
 	free(x->agg_types);
 	x->agg_types = sb_detach(&o);
+}
+
+/* The count arrays grown to the keys interned now (a new key: no image
+ * counted yet). */
+static void counts_fit(imgindex_t *x)
+{
+	size_t nk = x->akeys.n, nt = x->tkeys.n;
+	if (nk + 1 > x->nak + 1 || !x->akfirst) {
+		x->akfirst = xrealloc(x->akfirst, (nk + 1) * sizeof(uint32_t));
+		x->akcount = xrealloc(x->akcount, (nk + 1) * sizeof(uint32_t));
+		x->aksens = xrealloc(x->aksens, nk + 1);
+		for (size_t k = x->nak; k <= nk; k++)
+			x->akfirst[k] = UINT32_MAX, x->akcount[k] = 0, x->aksens[k] = 0;
+		x->nak = nk;
+	}
+	if (nt + 1 > x->ntk + 1 || !x->tkfirst) {
+		x->tkfirst = xrealloc(x->tkfirst, (nt + 1) * sizeof(uint32_t));
+		x->tcount = xrealloc(x->tcount, (nt + 1) * sizeof(uint32_t));
+		for (size_t k = x->ntk; k <= nt; k++)
+			x->tkfirst[k] = UINT32_MAX, x->tcount[k] = 0;
+		x->ntk = nt;
+	}
+}
+
+/* The counts of every image, made anew. */
+static void count_all(imgindex_t *x)
+{
+	free(x->pc);
+	x->pc = NULL;
+	x->npc = x->pcused = 0;
+	x->nak = x->ntk = 0;
+	free(x->akfirst);
+	free(x->tkfirst);
+	x->akfirst = x->tkfirst = NULL;
+	counts_fit(x);
+	for (size_t i = 0; i < x->n; i++) {
+		const struct rec *r = &x->recs[i];
+		for (uint32_t j = 0; j < r->a_n; j++) {
+			const struct apair *a = &x->attrs[r->a_first + j];
+			pc_slot(x, (uint64_t)(a->key + 1) << 32 | a->vid)->n++;
+			x->akcount[a->key]++;
+			if (x->akfirst[a->key] == UINT32_MAX)
+				x->akfirst[a->key] = (uint32_t)i;
+		}
+		for (uint32_t j = 0; j < r->t_n; j++) {
+			uint32_t key = x->types[r->t_first + j] >> 1;
+			x->tcount[key]++;
+			if (x->tkfirst[key] == UINT32_MAX)
+				x->tkfirst[key] = (uint32_t)i;
+		}
+	}
+}
+
+/* a key in first-seen order: the first image with it, then its place
+ * among that image's members */
+struct kord {
+	uint32_t key, first, member;
+};
+
+static int cmp_kord(const void *pa, const void *pb)
+{
+	const struct kord *a = pa, *b = pb;
+	if (a->first != b->first)
+		return (a->first > b->first) - (a->first < b->first);
+	return (a->member > b->member) - (a->member < b->member);
+}
+
+/* The live keys (count > 0) of one kind in first-seen order, from the
+ * first images (types: the type words, else the attribute pairs).
+ * Returns their number; *out is malloc'd (caller frees). */
+static size_t keys_in_order(const imgindex_t *x, int types, struct kord **out)
+{
+	size_t nk = types ? x->ntk : x->nak, n = 0;
+	const uint32_t *count = types ? x->tcount : x->akcount, *first = types ? x->tkfirst : x->akfirst;
+	struct kord *o = xmalloc((nk + 1) * sizeof(*o));
+	for (size_t k = 0; k < nk; k++) {
+		if (!count[k])
+			continue;
+		const struct rec *r = &x->recs[first[k]];
+		uint32_t m = 0, nm = types ? r->t_n : r->a_n;
+		while (m < nm && (types ? x->types[r->t_first + m] >> 1 : x->attrs[r->a_first + m].key) != k)
+			m++;
+		o[n++] = (struct kord){ (uint32_t)k, first[k], m };
+	}
+	qsort(o, n, sizeof(*o), cmp_kord);
+	*out = o;
+	return n;
+}
+
+/* The aggregates from the counts (no pass over the images): 0, or -1,
+ * nothing changed, when some key's listing depends on the images' order
+ * (its values are not all strings or all numbers, or two of them are
+ * equal under ==), which only aggregate_first_seen can list. */
+static int aggregate_from_counts(imgindex_t *x)
+{
+	struct kord *ko;
+	size_t nko = keys_in_order(x, 0, &ko);
+	/* the live pairs bucketed by key */
+	size_t *start = xcalloc(x->nak + 2, sizeof(size_t)), total = 0;
+	for (size_t s = 0; s < x->npc; s++)
+		if (x->pc[s].kv && x->pc[s].n)
+			start[(x->pc[s].kv >> 32) - 1 + 1]++, total++;
+	for (size_t k = 0; k < x->nak; k++)
+		start[k + 1] += start[k];
+	struct aggv *g = xmalloc((total + 1) * sizeof(*g));
+	size_t *fill = xmalloc((x->nak + 1) * sizeof(size_t));
+	memcpy(fill, start, (x->nak + 1) * sizeof(size_t));
+	for (size_t s = 0; s < x->npc; s++)
+		if (x->pc[s].kv && x->pc[s].n)
+			g[fill[(x->pc[s].kv >> 32) - 1]++] = (struct aggv){ (uint32_t)x->pc[s].kv, 0 };
+	sb_t o = SB_INIT;
+	sb_addc(&o, '{');
+	int rc = 0;
+	for (size_t k = 0; k < nko && !rc; k++) {
+		uint32_t key = ko[k].key;
+		struct aggv *v = g + start[key];
+		size_t m = start[key + 1] - start[key];
+		for (size_t j = 1; j < m && !rc; j++)
+			rc = vstr(&x->vinfo[v[j].vid]) != vstr(&x->vinfo[v[0].vid]);
+		if (rc)
+			break;
+		qsort_r(v, m, sizeof(*v), cmp_aggv, x);
+		for (size_t j = 1; j < m && !rc; j++)
+			rc = same_value(x, v[j - 1].vid, v[j].vid);
+		if (k)
+			sb_addc(&o, ',');
+		size_t klen;
+		const char *kname = st_str(&x->akeys, key, &klen);
+		sb_add_json_strn(&o, kname, klen);
+		sb_adds(&o, ":[");
+		for (size_t j = 0; j < m; j++) {
+			size_t vlen;
+			const char *raw = st_str(&x->vals, v[j].vid, &vlen);
+			if (j)
+				sb_addc(&o, ',');
+			sb_add(&o, raw, vlen);
+		}
+		sb_addc(&o, ']');
+	}
+	sb_addc(&o, '}');
+	free(ko);
+	free(start);
+	free(fill);
+	free(g);
+	if (rc) {
+		sb_release(&o);
+		return -1;
+	}
+	free(x->agg_attributes);
+	x->agg_attributes = sb_detach(&o);
+	memset(x->aksens, 0, x->nak + 1);
+	nko = keys_in_order(x, 1, &ko);
+	sb_addc(&o, '[');
+	for (size_t k = 0; k < nko; k++) {
+		size_t klen;
+		const char *kname = st_str(&x->tkeys, ko[k].key, &klen);
+		if (k)
+			sb_addc(&o, ',');
+		sb_add_json_strn(&o, kname, klen);
+	}
+	sb_addc(&o, ']');
+	free(ko);
+	free(x->agg_types);
+	x->agg_types = sb_detach(&o);
+	return 0;
+}
+
+/* upstream's aggregates of the whole list, made anew with the counts */
+static void aggregate(imgindex_t *x)
+{
+	count_all(x);
+	if (aggregate_from_counts(x))
+		aggregate_first_seen(x);
 }
 
 /* ---- building ---- */
@@ -649,6 +921,12 @@ void imgindex_free(imgindex_t *x)
 	sb_release(&x->dec);
 	free(x->agg_attributes);
 	free(x->agg_types);
+	free(x->pc);
+	free(x->tcount);
+	free(x->akcount);
+	free(x->akfirst);
+	free(x->tkfirst);
+	free(x->aksens);
 	free(x);
 }
 
@@ -839,21 +1117,22 @@ size_t imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t 
 	size_t need = at < 0 ? (x->n ? 1 : 0) + ilen + 1 : ilen;
 	size_t room = at < 0 ? tl - x->close : to - from;
 	int in_place = x->verbatim && need <= room && 2 * (x->spaces + room - need) < tl + 65536;
-	sb_grow_exact(out, tl + need + (in_place ? 0 : reserve_for(tl + need)) + 1);
 	if (in_place) {
-		/* in place: the same length, [from, from + *n) rewritten */
-		sb_add(out, t, tl);
-		char *w = out->buf + from;
+		/* in place: the same length, [from, from + *n) rewritten, and
+		 * only those bytes in out */
+		size_t span = at < 0 ? need : room;
+		sb_grow_exact(out, span + 1);
 		if (at < 0 && x->n)
-			*w++ = ',';
-		memcpy(w, img ? img : "", ilen);
-		w += ilen;
+			sb_addc(out, ',');
+		sb_add(out, img ? img : "", ilen);
 		if (at < 0)
-			*w++ = ']';
-		memset(w, ' ', (size_t)(out->buf + from + room - w));
-		*n = at < 0 ? need : room;
+			sb_addc(out, ']');
+		while (out->len < span)
+			sb_addc(out, ' ');
+		*n = span;
 		return from;
 	}
+	sb_grow_exact(out, tl + need + reserve_for(tl + need) + 1);
 	/* anew, without the spaces earlier edits left */
 	sb_addc(out, '[');
 	size_t k = 0;
@@ -926,10 +1205,94 @@ static void compact(imgindex_t *x)
 	x->zgarbage = 0;
 }
 
-int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext, size_t changed)
+static int rec_has_key(const imgindex_t *x, const struct rec *r, int types, uint32_t key)
+{
+	if (!r)
+		return 0;
+	if (types) {
+		for (uint32_t j = 0; j < r->t_n; j++)
+			if (x->types[r->t_first + j] >> 1 == key)
+				return 1;
+	} else {
+		for (uint32_t j = 0; j < r->a_n; j++)
+			if (x->attrs[r->a_first + j].key == key)
+				return 1;
+	}
+	return 0;
+}
+
+/* Keeps the counts in step when image pos (the old record, or NULL for
+ * an append at pos == n) becomes the new one (or NULL: it is removed),
+ * and tells what the aggregates need: 0 nothing (no (key, value) pair
+ * and no type key came or went, no key's first image changed), 1 to be
+ * made from the counts (aggregate_from_counts, after the records are
+ * updated), 2 to be made anew from every image: when the edited image was
+ * the first with a key it no longer has and others have it (the next one
+ * is not known without a pass), or a key it touches is listed in an order
+ * that only the images' order decides. */
+static int agg_update(imgindex_t *x, const struct rec *old, const struct rec *nw, size_t pos)
+{
+	if (!x->pc)
+		return 2;
+	counts_fit(x);
+	const struct rec *rs[2] = { old, nw };
+	int changed = 0;
+	for (int side = 0; side < 2; side++) {
+		const struct rec *r = rs[side];
+		for (uint32_t j = 0; r && j < r->a_n; j++) {
+			const struct apair *a = &x->attrs[r->a_first + j];
+			if (x->aksens[a->key])
+				return 2;
+			struct pcount *c = pc_slot(x, (uint64_t)(a->key + 1) << 32 | a->vid);
+			if (side == 0 ? --c->n == 0 : c->n++ == 0)
+				changed = 1;
+			x->akcount[a->key] += side == 0 ? -1u : 1u;
+		}
+		for (uint32_t j = 0; r && j < r->t_n; j++) {
+			uint32_t key = x->types[r->t_first + j] >> 1;
+			if (side == 0 ? --x->tcount[key] == 0 : x->tcount[key]++ == 0)
+				changed = 1;
+		}
+	}
+	/* the first image of each key the edit touches */
+	for (int types = 0; types < 2; types++) {
+		uint32_t *first = types ? x->tkfirst : x->akfirst, *count = types ? x->tcount : x->akcount;
+		for (int side = 0; side < 2; side++) {
+			const struct rec *r = rs[side];
+			uint32_t nm = !r ? 0 : types ? r->t_n : r->a_n;
+			for (uint32_t j = 0; j < nm; j++) {
+				uint32_t key = types ? x->types[r->t_first + j] >> 1 : x->attrs[r->a_first + j].key;
+				if (side == 0 && first[key] == pos) {
+					if (!rec_has_key(x, nw, types, key)) {
+						if (count[key])
+							return 2;
+						first[key] = UINT32_MAX;
+					}
+					changed = 1; /* its place among the members may differ */
+				} else if (side == 1 && (first[key] == UINT32_MAX || first[key] > pos)) {
+					first[key] = (uint32_t)pos;
+					changed = 1;
+				}
+			}
+		}
+		if (old && !nw) {
+			/* a removal: the later first images move up */
+			size_t nk = types ? x->ntk : x->nak;
+			for (size_t k = 0; k < nk; k++)
+				if (first[k] != UINT32_MAX && first[k] > pos)
+					first[k]--;
+		}
+	}
+	return changed;
+}
+
+int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext, size_t from, size_t changed)
 {
 	struct rec nr = { 0 };
 	size_t ilen = img ? strlen(img) : 0;
+	int whole = changed == (size_t)-1;
+	if (!whole && (from + changed > x->text.len || changed != newtext->len))
+		return -1;
 	if (img) {
 		sb_t scratch = SB_INIT;
 		size_t na = x->nattrs, nt = x->ntypes, nz = x->zbuf.len;
@@ -941,8 +1304,8 @@ int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext, size_
 			return -1;
 		}
 	}
+	int agg = agg_update(x, at >= 0 ? &x->recs[at] : NULL, img ? &nr : NULL, at >= 0 ? (size_t)at : x->n);
 	int rehash = 0;
-	int64_t delta = (int64_t)newtext->len - (int64_t)x->text.len;
 	if (at < 0) {
 		GROW(x->recs, x->n, x->cap);
 		nr.off = x->close + (x->n ? 1 : 0);
@@ -963,17 +1326,13 @@ int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext, size_
 			nr.off = old->off;
 			nr.len = (uint32_t)ilen;
 			*old = nr;
-			at++;
 		} else {
+			rehash = z_remove(x, (size_t)at) != 0;
 			memmove(old, old + 1, (x->n - (size_t)at - 1) * sizeof(*old));
 			x->n--;
-			rehash = 1;
 		}
-		for (size_t i = (size_t)at; i < x->n; i++)
-			x->recs[i].off = (uint64_t)((int64_t)x->recs[i].off + delta);
-		x->close = (size_t)((int64_t)x->close + delta);
 	}
-	if (changed == (size_t)-1) {
+	if (whole) {
 		/* written anew: the images back to back */
 		size_t off = 1;
 		for (size_t i = 0; i < x->n; i++) {
@@ -982,16 +1341,20 @@ int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext, size_
 		}
 		x->close = x->n ? off - 1 : 1;
 		x->spaces = 0;
+		sb_release(&x->text);
+		x->text = *newtext;
+		sb_init(newtext, 0);
 	} else {
-		x->spaces = x->spaces + (size_t)((int64_t)changed - (at < 0 ? (int64_t)changed : (int64_t)ilen));
+		/* in place: the text keeps its length and offsets; a removal
+		 * leaves the close where it was, its bytes now spaces */
+		memcpy(x->text.buf + from, newtext->buf, changed);
+		x->spaces = x->spaces + changed - (at < 0 ? changed : ilen);
 	}
 	x->verbatim = 1;
-	sb_release(&x->text);
-	x->text = *newtext;
-	sb_init(newtext, 0);
 	compact(x);
 	if (rehash)
 		z_rebuild(x);
-	aggregate(x);
+	if (agg == 2 || (agg == 1 && aggregate_from_counts(x)))
+		aggregate(x);
 	return 0;
 }

@@ -72,20 +72,25 @@ void imgindex_filter_free(imgindex_filter_t *f);
  * img (NULL): remove image at; at < 0: append img. img is one image's JSON
  * text (any form the scan reads; image_dump's is canonical already). */
 
-/* The list's text after the edit, appended to out (empty; the index is
- * unchanged). When the index's text is the stored one byte for byte
- * (after our own writes) and the edit fits, it is made in place: the
+/* What the edit makes of the list's text, appended to out (empty; the
+ * index is unchanged). When the index's text is the stored one byte for
+ * byte (after our own writes) and the edit fits, it is made in place: the
  * text keeps its length, a removed image or the rest of a shorter one
  * turns into spaces, an appended one takes room left after the ']' (each
- * text written anew gets some); then the result is the offset of the
- * rewritten bytes and *n their number, so that an engine storing text can
- * write only those. Else 0, and *n is (size_t)-1: the whole text. */
+ * text written anew gets some); then out holds only the rewritten bytes,
+ * the result is their offset in the text and *n their number, so that an
+ * engine storing text writes only those, and nothing costs a copy of the
+ * whole list. Else out holds the whole new text, the result is 0 and *n
+ * is (size_t)-1. */
 size_t imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t *out, size_t *n);
-/* Applies the edit, taking the text imgindex_splice_text made for it
- * (newtext: its buffer becomes the index's; newtext is left empty); the
- * index's text is then taken to be the stored one; changed is the *n
- * imgindex_splice_text gave. Returns 0, or -1 when
- * img does not scan as an image (nothing changed). */
-int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext, size_t changed);
+/* Applies the edit, with what imgindex_splice_text made for it: from and
+ * changed are its result and *n; newtext its out (the whole text's buffer
+ * becomes the index's, and newtext is left empty; rewritten bytes are
+ * copied in place). The index's text is then taken to be the stored one.
+ * The aggregates are brought up to date from per-pair counts, and made
+ * anew from every image only when an order-dependent listing or a key's
+ * first image asks for it. Returns 0, or -1 when img does not scan as an
+ * image or the bytes do not fit the text (nothing changed). */
+int imgindex_apply(imgindex_t *x, long at, const char *img, sb_t *newtext, size_t from, size_t changed);
 
 #endif
