@@ -202,4 +202,11 @@ enum slurm_outcome slurm_output_parse(const char *text, size_t len, const char *
  * the text is not UTF-8, which upstream's read fails on). */
 int slurm_stderr_filter(const char *text, size_t len, sb_t *out);
 
+/* 1 when the squeue/sacct state (len bytes at s) is one of upstream's
+ * STATES_FINISHED (the job will not run again), else 0. */
+int slurm_state_finished(const char *s, size_t len);
+/* 1 when sbatch's stderr says the failure goes away by itself (a timeout,
+ * no controller), so that the submission is worth retrying. */
+int slurm_sbatch_transient(const char *msg);
+
 #endif
