@@ -20,7 +20,7 @@ from conftest import ADMIN_EMAIL, Server, init_db
 sys.path.insert(0, str(Path(__file__).parent / "mock_tasks"))
 sys.path.insert(0, str(Path(__file__).parent / "pixi_standin"))
 import build_wheels  # noqa: E402
-import project as pixi_project  # noqa: E402
+import pixi_project  # noqa: E402
 
 MOCK_DIR = Path(__file__).parent / "mock_tasks"
 WHEELS = "/usr/share/python-wheels"

@@ -280,6 +280,12 @@ int cj_run_in_slurm(job_t *j, const script_ctx_t *c, const char *const *scripts,
 		cj_fail(j, "success_file_remote='%s' missing.", success.buf);
 		goto out;
 	}
+	/* both outputs into the log, as the local scripts' are (upstream logs
+	 * the stderr of a failed job only) */
+	text = read_if_exists(j, err_path.buf);
+	if (*text)
+		cj_log(j, LOG_DEBUG, "SLURM-job stderr:\n%s", text);
+	free(text);
 	text = read_if_exists(j, out_path.buf);
 	cj_log(j, LOG_DEBUG, "SLURM-job stdout:\n%s", text);
 	cj_log(j, LOG_INFO, "SLURM-job execution completed successfully, continue.");

@@ -1,4 +1,4 @@
-"""The PEP 517 / PEP 660 build backend of the pixi test project (tests/pixi_standin/project.py puts it at the
+"""The PEP 517 / PEP 660 build backend of the pixi test project (tests/pixi_standin/pixi_project.py puts it at the
 project's root, `backend-path = ["."]`): standard library only, since this machine has no `wheel` package for
 setuptools and the pixi stand-in installs offline. A regular wheel holds the files under src/; an editable one a
 `.pth` file naming src/, as setuptools' and hatchling's editable wheels do."""
