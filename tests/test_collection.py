@@ -444,6 +444,24 @@ def test_collect_pixi(api, db, tmp_path):
     assert not (tasks_dir(tmp_path) / "1" / "mock-pixi-tasks").joinpath("1.2.3").exists()
 
 
+def check_pixi_group(api, db, tg, src):
+    """What a pixi collection leaves (local or over SSH): the simplified pyproject.toml, pixi's lock file as
+    env_info, the manifest's tasks run by the project's Python wrapper. Returns (lock, converter task, its
+    command)."""
+    pyproject = (src / "pyproject.toml").read_text()
+    assert 'platforms = ["linux-64"]' in pyproject and "[tool.pixi.tasks]" not in pyproject, pyproject
+    lock = (src / "pixi.lock").read_text()
+    assert lock.startswith("version: 6\n") and "- pypi: ./\n  name: fractal-tasks-mock\n  version: 0.0.1\n" in lock
+    sha = lock.split("sha256: ")[1].split("\n")[0]
+    assert db.query(f"SELECT length(env_info) FROM taskgroupv2 WHERE id = {tg['id']} AND env_info LIKE "
+                    f"'version: 6%sha256: {sha}%'") == [[str(len(lock))]]
+    assert [t["name"] for t in tg["task_list"]] == [t["name"] for t in manifest()["task_list"]]
+    conv = next(t for t in tg["task_list"] if t["name"] == "generic_task_converter")
+    command = api.get(f"/api/v2/task/{conv['id']}/")[1]["command_non_parallel"]
+    assert command == f"{src}/project_python.sh {src}/src/fractal_tasks_mock/generic_task_converter.py"
+    return lock, conv, command
+
+
 def test_collect_pixi_with_the_stand_in_then_deactivate_reactivate(api, db, tmp_path):
     """The whole local pixi collection, with the pixi stand-in of tests/pixi_standin (no pixi binary here)."""
     home = pixi_project.install_pixi(tmp_path)
@@ -467,18 +485,7 @@ def test_collect_pixi_with_the_stand_in_then_deactivate_reactivate(api, db, tmp_
     src = path / "source_dir"
     assert (tg["origin"], tg["path"], tg["pixi_version"]) == ("pixi", str(path), pixi_project.PIXI_VERSION)
     assert tg["archive_path"] == str(path / tgz.name) and tg["venv_path"] is None
-    # pyproject.toml simplified before pixi read it; the lock file it wrote is the group's env_info
-    pyproject = (src / "pyproject.toml").read_text()
-    assert 'platforms = ["linux-64"]' in pyproject and "[tool.pixi.tasks]" not in pyproject, pyproject
-    lock = (src / "pixi.lock").read_text()
-    assert lock.startswith("version: 6\n") and "- pypi: ./\n  name: fractal-tasks-mock\n  version: 0.0.1\n" in lock
-    sha = lock.split("sha256: ")[1].split("\n")[0]
-    assert db.query(f"SELECT length(env_info) FROM taskgroupv2 WHERE id = {tg['id']} AND env_info LIKE "
-                    f"'version: 6%sha256: {sha}%'") == [[str(len(lock))]]
-    assert [t["name"] for t in tg["task_list"]] == [t["name"] for t in manifest()["task_list"]]
-    conv = next(t for t in tg["task_list"] if t["name"] == "generic_task_converter")
-    command = api.get(f"/api/v2/task/{conv['id']}/")[1]["command_non_parallel"]
-    assert command == f"{src}/project_python.sh {src}/src/fractal_tasks_mock/generic_task_converter.py"
+    lock, conv, command = check_pixi_group(api, db, tg, src)
     # the task runs with the environment's Python, through the wrapper
     assert run_task(command, tmp_path, {"zarr_dir": str(tmp_path / "zarr")}, "conv") is None
     python = subprocess.run([str(src / "project_python.sh"), "-c", "import sys; print(sys.prefix)"],

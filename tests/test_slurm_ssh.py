@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from test_collection import collect_wheel, manifest, post_form, wait_activity, wheels  # noqa: F401 (wheels: a fixture)
+from test_collection import check_pixi_group, collect_wheel, manifest, post_form, wait_activity, wheels  # noqa: F401 (wheels: a fixture)
 from test_jobs import add, cmd, job_row, submit, task, wait
 from test_slurm import USER, Site, one_task_job, running_slurm_job, same_as_local, \
     sigterm_scancels_and_fails_the_job, slurm_state
@@ -296,15 +296,7 @@ def test_pixi_over_ssh_installs_through_slurm_then_runs_a_task_and_goes_through_
                              "#SBATCH --time=10\n" % act["id"]), script
     assert (path / "scripts" / f"{prefix}-success.txt").exists()
     assert {p.lstat().st_uid for p in path.rglob("*")} == {site.uid}  # lstat: the venv links to /usr/bin/python3
-    assert 'platforms = ["linux-64"]' in (src / "pyproject.toml").read_text()
-    lock = (src / "pixi.lock").read_text()
-    sha = lock.split("sha256: ")[1].split("\n")[0]
-    assert db.query(f"SELECT length(env_info) FROM taskgroupv2 WHERE id = {tg['id']} AND env_info LIKE "
-                    f"'version: 6%sha256: {sha}%'") == [[str(len(lock))]]
-    assert [t["name"] for t in tg["task_list"]] == [t["name"] for t in manifest()["task_list"]]
-    conv = next(t for t in tg["task_list"] if t["name"] == "generic_task_converter")
-    command = api.get(f"/api/v2/task/{conv['id']}/")[1]["command_non_parallel"]
-    assert command == f"{src}/project_python.sh {src}/src/fractal_tasks_mock/generic_task_converter.py"
+    lock, conv, _ = check_pixi_group(api, db, tg, src)
 
     # the collected task runs through SLURM over SSH, with the pixi environment's Python
     pid, did, wid, zarr_dir = site.project()

@@ -5,8 +5,10 @@
  *                   batching heuristics (_batching.py), slurm_mem_to_MB, and
  *                   what the runner adds per job (account, worker_init)
  *   slurm_script.c  the sbatch script, the file names of a SLURM job, the
- *                   worker's input JSON, the parser of its output file and
- *                   the executor_error_log filter of a job's stderr
+ *                   worker's input JSON, the parser of its output file,
+ *                   the executor_error_log filter of a job's stderr, and
+ *                   what squeue's states and sbatch's refusals mean (also
+ *                   used by collect/pixi_slurm.c)
  * Nothing here touches the database, HTTP, files or processes: the executor
  * (exec_slurm.c) reads and writes, these functions only compute.
  *
