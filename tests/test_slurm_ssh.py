@@ -354,3 +354,27 @@ def test_pixi_over_ssh_failures_fail_the_activity_with_pixi_s_and_slurm_s_words(
     db.execute(f"UPDATE resource SET tasks_pixi_config = '{json.dumps(cfg)}'")
     log = failed({"use_pixi_lockfile": "false"})
     assert "Pixi executable /nonexistent/pixi/0.47.0/bin/pixi not found or not executable" in log, log
+
+
+def test_pixi_over_ssh_server_stopped_during_the_slurm_job_scancels_it(env, db, tmp_path):
+    site = PixiSshSite(env, tmp_path, grace="1")
+    try:
+        api = site.api
+        act = collect_pixi(api, pixi_project.pixi_targz(tmp_path), {"use_pixi_lockfile": "false"})
+        deadline = time.time() + 60
+        log = ""
+        while "SLURM-job submission successful" not in log:
+            assert time.time() < deadline, "no SLURM job submitted within 60 s: " + log
+            time.sleep(0.1)
+            log = api.get(f"/api/v2/task-group/activity/{act['id']}/")[1]["log"] or ""
+        sid = slurm_job_of(log)
+        assert site.server.stop() == 0, site.server.output()
+        assert db.query(f"SELECT status, taskgroupv2_id FROM taskgroupactivityv2 WHERE id = {act['id']}") == \
+            [["failed", None]]
+        assert db.query(f"SELECT count(*) FROM taskgroupactivityv2 WHERE id = {act['id']} AND log LIKE "
+                        f"'%fractal-server is shutting down: SLURM job {sid} was scancelled.%'") == [["1"]]
+        assert db.query("SELECT count(*) FROM taskgroupv2") == [["0"]]
+        assert slurm_state(sid)[0] == "CANCELLED"
+        assert not Path(site.user_dir, "remote_tasks", str(act["user_id"]), "fractal-tasks-mock", "0.0.1").exists()
+    finally:
+        shutil.rmtree(site.base, ignore_errors=True)

@@ -17,7 +17,9 @@
  * the same): an sbatch failure that SLURM calls transient is retried twice,
  * and an squeue that fails ends the polling only on its third failure in a
  * row (upstream: at once), since a busy slurmctld does not mean the job has
- * ended. The end is decided, as upstream decides it, by the success file. */
+ * ended. The end is decided, as upstream decides it, by the success file.
+ * And when the server stops during the job, the SLURM job is scancelled
+ * (upstream's thread just ends, and the install goes on). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +192,29 @@ static int pause_or_stop(job_t *j, int64_t usec)
 	return bgjob_stopping(j->bg);
 }
 
+/* The server is stopping, so the job's host runs nothing more: scancel over
+ * a host of its own (the same shared connection, not registered with the
+ * job), so that the install does not go on in a folder the failure handler
+ * removes next. Best effort: a failure is logged. */
+static void scancel_at_stop(job_t *j, long long id)
+{
+	sb_t why = SB_INIT;
+	host_t *h = host_ssh_open(NULL, json_string_value(json_object_get(j->r.resource, "host")),
+				  json_string_value(json_object_get(j->r.profile, "username")),
+				  json_string_value(json_object_get(j->r.profile, "ssh_key_path")), NULL, &why);
+	char idb[32];
+	snprintf(idb, sizeof(idb), "%lld", id);
+	char *argv[] = { "scancel", idb, NULL };
+	host_run_t r = HOST_RUN_INIT;
+	if (h && !host_run(h, argv, NULL, &r) && r.started && r.code == 0)
+		cj_log(j, LOG_WARNING, "fractal-server is shutting down: scancelled SLURM job %lld.", id);
+	else
+		cj_log(j, LOG_ERROR, "scancel of SLURM job %lld failed: %s%s", id, why.buf, r.err.buf);
+	host_run_release(&r);
+	host_close(h);
+	sb_release(&why);
+}
+
 /* _read_file_if_exists */
 static char *read_if_exists(job_t *j, const char *path)
 {
@@ -260,7 +285,8 @@ int cj_run_in_slurm(job_t *j, const script_ctx_t *c, const char *const *scripts,
 			break;
 		}
 		if (pause_or_stop(j, interval * 1000000)) {
-			cj_fail(j, "fractal-server is shutting down: SLURM job %lld was left to itself.", id);
+			scancel_at_stop(j, id);
+			cj_fail(j, "fractal-server is shutting down: SLURM job %lld was scancelled.", id);
 			goto out;
 		}
 	}

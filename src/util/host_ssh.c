@@ -621,13 +621,21 @@ static int ssh_read_file(host_t *h, const char *path, sb_t *out, sb_t *err)
 	return rc;
 }
 
+/* Also once the job is stopping: the clean-up of a failed job (a half-made
+ * folder) is one quick command on the open master, not new work, and only
+ * this machine's rmtree would otherwise do it (host_local's is no command). */
 static int ssh_rmtree(host_t *h, const char *path, sb_t *err)
 {
+	ssh_host_t *s = (ssh_host_t *)h;
+	bgjob_t *job = s->job;
+	if (job && bgjob_stopping(job))
+		s->job = NULL;
 	sb_t cmd = SB_INIT;
 	sb_adds(&cmd, "rm -r -- ");
 	host_sh_quote(&cmd, path);
-	int rc = shell_ok((ssh_host_t *)h, cmd.buf, path, NULL, err);
+	int rc = shell_ok(s, cmd.buf, path, NULL, err);
 	sb_release(&cmd);
+	s->job = job;
 	return rc;
 }
 
