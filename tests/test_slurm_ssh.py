@@ -250,6 +250,9 @@ class PixiSshSite(SshSite):
     def profile_extra(self):
         return dict(super().profile_extra(), pixi_cache_dir=f"{self.user_dir}/pixi_cache")
 
+    def env_extra(self):
+        return dict(super().env_extra(), FRACTAL_ENABLE_TASK_GROUP_RESET="true")
+
 
 @pytest.fixture
 def pixi_site(env, tmp_path):
@@ -309,6 +312,9 @@ def test_pixi_over_ssh_installs_through_slurm_then_runs_a_task_and_goes_through_
     assert act["status"] == "OK", act["log"]
     assert "fractal_server.tasks.v2.ssh.deactivate_pixi.ID" in act["log"]
     assert not src.exists() and (path / tgz.name).exists()
+    # the admin reset is for local resources only, as upstream's
+    assert api.post(f"/admin/v2/task-group/{tg['id']}/reset/pixi/", body={})[:2] == \
+        (422, {"detail": "Resource type slurm_ssh not supported."})
     # reactivation: the stored lock file, a frozen install in a new SLURM job
     act = wait_activity(api, api.post(f"/api/v2/task-group/{tg['id']}/reactivate/")[1]["id"])
     assert act["status"] == "OK", act["log"]
