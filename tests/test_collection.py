@@ -18,7 +18,9 @@ import pytest
 from conftest import ADMIN_EMAIL, Server, init_db
 
 sys.path.insert(0, str(Path(__file__).parent / "mock_tasks"))
+sys.path.insert(0, str(Path(__file__).parent / "pixi_standin"))
 import build_wheels  # noqa: E402
+import pixi_project  # noqa: E402
 
 MOCK_DIR = Path(__file__).parent / "mock_tasks"
 WHEELS = "/usr/share/python-wheels"
@@ -440,3 +442,63 @@ def test_collect_pixi(api, db, tmp_path):
     assert "[extract-tar-gz-pixi, " in act["log"]
     assert db.query("SELECT count(*) FROM taskgroupv2") == [["0"]]
     assert not (tasks_dir(tmp_path) / "1" / "mock-pixi-tasks").joinpath("1.2.3").exists()
+
+
+def check_pixi_group(api, db, tg, src):
+    """What a pixi collection leaves (local or over SSH): the simplified pyproject.toml, pixi's lock file as
+    env_info, the manifest's tasks run by the project's Python wrapper. Returns (lock, converter task, its
+    command)."""
+    pyproject = (src / "pyproject.toml").read_text()
+    assert 'platforms = ["linux-64"]' in pyproject and "[tool.pixi.tasks]" not in pyproject, pyproject
+    lock = (src / "pixi.lock").read_text()
+    assert lock.startswith("version: 6\n") and "- pypi: ./\n  name: fractal-tasks-mock\n  version: 0.0.1\n" in lock
+    sha = lock.split("sha256: ")[1].split("\n")[0]
+    assert db.query(f"SELECT length(env_info) FROM taskgroupv2 WHERE id = {tg['id']} AND env_info LIKE "
+                    f"'version: 6%sha256: {sha}%'") == [[str(len(lock))]]
+    assert [t["name"] for t in tg["task_list"]] == [t["name"] for t in manifest()["task_list"]]
+    conv = next(t for t in tg["task_list"] if t["name"] == "generic_task_converter")
+    command = api.get(f"/api/v2/task/{conv['id']}/")[1]["command_non_parallel"]
+    assert command == f"{src}/project_python.sh {src}/src/fractal_tasks_mock/generic_task_converter.py"
+    return lock, conv, command
+
+
+def test_collect_pixi_with_the_stand_in_then_deactivate_reactivate(api, db, tmp_path):
+    """The whole local pixi collection, with the pixi stand-in of tests/pixi_standin (no pixi binary here)."""
+    home = pixi_project.install_pixi(tmp_path)
+    db.execute(f"UPDATE resource SET tasks_pixi_config = '{json.dumps(pixi_project.pixi_config(home))}'")
+    tgz = pixi_project.pixi_targz(tmp_path)
+    files = {"file": (tgz.name, tgz.read_bytes())}
+    # the archive has no pixi.lock: the frozen install of the default use_pixi_lockfile fails as pixi does
+    act = wait_activity(api, post_form(api, "/api/v2/task/collect/pixi/", {}, files)[1]["id"])
+    assert act["status"] == "failed"
+    assert "no lockfile available, can't do a frozen installation." in act["log"], act["log"]
+    assert db.query("SELECT count(*) FROM taskgroupv2") == [["0"]]
+
+    s, act, _ = post_form(api, "/api/v2/task/collect/pixi/", {"use_pixi_lockfile": "false"}, files)
+    assert s == 202, act
+    act = wait_activity(api, act["id"])
+    assert act["status"] == "OK", act["log"]
+    assert " - fractal_server.tasks.v2.local.collect_pixi.ID%d - " % act["id"] in act["log"]
+    assert "[install-tasks-pixi, " in act["log"] and "The default environment has been installed." in act["log"]
+    tg = api.get(f"/api/v2/task-group/{act['taskgroupv2_id']}/")[1]
+    path = tasks_dir(tmp_path) / str(act["user_id"]) / "fractal-tasks-mock" / "0.0.1"
+    src = path / "source_dir"
+    assert (tg["origin"], tg["path"], tg["pixi_version"]) == ("pixi", str(path), pixi_project.PIXI_VERSION)
+    assert tg["archive_path"] == str(path / tgz.name) and tg["venv_path"] is None
+    lock, conv, command = check_pixi_group(api, db, tg, src)
+    # the task runs with the environment's Python, through the wrapper
+    assert run_task(command, tmp_path, {"zarr_dir": str(tmp_path / "zarr")}, "conv") is None
+    python = subprocess.run([str(src / "project_python.sh"), "-c", "import sys; print(sys.prefix)"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert python == str(src / ".pixi" / "envs" / "default")
+
+    act = wait_activity(api, api.post(f"/api/v2/task-group/{tg['id']}/deactivate/")[1]["id"])
+    assert act["status"] == "OK", act["log"]
+    assert not src.exists() and (path / tgz.name).exists()
+    # reactivation installs again from the stored lock file, frozen
+    act = wait_activity(api, api.post(f"/api/v2/task-group/{tg['id']}/reactivate/")[1]["id"])
+    assert act["status"] == "OK", act["log"]
+    assert "--frozen --manifest-path" in act["log"], act["log"]
+    assert (src / "pixi.lock").read_text() == lock
+    assert run_task(command, tmp_path, {"zarr_dir": str(tmp_path / "zarr")}, "conv2") is None
+    assert api.get(f"/api/v2/task-group/{tg['id']}/")[1]["active"] is True

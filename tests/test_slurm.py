@@ -72,7 +72,7 @@ class Site:
     TYPE = "slurm_sudo"
 
     def resource_extra(self):
-        """What a resource of this type needs beyond the common fields."""
+        """What a resource of this type needs beyond the common fields (or instead of them)."""
         return {}
 
     def profile_extra(self):
@@ -95,10 +95,11 @@ class Site:
         api = self.api = self.server.http
         api.token = api.login()
         st, res, _ = api.post("/admin/v2/resource/", body={
-            "type": self.TYPE, "name": "Cluster", "jobs_local_dir": str(self.base / "jobs"), **self.resource_extra(),
+            "type": self.TYPE, "name": "Cluster", "jobs_local_dir": str(self.base / "jobs"),
             "tasks_local_dir": str(self.base / "tasks"), "jobs_slurm_python_worker": "/usr/bin/python3",
             "jobs_poll_interval": 1, "jobs_runner_config": RUNNER, "tasks_pixi_config": {},
-            "tasks_python_config": {"default_version": "3.11", "versions": {"3.11": "/usr/bin/python3"}}})
+            "tasks_python_config": {"default_version": "3.11", "versions": {"3.11": "/usr/bin/python3"}},
+            **self.resource_extra()})
         assert st == 201, res
         self.resource_id = res["id"]
         st, prof, _ = api.post(f"/admin/v2/resource/{res['id']}/profile/",

@@ -3,7 +3,9 @@ tests/slurm_cluster.sh through the real OpenSSH server of tests/sshd.sh (127.0.0
 the test user, host key checked against its own known_hosts). The same workflow as over sudo gives the same
 images, history and unit logs as the local runner; sshd stopped mid-job, a wrong key and an unreachable host
 end in a clear job log, with nothing left submitted."""
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from test_collection import collect_wheel, manifest, wait_activity, wheels  # noqa: F401 (wheels: a fixture)
+from test_collection import check_pixi_group, collect_wheel, manifest, post_form, wait_activity, wheels  # noqa: F401 (wheels: a fixture)
 from test_jobs import add, cmd, job_row, submit, task, wait
-from test_slurm import USER, Site, one_task_job, running_slurm_job, same_as_local, sigterm_scancels_and_fails_the_job, \
-    slurm_state
+from test_slurm import USER, Site, one_task_job, running_slurm_job, same_as_local, \
+    sigterm_scancels_and_fails_the_job, slurm_state
+import pixi_project  # noqa: E402 (tests/pixi_standin, on the path through test_collection)
 from test_slurm import test_squeue_route as squeue_route
 
 SSH_HOST = os.environ.get("SSHTEST_HOST")
@@ -228,3 +231,156 @@ def test_sigterm_scancels_over_ssh_and_fails_the_job(env, db, tmp_path):
 
 def test_squeue_route_over_ssh(site, db):
     squeue_route(site, db)  # the sudo test's checks, with squeue run over SSH as the user
+
+
+# ---- pixi: `pixi install` through SLURM, with the pixi stand-in of tests/pixi_standin ----
+
+PIXI_SLURM = {"partition": "main", "cpus": 1, "mem": "200M", "time": "10"}
+
+
+class PixiSshSite(SshSite):
+    """An SshSite whose resource has pixi (the stand-in, readable by USER) with a SLURM_CONFIG, and whose
+    profile a pixi cache folder of USER's."""
+
+    def resource_extra(self):
+        self.pixi_home = pixi_project.install_pixi(self.base)
+        cfg = pixi_project.pixi_config(self.pixi_home, SLURM_CONFIG=PIXI_SLURM)
+        return dict(super().resource_extra(), tasks_pixi_config=cfg)
+
+    def profile_extra(self):
+        return dict(super().profile_extra(), pixi_cache_dir=f"{self.user_dir}/pixi_cache")
+
+    def env_extra(self):
+        return dict(super().env_extra(), FRACTAL_ENABLE_TASK_GROUP_RESET="true")
+
+
+@pytest.fixture
+def pixi_site(env, tmp_path):
+    s = PixiSshSite(env, tmp_path)
+    yield s
+    s.close()
+
+
+def collect_pixi(api, tgz, fields=None):
+    s, act, _ = post_form(api, "/api/v2/task/collect/pixi/", fields or {}, {"file": (tgz.name, tgz.read_bytes())})
+    assert s == 202, act
+    return act
+
+
+def slurm_job_of(log):
+    """The SLURM job a pixi activity submitted, from its log."""
+    m = re.search(r"SLURM-job submission successful \(job_id=(\d+)\)", log)
+    assert m, log
+    return int(m.group(1))
+
+
+def test_pixi_over_ssh_installs_through_slurm_then_runs_a_task_and_goes_through_its_lifecycle(pixi_site, db,
+                                                                                               tmp_path):
+    site, api = pixi_site, pixi_site.api
+    tgz = pixi_project.pixi_targz(tmp_path)
+    logs = []
+    act = wait_activity(api, collect_pixi(api, tgz, {"use_pixi_lockfile": "false"})["id"], logs=logs)
+    assert act["status"] == "OK", act["log"]
+    log = act["log"]
+    assert len(set(logs)) >= 2 and all(logs[-1].startswith(x) for x in logs[:-1])
+    assert " - fractal_server.tasks.v2.ssh.collect_pixi.ID%d - " % act["id"] in log
+    # pixi ran in a SLURM job as the user, and its output is in the log
+    assert slurm_state(slurm_job_of(log)) == ("COMPLETED", USER)
+    assert "[install-tasks-pixi, " in log and "The default environment has been installed." in log, log
+    assert "SLURM-job execution completed successfully, continue." in log
+    path = Path(site.user_dir, "remote_tasks", str(act["user_id"]), "fractal-tasks-mock", "0.0.1")
+    src = path / "source_dir"
+    tg = api.get(f"/api/v2/task-group/{act['taskgroupv2_id']}/")[1]
+    assert (tg["path"], tg["origin"], tg["archive_path"]) == (str(path), "pixi", str(path / tgz.name))
+    prefix = re.search(r"/(\d+_collect)-submit\.sh", log).group(1)
+    script = (path / "scripts" / f"{prefix}-submit.sh").read_text()
+    assert script.startswith("#!/bin/bash\n#SBATCH --job-name=fractal_server.tasks.v2.ssh.collect_pixi.ID%d\n"
+                             "#SBATCH --partition=main\n#SBATCH --cpus-per-task=1\n#SBATCH --mem=200M\n"
+                             "#SBATCH --time=10\n" % act["id"]), script
+    assert (path / "scripts" / f"{prefix}-success.txt").exists()
+    assert {p.lstat().st_uid for p in path.rglob("*")} == {site.uid}  # lstat: the venv links to /usr/bin/python3
+    lock, conv, _ = check_pixi_group(api, db, tg, src)
+
+    # the collected task runs through SLURM over SSH, with the pixi environment's Python
+    pid, did, wid, zarr_dir = site.project()
+    add(api, pid, wid, conv["id"], args_non_parallel={})
+    job = wait(api, pid, submit(api, pid, wid, did)["id"], timeout=120)
+    assert job["status"] == "done", job["log"]
+    assert api.request("DELETE", f"/api/v2/project/{pid}/workflow/{wid}/")[0] == 204
+
+    act = wait_activity(api, api.post(f"/api/v2/task-group/{tg['id']}/deactivate/")[1]["id"])
+    assert act["status"] == "OK", act["log"]
+    assert "fractal_server.tasks.v2.ssh.deactivate_pixi.ID" in act["log"]
+    assert not src.exists() and (path / tgz.name).exists()
+    # the admin reset is for local resources only, as upstream's
+    assert api.post(f"/admin/v2/task-group/{tg['id']}/reset/pixi/", body={})[:2] == \
+        (422, {"detail": "Resource type slurm_ssh not supported."})
+    # reactivation: the stored lock file, a frozen install in a new SLURM job
+    act = wait_activity(api, api.post(f"/api/v2/task-group/{tg['id']}/reactivate/")[1]["id"])
+    assert act["status"] == "OK", act["log"]
+    assert "#SBATCH" not in act["log"] and "--frozen --manifest-path" in act["log"], act["log"]
+    assert slurm_state(slurm_job_of(act["log"])) == ("COMPLETED", USER)
+    assert (src / "pixi.lock").read_text() == lock and (src / "project_python.sh").exists()
+    assert api.get(f"/api/v2/task-group/{tg['id']}/")[1]["active"] is True
+
+    act = wait_activity(api, api.post(f"/api/v2/task-group/{tg['id']}/delete/")[1]["id"])
+    assert act["status"] == "OK", act["log"]
+    assert not path.exists()
+    assert api.get(f"/api/v2/task-group/{tg['id']}/")[0] == 404
+
+
+def test_pixi_over_ssh_failures_fail_the_activity_with_pixi_s_and_slurm_s_words(pixi_site, db, tmp_path):
+    api = pixi_site.api
+    tgz = pixi_project.pixi_targz(tmp_path)
+    path = Path(pixi_site.user_dir, "remote_tasks")
+
+    def failed(fields=None):
+        act = wait_activity(api, collect_pixi(api, tgz, fields)["id"])
+        assert act["status"] == "failed", act["log"]
+        # nothing left behind: no task group, no folder
+        assert db.query("SELECT count(*) FROM taskgroupv2") == [["0"]]
+        assert not any(p.name == "0.0.1" for p in path.rglob("*")), list(path.rglob("*"))
+        return act["log"]
+
+    # a frozen install (the default) and no pixi.lock in the archive: the SLURM job fails with pixi's error
+    log = failed()
+    assert slurm_state(slurm_job_of(log))[0] == "FAILED"
+    assert "SLURM-job stderr:\n" in log and "no lockfile available, can't do a frozen installation." in log, log
+    assert re.search(r"Task collect failed\. Original error: success_file_remote='[^']*-success\.txt' missing\.",
+                     log), log
+
+    # sbatch refuses the job: a partition the cluster does not have
+    cfg = pixi_project.pixi_config(pixi_site.pixi_home, SLURM_CONFIG=dict(PIXI_SLURM, partition="nosuch"))
+    db.execute(f"UPDATE resource SET tasks_pixi_config = '{json.dumps(cfg)}'")
+    log = failed({"use_pixi_lockfile": "false"})
+    assert "Submission of " in log and "Invalid partition name specified" in log, log
+
+    # no pixi where the resource says
+    cfg = pixi_project.pixi_config("/nonexistent/pixi/" + pixi_project.PIXI_VERSION, SLURM_CONFIG=PIXI_SLURM)
+    db.execute(f"UPDATE resource SET tasks_pixi_config = '{json.dumps(cfg)}'")
+    log = failed({"use_pixi_lockfile": "false"})
+    assert "Pixi executable /nonexistent/pixi/0.47.0/bin/pixi not found or not executable" in log, log
+
+
+def test_pixi_over_ssh_server_stopped_during_the_slurm_job_scancels_it(env, db, tmp_path):
+    site = PixiSshSite(env, tmp_path, grace="1")
+    try:
+        api = site.api
+        act = collect_pixi(api, pixi_project.pixi_targz(tmp_path), {"use_pixi_lockfile": "false"})
+        deadline = time.time() + 60
+        log = ""
+        while "SLURM-job submission successful" not in log:
+            assert time.time() < deadline, "no SLURM job submitted within 60 s: " + log
+            time.sleep(0.1)
+            log = api.get(f"/api/v2/task-group/activity/{act['id']}/")[1]["log"] or ""
+        sid = slurm_job_of(log)
+        assert site.server.stop() == 0, site.server.output()
+        assert db.query(f"SELECT status, taskgroupv2_id FROM taskgroupactivityv2 WHERE id = {act['id']}") == \
+            [["failed", None]]
+        assert db.query(f"SELECT count(*) FROM taskgroupactivityv2 WHERE id = {act['id']} AND log LIKE "
+                        f"'%fractal-server is shutting down: SLURM job {sid} was scancelled.%'") == [["1"]]
+        assert db.query("SELECT count(*) FROM taskgroupv2") == [["0"]]
+        assert slurm_state(sid)[0] == "CANCELLED"
+        assert not Path(site.user_dir, "remote_tasks", str(act["user_id"]), "fractal-tasks-mock", "0.0.1").exists()
+    finally:
+        shutil.rmtree(site.base, ignore_errors=True)

@@ -25,8 +25,4 @@ int check_no_ongoing_activity(http_req_t *req, db_t *db, int64_t tgid);
 int check_no_submitted_job(http_req_t *req, db_t *db, int64_t tgid);
 int check_no_related_wftask(http_req_t *req, db_t *db, int64_t tgid);
 
-/* Background work over SSH is not part of this server: 422 for a
- * slurm_ssh resource (what), 0 otherwise. */
-int refuse_ssh(http_req_t *req, const char *resource_type, const char *what);
-
 #endif

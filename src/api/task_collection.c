@@ -540,8 +540,6 @@ void api_task_collect_pixi(http_req_t *req)
 		sb_release(&m);
 		goto out;
 	}
-	if (refuse_ssh(req, up.resource_type, "Pixi task collection"))
-		goto out;
 	/* validate_pkgname_and_version */
 	const char *fn = file->filename;
 	size_t fl = strlen(fn);

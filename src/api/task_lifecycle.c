@@ -165,15 +165,6 @@ int check_no_related_wftask(http_req_t *req, db_t *db, int64_t tgid)
 	return bad;
 }
 
-int refuse_ssh(http_req_t *req, const char *resource_type, const char *what)
-{
-	if (resource_type && !strcmp(resource_type, "slurm_ssh")) {
-		http_errorf(req, 422, "%s on resources of type 'slurm_ssh' is not supported by this server.", what);
-		return 1;
-	}
-	return 0;
-}
-
 /* The task group's fields the routes need beyond tg_row_t. */
 typedef struct tg_extra {
 	int has_env_info;
@@ -312,9 +303,6 @@ static void lifecycle(http_req_t *req, enum lc_action action, int admin)
 		break;
 	}
 	if (admin && validate_user_profile_by_id(req, db, g.user_id, &up))
-		goto out;
-	/* over SSH: pip groups (pixi ones need pixi through SLURM, not done yet) */
-	if (!other && !strcmp(g.origin, "pixi") && refuse_ssh(req, up.resource_type, "Pixi task-group lifecycle operations"))
 		goto out;
 	static const enum collect_kind kinds[] = { CK_DEACTIVATE, CK_REACTIVATE, CK_DELETE };
 	static const char *const names[] = { "deactivate", "reactivate", "delete" };

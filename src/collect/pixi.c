@@ -1,8 +1,10 @@
 /* pixi.c — the actions on task groups installed with pixi from a source
  * archive (upstream's tasks/v2/local/collect_pixi.py, deactivate_pixi.py,
- * reactivate_pixi.py, and the admin reset): the variables of the pixi
- * templates, the pyproject.toml simplification (collect/pyproject.h),
- * and the steps of each action (collect/steps.h). */
+ * reactivate_pixi.py, and the admin reset; tasks/v2/ssh/ for slurm_ssh
+ * resources, where install and post-install run in a SLURM job:
+ * pixi_slurm.c): the variables of the pixi templates, the pyproject.toml
+ * simplification (collect/pyproject.h), and the steps of each action
+ * (collect/steps.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +78,13 @@ static int pixi_variables(job_t *j, script_ctx_t *c, int frozen, pixi_strings_t 
 	return 0;
 }
 
-/* edit_pyproject_toml_in_place_local */
+/* 1 on a slurm_ssh resource, where pixi runs through SLURM. */
+static int over_ssh(const job_t *j)
+{
+	return !strcmp(j->host->ops->name, "ssh");
+}
+
+/* edit_pyproject_toml_in_place_local / _ssh */
 static int simplify_pyproject(job_t *j, const char *source_dir)
 {
 	sb_t p = SB_INIT;
@@ -97,7 +105,7 @@ static int simplify_pyproject(job_t *j, const char *source_dir)
 	} else {
 		rc = cj_write_file(j, p.buf, out.buf, out.len);
 		if (!rc)
-			cj_log(j, LOG_DEBUG, "Replaced local %s with simplified version.", p.buf);
+			cj_log(j, LOG_DEBUG, "Replaced %s %s with simplified version.", over_ssh(j) ? "remote" : "local", p.buf);
 	}
 	sb_release(&out);
 	sb_release(&why);
@@ -105,7 +113,9 @@ static int simplify_pyproject(job_t *j, const char *source_dir)
 	return rc;
 }
 
-/* Steps 2..: install, post-install, chmod; *wrapper and *root parsed. */
+/* Steps 2..: install, post-install, chmod -R 755 of the source folder, here
+ * or (slurm_ssh) in one SLURM job; *wrapper and *root parsed (root NULL:
+ * not wanted). */
 static int pixi_install_steps(job_t *j, script_ctx_t *c, const char *source_dir, char **root, char **wrapper)
 {
 	char *so = NULL;
@@ -119,11 +129,26 @@ static int pixi_install_steps(job_t *j, script_ctx_t *c, const char *source_dir,
 	sb_release(&exe);
 	if (missing)
 		return -1;
-	if (cj_run_template(j, c, &tpl_pixi_install, NULL) || cj_save_log(j))
-		return -1;
-	if (cj_run_template(j, c, &tpl_pixi_post_install, &so) || cj_save_log(j)) {
-		free(so);
-		return -1;
+	int rc = -1;
+	if (over_ssh(j)) {
+		sb_t s2 = SB_INIT, s3 = SB_INIT;
+		int w = cj_write_template(j, c, &tpl_pixi_install, &s2) || cj_write_template(j, c, &tpl_pixi_post_install, &s3);
+		if (!w) {
+			cj_log(j, LOG_DEBUG, "Post-installation script written to remote_script3_path='%s'.", s3.buf);
+			cj_log(j, LOG_DEBUG, "Installation script written to remote_script2_path='%s'.", s2.buf);
+			cj_save_log(j);
+			const char *scripts[] = { s2.buf, s3.buf };
+			w = cj_run_in_slurm(j, c, scripts, 2, source_dir, &so);
+		}
+		sb_release(&s2);
+		sb_release(&s3);
+		if (w)
+			goto out;
+	} else {
+		if (cj_run_template(j, c, &tpl_pixi_install, NULL) || cj_save_log(j))
+			goto out;
+		if (cj_run_template(j, c, &tpl_pixi_post_install, &so) || cj_save_log(j))
+			goto out;
 	}
 	if (root) {
 		*root = cj_parse_label(j, so, "Package folder:");
@@ -131,13 +156,18 @@ static int pixi_install_steps(job_t *j, script_ctx_t *c, const char *source_dir,
 		if (!*wrapper) {
 			free(*root);
 			*root = NULL;
-			free(so);
-			return -1;
+			goto out;
 		}
 	}
+	if (over_ssh(j)) {
+		rc = 0;   /* the chmod was the SLURM job's last command */
+	} else {
+		char *argv[] = { "chmod", "-R", "755", (char *)source_dir, NULL };
+		rc = cj_run_argv(j, argv, 0, NULL, NULL);
+	}
+out:
 	free(so);
-	char *argv[] = { "chmod", "-R", "755", (char *)source_dir, NULL };
-	return cj_run_argv(j, argv, 0, NULL, NULL);
+	return rc;
 }
 
 static int read_lockfile(job_t *j, const char *source_dir, char **out)
@@ -189,7 +219,8 @@ int pixi_collect(job_t *j)
 		goto out;
 	sb_t manifest = SB_INIT;
 	sb_addf(&manifest, "%s/__FRACTAL_MANIFEST__.json", root);
-	int lm = cj_load_manifest(j, manifest.buf, root, wrapper, 1, &tasks);
+	/* over SSH, upstream does not look for the tasks' files */
+	int lm = cj_load_manifest(j, manifest.buf, root, wrapper, !over_ssh(j), &tasks);
 	sb_release(&manifest);
 	if (lm || cj_insert_tasks(j, tasks))
 		goto out;

@@ -345,15 +345,33 @@ const char *cj_var_value(const script_ctx_t *c, const char *name)
 	return NULL;
 }
 
-int cj_run_template(job_t *j, script_ctx_t *c, const collect_template_t *t, char **out)
+/* The frozen option must be one of the two upstream allows. */
+static int check_frozen(job_t *j, const script_ctx_t *c)
 {
-	cj_log(j, LOG_DEBUG, "_customize_and_run_template %s - START", t->name);
 	const char *frozen = cj_var_value(c, "FRACTAL_FROZEN_OPTION");
 	if (frozen && strcmp(frozen, "") && strcmp(frozen, "--frozen")) {
 		cj_fail(j, "Invalid replacement=('__FROZEN_OPTION__', '%s').", frozen);
 		return -1;
 	}
-	sb_t dir = SB_INIT, script = SB_INIT, envbuf[MAX_VARS];
+	return 0;
+}
+
+int cj_write_template(job_t *j, const script_ctx_t *c, const collect_template_t *t, sb_t *script)
+{
+	if (check_frozen(j, c))
+		return -1;
+	sb_t dir = SB_INIT;
+	sb_addf(&dir, "%s/scripts", j->tg.path);
+	sb_addf(script, "%s/%s_%s", dir.buf, c->prefix, t->name);
+	int rc = cj_mkdir(j, dir.buf, HOST_MKDIR_EXIST_OK) || cj_write_file(j, script->buf, t->text, strlen(t->text));
+	sb_release(&dir);
+	return rc ? -1 : 0;
+}
+
+int cj_run_template(job_t *j, script_ctx_t *c, const collect_template_t *t, char **out)
+{
+	cj_log(j, LOG_DEBUG, "_customize_and_run_template %s - START", t->name);
+	sb_t script = SB_INIT, envbuf[MAX_VARS];
 	char *env[MAX_VARS + 1];
 	for (int i = 0; i < c->nvar; i++) {
 		envbuf[i] = (sb_t)SB_INIT;
@@ -362,16 +380,14 @@ int cj_run_template(job_t *j, script_ctx_t *c, const collect_template_t *t, char
 	}
 	env[c->nvar] = NULL;
 	char **argv = xmalloc(sizeof(*argv) * (size_t)(c->nargs + 3));
-	sb_addf(&dir, "%s/scripts", j->tg.path);
-	sb_addf(&script, "%s/%s_%s", dir.buf, c->prefix, t->name);
+	int rc = -1;
+	if (cj_write_template(j, c, t, &script))
+		goto out;
 	argv[0] = "bash";
 	argv[1] = script.buf;
 	for (int i = 0; i < c->nargs; i++)
 		argv[2 + i] = c->args[i];
 	argv[2 + c->nargs] = NULL;
-	int rc = -1;
-	if (cj_mkdir(j, dir.buf, HOST_MKDIR_EXIST_OK) || cj_write_file(j, script.buf, t->text, strlen(t->text)))
-		goto out;
 	cj_log(j, LOG_DEBUG, "Now run 'bash %s' ", script.buf);
 	if (cj_run_argv(j, argv, 2, env, out))
 		goto out;
@@ -381,7 +397,6 @@ out:
 	for (int i = 0; i < c->nvar; i++)
 		sb_release(&envbuf[i]);
 	free(argv);
-	sb_release(&dir);
 	sb_release(&script);
 	return rc;
 }

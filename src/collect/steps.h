@@ -120,6 +120,10 @@ void cj_script_prefix(script_ctx_t *c, const char *action);
  * run as `bash <script> <args...>` with the variables in its environment;
  * *out gets its stdout (out may be NULL). */
 int cj_run_template(job_t *j, script_ctx_t *c, const collect_template_t *t, char **out);
+/* _customize_and_send_template: the script written to
+ * <path>/scripts/<prefix>_<name> on the host, not run; its path appended
+ * to *script. */
+int cj_write_template(job_t *j, const script_ctx_t *c, const collect_template_t *t, sb_t *script);
 /* The value of one variable, or NULL. */
 const char *cj_var_value(const script_ctx_t *c, const char *name);
 
@@ -148,5 +152,16 @@ int pixi_collect(job_t *j);
 int pixi_deactivate(job_t *j);
 /* reactivate (frozen forced) and reset (frozen iff asked) of a pixi group */
 int pixi_reinstall(job_t *j, int frozen);
+
+/* ---- pixi through SLURM (pixi_slurm.c) ---- */
+
+/* run_script_on_remote_slurm: on a slurm_ssh resource, the scripts (paths
+ * on the host, all in one folder) and then `chmod -R 755 <chmod_dir>` run
+ * in one SLURM job of tasks_pixi_config.SLURM_CONFIG, with c's variables
+ * exported; sbatch and squeue over the job's host, polled every
+ * jobs_poll_interval seconds, each state change in the log. *out gets the
+ * job's stdout (malloc'd). 0, or -1 with the reason in j->err. */
+int cj_run_in_slurm(job_t *j, const script_ctx_t *c, const char *const *scripts, int nscripts,
+		    const char *chmod_dir, char **out);
 
 #endif

@@ -171,17 +171,6 @@ static void poller_del_locked(sjob_t *sj)
 	}
 }
 
-/* upstream's STATES_FINISHED */
-static int state_finished(const char *s, size_t len)
-{
-	static const char *const fin[] = { "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
-					   "OUT_OF_MEMORY", "PREEMPTED", "SPECIAL_EXIT", "TIMEOUT" };
-	for (size_t i = 0; i < sizeof(fin) / sizeof(*fin); i++)
-		if (strlen(fin[i]) == len && !strncmp(fin[i], s, len))
-			return 1;
-	return 0;
-}
-
 /* Runs argv with h (this machine: as the server's user; SSH: as the
  * profile's); 0 and its stdout in *out when it exited 0; else -1 with what
  * happened in *err. *r (HOST_RUN_INIT, the caller releases it) keeps the
@@ -377,9 +366,9 @@ static void poll_once(void)
 		} else if ((st = find_state(g->out.buf, sj->id, ' ', &len))) {
 			sj->missing = 0;
 			sj->conn_failures = 0;
-			if (state_finished(st, len))
+			if (slurm_state_finished(st, len))
 				sj->done = 1;
-		} else if ((st = find_state(g->acct.buf, sj->id, '|', &len)) && state_finished(st, len)) {
+		} else if ((st = find_state(g->acct.buf, sj->id, '|', &len)) && slurm_state_finished(st, len)) {
 			sj->done = 1;
 		} else if (++sj->missing >= MISSING_POLLS) {
 			/* neither knows it has ended: slurmctld forgot it (a restart
@@ -874,17 +863,6 @@ out:
 	return rc;
 }
 
-/* SLURM's words for a failure that goes away by itself */
-static int sbatch_transient(const char *msg)
-{
-	static const char *const words[] = { "Socket timed out", "Unable to contact slurm controller",
-					     "temporarily unable", "Connection refused", "Zero Bytes were transmitted" };
-	for (size_t i = 0; i < sizeof(words) / sizeof(*words); i++)
-		if (strstr(msg, words[i]))
-			return 1;
-	return 0;
-}
-
 /* sbatch --parsable of sj's script, retried while SLURM says the failure is
  * transient; 0 with sj->id set, else -1 with err set. */
 static int sbatch(slurm_t *s, sjob_t *sj, sb_t *err)
@@ -908,7 +886,7 @@ static int sbatch(slurm_t *s, sjob_t *sj, sb_t *err)
 				py_repr_str(err, out.buf, out.len);
 			}
 		}
-		int again = r && attempt < SBATCH_TRIES && sbatch_transient(said.buf) && !runner_stopping();
+		int again = r && attempt < SBATCH_TRIES && slurm_sbatch_transient(said.buf) && !runner_stopping();
 		if (r && again) {
 			int pause = 1 << (attempt - 1);
 			wlog(s->base.job, "WARNING", "sbatch failed (attempt %d of %d), retrying in %d s: %s", attempt,

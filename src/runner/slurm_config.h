@@ -5,8 +5,10 @@
  *                   batching heuristics (_batching.py), slurm_mem_to_MB, and
  *                   what the runner adds per job (account, worker_init)
  *   slurm_script.c  the sbatch script, the file names of a SLURM job, the
- *                   worker's input JSON, the parser of its output file and
- *                   the executor_error_log filter of a job's stderr
+ *                   worker's input JSON, the parser of its output file,
+ *                   the executor_error_log filter of a job's stderr, and
+ *                   what squeue's states and sbatch's refusals mean (also
+ *                   used by collect/pixi_slurm.c)
  * Nothing here touches the database, HTTP, files or processes: the executor
  * (exec_slurm.c) reads and writes, these functions only compute.
  *
@@ -201,5 +203,12 @@ enum slurm_outcome slurm_output_parse(const char *text, size_t len, const char *
  * stripped. 1 and the text appended to out, or 0 when nothing is left (or
  * the text is not UTF-8, which upstream's read fails on). */
 int slurm_stderr_filter(const char *text, size_t len, sb_t *out);
+
+/* 1 when the squeue/sacct state (len bytes at s) is one of upstream's
+ * STATES_FINISHED (the job will not run again), else 0. */
+int slurm_state_finished(const char *s, size_t len);
+/* 1 when sbatch's stderr says the failure goes away by itself (a timeout,
+ * no controller), so that the submission is worth retrying. */
+int slurm_sbatch_transient(const char *msg);
 
 #endif

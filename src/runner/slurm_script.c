@@ -445,3 +445,25 @@ int slurm_stderr_filter(const char *text, size_t len, sb_t *out)
 	sb_release(&kept);
 	return found;
 }
+
+/* ---- SLURM's answers ---- */
+
+int slurm_state_finished(const char *s, size_t len)
+{
+	static const char *const fin[] = { "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
+					   "OUT_OF_MEMORY", "PREEMPTED", "SPECIAL_EXIT", "TIMEOUT" };
+	for (size_t i = 0; i < sizeof(fin) / sizeof(*fin); i++)
+		if (strlen(fin[i]) == len && !strncmp(fin[i], s, len))
+			return 1;
+	return 0;
+}
+
+int slurm_sbatch_transient(const char *msg)
+{
+	static const char *const words[] = { "Socket timed out", "Unable to contact slurm controller",
+					     "temporarily unable", "Connection refused", "Zero Bytes were transmitted" };
+	for (size_t i = 0; i < sizeof(words) / sizeof(*words); i++)
+		if (strstr(msg, words[i]))
+			return 1;
+	return 0;
+}

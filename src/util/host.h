@@ -135,6 +135,11 @@ host_t *host_ssh_open(bgjob_t *job, const char *host, const char *user, const ch
  * remote, or back. h must come from host_ssh_open. 0, or -1 with *err. */
 int host_ssh_put(host_t *h, const char *local, const char *remote, sb_t *err);
 int host_ssh_get(host_t *h, const char *remote, const char *local, sb_t *err);
+/* Appends s as one word for a POSIX shell: as it is when it holds only
+ * characters no shell treats specially, else single-quoted (a ' inside as
+ * '\''), so that no expansion, split or command ever comes of it. The remote
+ * command lines of host_ssh.c are made of these. */
+void host_sh_quote(sb_t *out, const char *s);
 /* Ends every master connection (server shutdown). */
 void host_ssh_shutdown(void);
 

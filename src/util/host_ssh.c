@@ -96,7 +96,7 @@ static double setting_seconds(const char *name, double def)
 
 /* ---- quoting for the remote shell ---- */
 
-static void sh_quote(sb_t *out, const char *s)
+void host_sh_quote(sb_t *out, const char *s)
 {
 	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,@%+-") == strlen(s)) {
 		sb_adds(out, s);
@@ -526,13 +526,13 @@ static int ssh_run(host_t *h, char *const argv[], char *const env[], host_run_t 
 		sb_adds(&cmd, "env");
 		for (size_t i = 0; env[i]; i++) {
 			sb_addc(&cmd, ' ');
-			sh_quote(&cmd, env[i]);
+			host_sh_quote(&cmd, env[i]);
 		}
 	}
 	for (size_t i = 0; argv[i]; i++) {
 		if (cmd.len)
 			sb_addc(&cmd, ' ');
-		sh_quote(&cmd, argv[i]);
+		host_sh_quote(&cmd, argv[i]);
 	}
 	int rc = ssh_exec(s, cmd.buf, NULL, NULL, res, &err);
 	if (rc == 0 && res->code == SSH_EXIT_ERROR && !master_alive(s->c)) {
@@ -621,20 +621,28 @@ static int ssh_read_file(host_t *h, const char *path, sb_t *out, sb_t *err)
 	return rc;
 }
 
+/* Also once the job is stopping: the clean-up of a failed job (a half-made
+ * folder) is one quick command on the open master, not new work, and only
+ * this machine's rmtree would otherwise do it (host_local's is no command). */
 static int ssh_rmtree(host_t *h, const char *path, sb_t *err)
 {
+	ssh_host_t *s = (ssh_host_t *)h;
+	bgjob_t *job = s->job;
+	if (job && bgjob_stopping(job))
+		s->job = NULL;
 	sb_t cmd = SB_INIT;
 	sb_adds(&cmd, "rm -r -- ");
-	sh_quote(&cmd, path);
-	int rc = shell_ok((ssh_host_t *)h, cmd.buf, path, NULL, err);
+	host_sh_quote(&cmd, path);
+	int rc = shell_ok(s, cmd.buf, path, NULL, err);
 	sb_release(&cmd);
+	s->job = job;
 	return rc;
 }
 
 static int ssh_mkdir(host_t *h, const char *path, int flags, sb_t *err)
 {
 	sb_t cmd = SB_INIT, q = SB_INIT;
-	sh_quote(&q, path);
+	host_sh_quote(&q, path);
 	if ((flags & HOST_MKDIR_PARENTS) && (flags & HOST_MKDIR_EXIST_OK))
 		sb_addf(&cmd, "mkdir -p -- %s", q.buf);
 	else if (flags & HOST_MKDIR_PARENTS) /* parents, but the folder itself must be new */
@@ -653,7 +661,7 @@ static int ssh_mkdir(host_t *h, const char *path, int flags, sb_t *err)
 static int ssh_test(host_t *h, const char *path, enum host_test what)
 {
 	sb_t cmd = SB_INIT, q = SB_INIT, err = SB_INIT;
-	sh_quote(&q, path);
+	host_sh_quote(&q, path);
 	if (what == HOST_EXECUTABLE)
 		sb_addf(&cmd, "test -f %s -a -x %s", q.buf, q.buf);
 	else
@@ -728,7 +736,7 @@ host_t *host_ssh_open(bgjob_t *job, const char *host, const char *user, const ch
 	sb_t cmd = SB_INIT, out = SB_INIT;
 	if (scratch_template) {
 		sb_adds(&cmd, "mktemp -d ");
-		sh_quote(&cmd, scratch_template);
+		host_sh_quote(&cmd, scratch_template);
 	} else {
 		sb_adds(&cmd, "true");
 	}
