@@ -607,3 +607,68 @@ def test_a_slurm_ssh_host_that_refuses_fails_the_job_at_once(env, db, tmp_path):
         assert int(db.query(f"SELECT count(*) FROM historyrun WHERE job_id = {jid}")[0][0]) == 0
     finally:
         assert s.stop() == 0, s.output()
+
+
+def canonical(items):
+    """The images as text, key order included (dict equality ignores it)."""
+    return [json.dumps(i) for i in items]
+
+
+def test_a_jobs_list_is_the_one_stored_and_served(env, db, tmp_path):
+    """The job's image list (runner/joblist.c): after each task the list it
+    wrote is handed to the images cache; what this server answers, what a
+    second server scans from the database and what is stored are the same,
+    key order included (jsonb's, as the images routes store it), and an edit
+    made afterwards applies to it."""
+    e = init_db(env, tmp_path)
+    a, b = Server(e, tmp_path), Server(e, tmp_path)
+    try:
+        api, other = a.http, b.http
+        api.token, other.token = api.login(), other.login()
+        t = tasks(api)
+        zd = tmp_path / "zarr"
+        pre = [{"zarr_url": f"{zd}/pre/{i}", "attributes": {"zz": i, "a": "x", "well": f"B{i}"},
+                "types": {"my_type": False, "3D": False}} for i in range(4)]
+        pid, did, wid, zarr_dir = project(api, tmp_path, pre)
+        base = f"/api/v2/project/{pid}/dataset/{did}"
+        assert len(images(api, pid, did)) == 4 and len(images(other, pid, did)) == 4  # both cached
+        add(api, pid, wid, t["create_ome_zarr"], args_non_parallel={"image_dir": "/tmp/input_images"})
+        add(api, pid, wid, t["parallel"])
+        add(api, pid, wid, t["mip"], meta_parallel={"parallel_tasks_per_job": 1})
+        job = wait(api, pid, submit(api, pid, wid, did)["id"])
+        assert job["status"] == "done", job["log"]
+        mine, fresh = images(api, pid, did), images(other, pid, did)
+        stored = json.loads(db.query(f"SELECT images FROM datasetv2 WHERE id = {did}")[0][0])
+        assert canonical(mine) == canonical(fresh) and mine == stored, (mine, fresh)
+        assert len(mine) > 4 and all(i["types"].get("my_type") is True for i in mine[:4])
+        for img in mine:
+            for field in ("attributes", "types"):
+                keys = list(img[field])
+                assert keys == sorted(keys, key=lambda k: (len(k.encode()), k.encode())), img
+        q = {"type_filters": {"3D": False}}
+        assert api.post(f"{base}/images/query/", body=q)[1] == other.post(f"{base}/images/query/", body=q)[1]
+        # an edit after the job, on the list the job handed over
+        st, img, _ = api.request("PATCH", f"{base}/images/", body={"zarr_url": mine[1]["zarr_url"],
+                                                                    "attributes": {"well": "Z9"}})
+        assert st == 200, img
+        assert api.request("DELETE", f"{base}/images/?zarr_url={mine[0]['zarr_url']}")[0] == 204
+        mine, fresh = images(api, pid, did), images(other, pid, did)
+        stored = json.loads(db.query(f"SELECT images FROM datasetv2 WHERE id = {did}")[0][0])
+        assert canonical(mine) == canonical(fresh) and mine == stored and mine[0]["attributes"]["well"] == "Z9"
+    finally:
+        assert a.stop() == 0, a.output()
+        assert b.stop() == 0, b.output()
+
+
+def test_a_job_never_overwrites_a_list_it_cannot_read(api, db, tmp_path):
+    tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
+    pid, did, wid, _ = project(api, tmp_path, [{"zarr_url": f"{tmp_path}/zarr/a"}])
+    add(api, pid, wid, tid, args_non_parallel={"sleep_time": 0})
+    # written by someone else: valid JSON (jsonb on PostgreSQL), not a list
+    db.execute(f"UPDATE datasetv2 SET images = '{{\"not\": \"a list\"}}' WHERE id = {did}")
+    job = wait(api, pid, submit(api, pid, wid, did)["id"])
+    assert job["status"] == "failed"
+    assert f"ValueError: the images of dataset {did} cannot be read: the images are not a JSON list" in job["log"], \
+        job["log"]
+    assert json.loads(db.query(f"SELECT images FROM datasetv2 WHERE id = {did}")[0][0]) == {"not": "a list"}
+    assert db.query("SELECT count(*) FROM historyrun") == [["0"]]

@@ -294,6 +294,15 @@ def test_sigterm_scancels_and_fails_the_job(env, db, tmp_path):
 def test_slurmctld_restart_during_a_job(site, db):
     api, pid, jid = one_task_job(site, 6)
     sid = running_slurm_job(db, jid)
+    # SLURM says RUNNING once it allocates, before slurmd has started the
+    # batch step: a controller stopped in between can lose that launch (a
+    # job RUNNING for ever, seen once under load), which is SLURM's, not
+    # ours. Restart it once the task itself runs.
+    wd_user = Path(api.get(f"/api/v2/project/{pid}/job/{jid}/")[1]["working_dir_user"]).name
+    deadline = time.time() + 60
+    while not test_jobs.live_processes("generic_task.py", wd_user) and time.time() < deadline:
+        time.sleep(0.1)
+    assert test_jobs.live_processes("generic_task.py", wd_user), "the task never started"
     subprocess.run(["bash", str(HERE / "slurm_cluster.sh"), "restart-ctld", CLUSTER], check=True,
                    capture_output=True)
     try:

@@ -162,7 +162,9 @@ int db_self_change_token(db_t *db, uint64_t *token);
 /* Edits one element of the JSON array in table.column of row id, inside
  * the caller's transaction: at >= 0 with item (one element's JSON text)
  * replaces element at; at >= 0 without item (NULL) removes it; at < 0
- * appends item. The caller has the text after the edit at hand: when n
+ * appends item; at < 0 without item, with n (size_t)-1, stores text
+ * (NUL-terminated) as the whole new array. The caller has the text after
+ * the edit at hand: when n
  * is (size_t)-1, text is all of it (text_len bytes); else the edit keeps
  * the stored text's length, text_len, and text holds the n bytes that
  * replace those at from. SQLite stores the whole text, or overwrites only

@@ -469,16 +469,18 @@ static int pg_row_version(db_t *db, const char *table, const char *column, int64
 static int pg_json_array_edit(db_t *db, const char *table, const char *column, int64_t id, long at, const char *item,
 			      const char *text, size_t text_len, size_t from, size_t n_changed, char version[64])
 {
-	(void)text;
 	(void)text_len;
 	(void)from;
-	(void)n_changed;
 	/* the text of one element, not of the list: jsonb edits its own copy */
 	char sql[256], idx[32];
 	db_param_t p[3];
 	int n;
 	const char *ret = "RETURNING xmin::text || '/' || ctid::text";
-	if (at < 0) {
+	if (at < 0 && !item && n_changed == (size_t)-1) {
+		/* the whole list anew (NUL-terminated) */
+		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = $1::jsonb WHERE id = $2 %s", table, column, ret);
+		p[0] = P_TEXT(text), p[1] = P_INT(id), n = 2;
+	} else if (at < 0) {
 		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = %s || jsonb_build_array($1::jsonb) WHERE id = $2 %s", table,
 			 column, column, ret);
 		p[0] = P_TEXT(item), p[1] = P_INT(id), n = 2;

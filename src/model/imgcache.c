@@ -188,6 +188,23 @@ static void insert(imglist_t *l)
 	pthread_mutex_unlock(&lock);
 }
 
+/* A new entry for x (taken), cached by insert(); one reference is the
+ * caller's. */
+static imglist_t *entry_new(int64_t did, imgindex_t *x, const char *version, int token_ok, uint64_t tok)
+{
+	imglist_t *l = xcalloc(1, sizeof(*l));
+	l->dataset_id = did;
+	snprintf(l->version, sizeof(l->version), "%s", version);
+	l->refs = 1;
+	l->x = x;
+	l->token = tok;
+	l->token_ok = token_ok;
+	l->bytes = imgindex_bytes(x) + sizeof(*l);
+	pthread_rwlock_init(&l->rw, NULL);
+	insert(l);
+	return l;
+}
+
 static imglist_t *build(db_t *db, int64_t did, int have_tok, uint64_t tok)
 {
 	char version[64];
@@ -211,17 +228,7 @@ static imglist_t *build(db_t *db, int64_t did, int have_tok, uint64_t tok)
 		sb_release(&err);
 		return NULL;
 	}
-	l = xcalloc(1, sizeof(*l));
-	l->dataset_id = did;
-	snprintf(l->version, sizeof(l->version), "%s", version);
-	l->refs = 1;
-	l->x = x;
-	l->token = tok;
-	l->token_ok = have_tok;
-	l->bytes = imgindex_bytes(x) + sizeof(*l);
-	pthread_rwlock_init(&l->rw, NULL);
-	insert(l);
-	return l;
+	return entry_new(did, x, version, have_tok, tok);
 }
 
 imglist_t *imglist_get(db_t *db, int64_t dataset_id)
@@ -407,4 +414,16 @@ void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committe
 	pthread_mutex_unlock(&lock);
 	free(e->img);
 	sb_release(&e->text);
+}
+
+void imglist_put(db_t *db, int64_t did, imgindex_t *x, const char *version, int have_self, uint64_t self)
+{
+	/* as imglist_edit_finish: current at the token now when no other
+	 * connection committed since the write */
+	uint64_t tok = 0, now = 0;
+	int current = have_self && db_change_token(db, &tok) == 0 && db_self_change_token(db, &now) == 0 && now == self;
+	imglist_t *l = entry_new(did, x, version, current, tok);
+	pthread_mutex_lock(&lock);
+	unref_locked(l);
+	pthread_mutex_unlock(&lock);
 }

@@ -30,6 +30,7 @@
 #include "util/sb.h"
 
 typedef struct imglist imglist_t;
+struct imgindex;
 
 /* Reads FRACTAL_IMAGES_CACHE_BYTES; -1 with a message in err when it is not
  * a non-negative integer. Called once at start (the default holds until). */
@@ -100,5 +101,14 @@ int imglist_edit(db_t *db, imglist_t *l, long at, const char *img, imglist_edit_
  * not check the version; then releases l as imglist_release and frees
  * what e holds. */
 void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committed);
+
+/* ---- a whole list written anew (the job runner) ----
+ * After the caller committed a write of the dataset's whole list (on db),
+ * caches x (taken) as its index: x is a scan of the text stored, version
+ * what db_json_array_edit gave for the write, self the connection's
+ * db_self_change_token read inside that transaction before the write
+ * (have_self 0 if it has none). Replaces the entry of an older version;
+ * an x over the whole budget is freed. */
+void imglist_put(db_t *db, int64_t dataset_id, struct imgindex *x, const char *version, int have_self, uint64_t self);
 
 #endif

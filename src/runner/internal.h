@@ -86,10 +86,40 @@ typedef struct wft {
 
 /* The workflow's tasks in order (the columns wf_execute() reads). */
 int wf_tasks_query(job_t *j, db_res_t **out);
+/* ---- the job's image list (joblist.c) ---- */
+
+typedef struct joblist joblist_t;
+/* The list scanned from the dataset's stored text (NULL or "" reads as
+ * empty), or NULL with the reason in err. Free with joblist_free. */
+joblist_t *joblist_load(const char *text, sb_t *err);
+void joblist_free(joblist_t *l);
+/* Appends {"zarr_url": ...} of every image matching both filters to
+ * filtered; returns the number matching the type filters alone. */
+size_t joblist_filter(joblist_t *l, json_t *type_filters, json_t *attribute_filters, json_t *filtered);
+/* Gives every image the status attribute of its latest history unit for
+ * that workflow task (those first), "unset" for the others: 0, or -1
+ * with the database's message in err. */
+int joblist_enrich(job_t *j, joblist_t *l, int64_t wftask_id, sb_t *err);
+/* A merged TaskOutput applied as upstream's post-task block: the number
+ * of new images, or -1 with err set (the list unchanged). */
+long joblist_apply(joblist_t *l, json_t *output, json_t *output_types, const char *zarr_dir, jerr_t *err);
+/* Writing the list: joblist_store inside the job's transaction (0, or -1
+ * on a database error), then joblist_store_finish after it, which hands
+ * the committed list to the images cache; last: the job will not use l
+ * again (its index is handed over instead of a copy). */
+typedef struct joblist_write {
+	sb_t text;
+	char version[64];
+	uint64_t self;
+	int have_self;
+} joblist_write_t;
+int joblist_store(job_t *j, joblist_t *l, joblist_write_t *w);
+void joblist_store_finish(job_t *j, joblist_t *l, joblist_write_t *w, int committed, int last);
+
 /* execute_tasks over rows first..last of wr: 0, or -1 with err set. images
- * is the dataset's list (owned; may be replaced). */
+ * is the dataset's list. */
 int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, const char *zarr_dir,
-	       json_t **images_p, json_t *job_type_filters, json_t *attribute_filters, jerr_t *err);
+	       joblist_t *images, json_t *job_type_filters, json_t *attribute_filters, jerr_t *err);
 /* zarr_url -> index of its first occurrence (new object). */
 json_t *images_index(json_t *images);
 

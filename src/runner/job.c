@@ -138,7 +138,8 @@ static void job_run(job_t *j)
 {
 	sb_t err = SB_INIT;
 	db_res_t *jr = NULL, *dr = NULL, *wr = NULL, *tr = NULL;
-	json_t *images = NULL, *attr_f = NULL, *type_f = NULL;
+	json_t *attr_f = NULL, *type_f = NULL;
+	joblist_t *images = NULL;
 	char *working_dir = NULL;
 	for (int attempt = 0; attempt < 50 && !j->db; attempt++) {
 		sb_reset(&err);
@@ -157,7 +158,7 @@ static void job_run(job_t *j)
 		log_error("JobV2 %lld not found.", (long long)j->a.job_id);
 		goto out;
 	}
-	if (db_exec(j->db, "SELECT name, zarr_dir, images FROM datasetv2 WHERE id = $1",
+	if (db_exec(j->db, "SELECT name, zarr_dir FROM datasetv2 WHERE id = $1",
 		    (db_param_t[]){ P_INT(j->a.dataset_id) }, 1, &dr) ||
 	    db_exec(j->db, "SELECT name FROM workflowv2 WHERE id = $1", (db_param_t[]){ P_INT(j->a.workflow_id) }, 1, &wr) ||
 	    !db_nrows(dr) || !db_nrows(wr)) {
@@ -220,11 +221,18 @@ static void job_run(job_t *j)
 			jerr_set(&je, JE_UNKNOWN, 0, "ValueError", "Invalid first_task_index=%d or last_task_index=%d (num_tasks=%d)",
 				 first, last, n);
 		} else {
-			images = jparse(db_text(dr, 0, 2));
-			if (!json_is_array(images)) {
-				json_decref(images);
-				images = json_array();
-			}
+			/* the text only while it is scanned (it can be large) */
+			sb_t le = SB_INIT;
+			char version[64], *text = NULL;
+			int vrc = db_row_version(j->db, "datasetv2", "images", j->a.dataset_id, version, &text);
+			if (vrc < 0)
+				jerr_set(&je, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+			else if (!(images = joblist_load(vrc ? text : NULL, &le)))
+				/* never overwrite a list we cannot read */
+				jerr_set(&je, JE_UNKNOWN, 0, "ValueError", "the images of dataset %lld cannot be read: %s",
+					 (long long)j->a.dataset_id, le.buf);
+			free(text);
+			sb_release(&le);
 			attr_f = jparse(db_text(jr, 0, 4));
 			type_f = jparse(db_text(jr, 0, 5));
 			if (!attr_f)
@@ -233,11 +241,11 @@ static void job_run(job_t *j)
 				type_f = json_object();
 			j->working_dir = working_dir;
 			j->working_dir_user = db_text(jr, 0, 1);
-			j->ex = ops->open(j, &je);
+			j->ex = images ? ops->open(j, &je) : NULL;
 			if (j->ex) {
 				j->ex->ops = ops;
 				j->ex->job = j;
-				rc = wf_execute(j, tr, first, last, working_dir, db_text(dr, 0, 1), &images, type_f, attr_f,
+				rc = wf_execute(j, tr, first, last, working_dir, db_text(dr, 0, 1), images, type_f, attr_f,
 						&je);
 				ops->close(j->ex);
 				j->ex = NULL;
@@ -286,7 +294,7 @@ out:
 	if (working_dir)
 		zip_folder_and_remove(working_dir);
 	free(working_dir);
-	json_decref(images);
+	joblist_free(images);
 	json_decref(attr_f);
 	json_decref(type_f);
 	db_res_free(jr);

@@ -2,9 +2,9 @@
  * workflow tasks of a job in order, each one filtered against the image
  * list (type filters merged from the task and the workflow task, then the
  * job's attribute filters), recorded as a HistoryRun, dispatched to its
- * task kind (kinds.c), and its merged output applied to the in-memory image
- * list, which is written back to the dataset after every task together with
- * the accounting record. The workflow stops at the first failing task. */
+ * task kind (kinds.c), and its merged output applied to the job's image
+ * list (joblist.c), which is written back to the dataset after every task
+ * together with the accounting record. The workflow stops at the first failing task. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,12 +29,6 @@ json_t *images_index(json_t *images)
 			json_object_set_new(idx, u, json_integer((json_int_t)i));
 	}
 	return idx;
-}
-
-static long find_image(json_t *idx, const char *url)
-{
-	json_t *v = json_object_get(idx, url);
-	return v ? (long)json_integer_value(v) : -1;
 }
 
 static void wft_free(wft_t *w)
@@ -130,172 +124,6 @@ static void wft_dumps(db_res_t *r, int i, sb_t *wd, sb_t *gd)
 	sb_addc(gd, '}');
 }
 
-/* enrich_images_unsorted_sync: images with a status attribute, the
- * processed ones first. Steals images. */
-static json_t *enrich_status(job_t *j, json_t *images, int64_t wftask_id)
-{
-	db_res_t *r = NULL;
-	if (db_exec(j->db,
-		    "SELECT c.zarr_url, u.status FROM historyimagecache c JOIN historyunit u ON u.id = c.latest_history_unit_id "
-		    "WHERE c.dataset_id = $1 AND c.workflowtask_id = $2",
-		    (db_param_t[]){ P_INT(j->a.dataset_id), P_INT(wftask_id) }, 2, &r)) {
-		log_error("job %lld: %s", (long long)j->a.job_id, db_errmsg(j->db));
-		return images;
-	}
-	json_t *byurl = json_object();
-	size_t i;
-	json_t *img;
-	json_array_foreach(images, i, img)
-		json_object_set(byurl, json_string_value(json_object_get(img, "zarr_url")), img);
-	json_t *out = json_array(), *done = json_object();
-	for (int k = 0; k < db_nrows(r); k++) {
-		json_t *m = json_object_get(byurl, db_text(r, k, 0));
-		if (!m || json_object_get(done, db_text(r, k, 0)))
-			continue;
-		json_t *c = json_deep_copy(m);
-		json_object_set_new(json_object_get(c, "attributes"), IMAGE_STATUS_KEY, json_string(db_text(r, k, 1)));
-		json_array_append_new(out, c);
-		json_object_set_new(done, db_text(r, k, 0), json_true());
-	}
-	json_array_foreach(images, i, img) {
-		const char *u = json_string_value(json_object_get(img, "zarr_url"));
-		if (json_object_get(done, u))
-			continue;
-		json_t *c = json_deep_copy(img);
-		json_object_set_new(json_object_get(c, "attributes"), IMAGE_STATUS_KEY, json_string("unset"));
-		json_array_append_new(out, c);
-		json_object_set_new(done, u, json_true());
-	}
-	db_res_free(r);
-	json_decref(byurl);
-	json_decref(done);
-	json_decref(images);
-	return out;
-}
-
-/* Applies the merged output to tmp_images (upstream's post-task block).
- * Returns the number of new images, or -1 with err set. */
-static long apply_output(json_t *tmp_images, json_t *output, json_t *output_types, const char *zarr_dir, jerr_t *err)
-{
-	json_t *ups = json_object_get(output, "image_list_updates");
-	json_t *rms = json_object_get(output, "image_list_removals");
-	/* check_zarr_urls_are_unique */
-	json_t *count = json_object();
-	size_t i;
-	json_t *x;
-	json_t *all = json_array();
-	json_array_foreach(ups, i, x)
-		json_array_append(all, json_object_get(x, "zarr_url"));
-	json_array_extend(all, rms);
-	int dup = 0;
-	json_array_foreach(all, i, x) {
-		json_t *c = json_object_get(count, json_string_value(x));
-		json_object_set_new(count, json_string_value(x), json_integer(c ? json_integer_value(c) + 1 : 1));
-		if (c)
-			dup = 1;
-	}
-	if (dup) {
-		jerr_set(err, JE_UNKNOWN, 0, "ValueError", "TaskOutput (%zu image_list_updates and %zu image_list_removals) has non-unique zarr_urls:",
-			 json_array_size(ups), json_array_size(rms));
-		const char *k;
-		json_object_foreach(count, k, x)
-			if (json_integer_value(x) > 1)
-				sb_addf(&err->msg, "\n%s", k);
-	}
-	json_decref(count);
-	json_decref(all);
-	if (dup)
-		return -1;
-	json_t *idx = images_index(tmp_images);
-	long num_new = 0;
-	json_array_foreach(ups, i, x) {
-		const char *url = json_string_value(json_object_get(x, "zarr_url"));
-		json_t *origin = json_object_get(x, "origin");
-		const char *ourl = json_is_string(origin) ? json_string_value(origin) : NULL;
-		long at = find_image(idx, url);
-		json_t *attrs, *types, *img;
-		if (at >= 0) {
-			json_t *old = json_array_get(tmp_images, (size_t)at);
-			img = json_pack("{s:s}", "zarr_url", url);
-			if (!ourl || !strcmp(ourl, url)) {
-				attrs = json_copy(json_object_get(old, "attributes"));
-				types = json_copy(json_object_get(old, "types"));
-				json_t *oo = json_object_get(old, "origin");
-				if (oo)
-					json_object_set(img, "origin", oo);
-			} else {
-				long o = find_image(idx, ourl);
-				json_t *oimg = o >= 0 ? json_array_get(tmp_images, (size_t)o) : NULL;
-				attrs = oimg ? json_copy(json_object_get(oimg, "attributes")) : json_object();
-				types = oimg ? json_copy(json_object_get(oimg, "types")) : json_object();
-				json_object_set(img, "origin", origin);
-			}
-		} else {
-			/* a subfolder, not only a string prefix as upstream's startswith */
-			if (!url_is_relative_to(url, zarr_dir) || !strcmp(url, zarr_dir)) {
-				jerr_set(err, JE_JOB, 0, NULL,
-					 "Cannot create image if zarr_url is not a subfolder of zarr_dir.\nzarr_dir: %s\nzarr_url: %s",
-					 zarr_dir, url);
-				json_decref(idx);
-				return -1;
-			}
-			long o = ourl ? find_image(idx, ourl) : -1;
-			json_t *oimg = o >= 0 ? json_array_get(tmp_images, (size_t)o) : NULL;
-			attrs = oimg ? json_copy(json_object_get(oimg, "attributes")) : json_object();
-			types = oimg ? json_copy(json_object_get(oimg, "types")) : json_object();
-			img = json_pack("{s:s,s:O}", "zarr_url", url, "origin", origin ? origin : json_null());
-		}
-		if (!attrs)
-			attrs = json_object();
-		if (!types)
-			types = json_object();
-		json_object_update(attrs, json_object_get(x, "attributes"));
-		const char *k;
-		json_t *v;
-		void *tmp;
-		json_object_foreach_safe(attrs, tmp, k, v)
-			if (json_is_null(v))
-				json_object_del(attrs, k);
-		json_object_update(types, json_object_get(x, "types"));
-		json_object_update(types, output_types);
-		json_object_set_new(img, "attributes", attrs);
-		json_object_set_new(img, "types", types);
-		if (at >= 0) {
-			json_array_set_new(tmp_images, (size_t)at, img);
-		} else {
-			json_array_append_new(tmp_images, img);
-			json_object_set_new(idx, url, json_integer((json_int_t)json_array_size(tmp_images) - 1));
-			num_new++;
-		}
-	}
-	/* the removals in one pass: their zarr_urls are distinct, so each
-	 * removes the image the index finds first, whatever the order */
-	size_t n = json_array_size(tmp_images);
-	unsigned char *drop = n && json_array_size(rms) ? xcalloc(n, 1) : NULL;
-	json_array_foreach(rms, i, x) {
-		long at = find_image(idx, json_string_value(x));
-		if (at < 0) {
-			jerr_set(err, JE_JOB, 0, NULL, "Cannot remove missing image (zarr_url=%s).", json_string_value(x));
-			json_decref(idx);
-			free(drop);
-			return -1;
-		}
-		drop[at] = 1;
-	}
-	if (drop) {
-		json_t *kept = json_array();
-		for (size_t k = 0; k < n; k++)
-			if (!drop[k])
-				json_array_append(kept, json_array_get(tmp_images, k));
-		json_array_clear(tmp_images);
-		json_array_extend(tmp_images, kept);
-		json_decref(kept);
-		free(drop);
-	}
-	json_decref(idx);
-	return num_new;
-}
-
 /* merge_outputs over the successful outcomes, with the "flag every input
  * image" rule. New reference. */
 static json_t *merged_output(dispatch_t *d, json_t *filtered)
@@ -328,33 +156,8 @@ static json_t *merged_output(dispatch_t *d, json_t *filtered)
 	return json_pack("{s:o,s:o}", "image_list_updates", ups, "image_list_removals", rms);
 }
 
-static int write_images(job_t *j, json_t *tmp_images, int strip_status)
-{
-	sb_t js = SB_INIT;
-	sb_addc(&js, '[');
-	size_t i;
-	json_t *img;
-	json_array_foreach(tmp_images, i, img) {
-		if (i)
-			sb_addc(&js, ',');
-		if (strip_status) {
-			json_t *c = json_deep_copy(img);
-			json_object_del(json_object_get(c, "attributes"), IMAGE_STATUS_KEY);
-			image_dump(&js, c);
-			json_decref(c);
-		} else {
-			image_dump(&js, img);
-		}
-	}
-	sb_addc(&js, ']');
-	int rc = db_exec(j->db, "UPDATE datasetv2 SET images = $1 WHERE id = $2",
-			 (db_param_t[]){ P_JSON(js.buf), P_INT(j->a.dataset_id) }, 2, NULL);
-	sb_release(&js);
-	return rc;
-}
-
 int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, const char *zarr_dir,
-	       json_t **images_p, json_t *job_type_filters, json_t *attribute_filters, jerr_t *err)
+	       joblist_t *images, json_t *job_type_filters, json_t *attribute_filters, jerr_t *err)
 {
 	json_t *current_tf = json_copy(job_type_filters);
 	int enrich = json_object_get(attribute_filters, IMAGE_STATUS_KEY) != NULL;
@@ -405,17 +208,13 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 			type_filters = json_copy(current_tf);
 			json_object_update(type_filters, patch);
 			json_decref(patch);
-			if (row == first && enrich)
-				*images_p = enrich_status(j, *images_p, w.id);
-			size_t i;
-			json_t *img;
-			json_array_foreach(*images_p, i, img) {
-				if (!filters_match_types(img, type_filters))
-					continue;
-				num_available++;
-				if (filters_match_attributes(img, attribute_filters))
-					json_array_append_new(filtered, json_deep_copy(img));
+			if (row == first && enrich) {
+				sb_t e = SB_INIT;
+				if (joblist_enrich(j, images, w.id, &e))
+					log_error("job %lld: %s", (long long)j->a.job_id, e.buf);
+				sb_release(&e);
 			}
+			num_available = (long)joblist_filter(images, type_filters, attribute_filters, filtered);
 		}
 		/* HistoryRun */
 		{
@@ -475,7 +274,7 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 		}
 		/* post-processing */
 		json_t *output = merged_output(&d, filtered);
-		long num_new = apply_output(*images_p, output, w.output_types, zarr_dir, err);
+		long num_new = joblist_apply(images, output, w.output_types, zarr_dir, err);
 		if (num_new < 0) {
 			wlog(j, "ERROR", "Unexpected error in post-task-execution block. Original error: %s", err->msg.buf);
 			if (hist_run_units_failed(j, run_id))
@@ -487,7 +286,13 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 		{
 			char now[40];
 			utc_now_iso(now, sizeof(now));
-			int wrc = db_begin(j->db) || write_images(j, *images_p, enrich);
+			/* the job's last write hands its list to the cache */
+			int final = row == last;
+			for (size_t i = 0; i < d.n; i++)
+				final |= d.out[i].exc != NULL;
+			joblist_write_t lw = { .have_self = 0 };
+			sb_init(&lw.text, 0);
+			int wrc = db_begin(j->db) || joblist_store(j, images, &lw);
 			json_t *rms = json_object_get(output, "image_list_removals");
 			size_t i;
 			json_t *x;
@@ -503,6 +308,7 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 				      "INSERT INTO accountingrecord (user_id, \"timestamp\", num_tasks, num_new_images) VALUES ($1, $2, $3, $4)",
 				      (db_param_t[]){ P_INT(j->a.user_id), P_TS(now), P_INT(d.num_tasks), P_INT(num_new) }, 4, NULL) ||
 			      db_commit(j->db);
+			joblist_store_finish(j, images, &lw, !wrc, final);
 			json_decref(output);
 			if (wrc) {
 				jerr_db(j, "dataset images", err);
