@@ -231,6 +231,16 @@ static imglist_t *build(db_t *db, int64_t did, int have_tok, uint64_t tok)
 	return entry_new(did, x, version, have_tok, tok);
 }
 
+static int have_entry(int64_t did)
+{
+	int found = 0;
+	pthread_mutex_lock(&lock);
+	for (size_t k = 0; k < nentries && !found; k++)
+		found = entries[k]->dataset_id == did;
+	pthread_mutex_unlock(&lock);
+	return found;
+}
+
 imglist_t *imglist_get(db_t *db, int64_t dataset_id)
 {
 	/* nothing committed anywhere since the index was last found current:
@@ -242,10 +252,15 @@ imglist_t *imglist_get(db_t *db, int64_t dataset_id)
 		pthread_rwlock_rdlock(&l->rw);
 		return l;
 	}
+	/* with no entry for the dataset, the version alone is not read: the
+	 * scan reads it with the text (at 10^6 images a read of the text and
+	 * its hash cost about as much as the scan) */
 	char version[64];
-	if (db_row_version(db, "datasetv2", "images", dataset_id, version, NULL) != 1)
-		return NULL;
-	l = lookup(db, dataset_id, version, have_tok, tok);
+	if (have_entry(dataset_id)) {
+		if (db_row_version(db, "datasetv2", "images", dataset_id, version, NULL) != 1)
+			return NULL;
+		l = lookup(db, dataset_id, version, have_tok, tok);
+	}
 	if (!l) {
 		/* out of date or absent: scan again, but after any writer of
 		 * this process has applied its edit (unless that writer is us) */
