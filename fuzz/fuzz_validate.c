@@ -86,6 +86,13 @@ static void check_again(json_t *out, json_t *(*fn)(json_t *, json_t *, verr_t *)
 	verr_free(&e2);
 }
 
+static int ends_in_space(json_t *s)
+{
+	const char *v = json_string_value(s);
+	size_t n = v ? strlen(v) : 0;
+	return n && isspace((unsigned char)v[n - 1]);
+}
+
 static json_t *generic_object(json_t *in, json_t *loc, verr_t *e)
 {
 	return v_object(in, generic, NGENERIC, 1, loc, e);
@@ -168,7 +175,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 5:
 		out = image_validate(in, loc, &e);
-		if (out)
+		/* as for zarr_url_normalise below: a zarr_url that ends in
+		 * whitespace after normalising ("/a /" gives "/a ") is stripped
+		 * again by a second validation, as upstream does */
+		if (out && !ends_in_space(json_object_get(out, "zarr_url")))
 			check_again(out, image_validate);
 		break;
 	case 6:

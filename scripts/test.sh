@@ -69,7 +69,7 @@ meson test -C build-asan --quiet --print-errorlogs --suite unit
 # FUZZ_SECONDS of new inputs per target; a crash or failed check fails here
 if [ "$FUZZ_SECONDS" != 0 ]; then
 	echo "== fuzzing (${FUZZ_SECONDS}s per target)"
-	scripts/fuzz.sh "$FUZZ_SECONDS"
+	FUZZ_SEED=${FUZZ_SEED:-1} scripts/fuzz.sh "$FUZZ_SECONDS"
 fi
 
 echo "== starting a throwaway PostgreSQL cluster"

@@ -270,6 +270,62 @@ def test_large_dataset_query(api, server):
     # (its speed is measured by bench/, not here)
 
 
+def test_an_import_read_image_by_image_from_the_body_answers_as_a_whole_parse(api, server):
+    """The import reads its images one at a time from the body's text (a
+    large body is never one tree); whatever the body, the answer is the
+    one a parse of the whole body gives."""
+    pid = api.post("/api/v2/project/", body={"name": "p"})[1]["id"]
+    z = f"{server.cwd}/imp"
+    hdr = {"Content-Type": "application/json"}
+
+    def imp(raw):
+        return api.post(f"/api/v2/project/{pid}/dataset/import/", raw=raw.encode(), headers=hdr)
+
+    def images(d):
+        return api.get(f"/api/v2/project/{pid}/dataset/{d['id']}/export/")[1]["images"]
+
+    # whitespace anywhere, keys in any order: stored in SingleImage's form
+    status, d = imp(f'{{ "images" : [ \n {{"types": {{"3D": true}}, "zarr_url": "{z}/a/" }} ,\t'
+                    f'{{"zarr_url":"{z}/b","attributes":{{"w":"A01","n":1}}}}\n] , "name":"d1", "zarr_dir":"{z}"}}')[:2]
+    assert status == 201, d
+    assert images(d) == [{"zarr_url": f"{z}/a", "origin": None, "attributes": {}, "types": {"3D": True}},
+                         {"zarr_url": f"{z}/b", "origin": None, "attributes": {"n": 1, "w": "A01"}, "types": {}}]
+    status, d = imp(f'{{"name":"d2","zarr_dir":"{z}","images":[ ]}}')[:2]
+    assert status == 201 and images(d) == []
+    # a key twice, or spelt with an escape: the last value counts, as for any JSON parser
+    status, d = imp(f'{{"name":"d3","zarr_dir":"{z}","images":[{{"zarr_url":"{z}/a"}}],'
+                    f'"images":[{{"zarr_url":"{z}/b"}}]}}')[:2]
+    assert status == 201 and [i["zarr_url"] for i in images(d)] == [f"{z}/b"]
+    status, d = imp(f'{{"name":"d4","zarr_dir":"{z}","images":[{{"zarr_url":"{z}/a"}}],'
+                    f'"\\u0069mages":[{{"zarr_url":"{z}/c"}}]}}')[:2]
+    assert status == 201 and [i["zarr_url"] for i in images(d)] == [f"{z}/c"]
+    # an item that is not JSON: the whole body's decode error
+    status, body = imp(f'{{"name":"x","zarr_dir":"{z}","images":[{{"zarr_url":"{z}/a"}},{{bad}}]}}')[:2]
+    assert status == 422 and body["detail"][0]["type"] == "json_invalid", body
+    status, body = imp(f'{{"name":"x","zarr_dir":"{z}","images":[{{"zarr_url":"{z}/a"}} {{"zarr_url":"{z}/b"}}]}}')[:2]
+    assert status == 422 and body["detail"][0]["type"] == "json_invalid", body
+    # the model's errors echo the whole input, images included
+    raw = f'{{"zarr_dir":"{z}","images":[{{"zarr_url":"{z}/a"}}]}}'
+    status, body = imp(raw)[:2]
+    assert (status, body["detail"]) == (422, [{"type": "missing", "loc": ["body", "name"], "msg": "Field required",
+                                               "input": json.loads(raw)}])
+    status, body = imp(f'{{"name":"x","zarr_dir":"{z}","images":5}}')[:2]
+    assert status == 422 and body["detail"][0]["type"] == "list_type" and body["detail"][0]["input"] == 5
+    # each image's errors at its place in the list
+    status, body = imp(f'{{"name":"x","zarr_dir":"{z}","images":[{{"zarr_url":"{z}/a"}},5,'
+                       f'{{"zarr_url":"{z}/c","attributes":{{"k":[1]}}}},{{"origin":"{z}/o"}}]}}')[:2]
+    assert status == 422, body
+    assert [(e["type"], e["loc"]) for e in body["detail"]] == [
+        ("model_type", ["body", "images", 1]), ("string_type", ["body", "images", 2, "attributes", "k"]),
+        ("missing", ["body", "images", 3, "zarr_url"])]
+    raw = f'{{"name":"x","zarr_dir":"{z}","images":[{{"zarr_url":"{z}/a"}},{{"zarr_url":"/elsewhere/b"}}]}}'
+    status, body = imp(raw)[:2]
+    assert status == 422 and body["detail"][0]["loc"] == ["body"] and body["detail"][0]["input"] == json.loads(raw)
+    assert "image.zarr_url='/elsewhere/b' is not relative to" in body["detail"][0]["msg"]
+    # nothing of the refused ones was stored
+    assert sorted(d["name"] for d in api.get(f"/api/v2/project/{pid}/dataset/")[1]) == ["d1", "d2", "d3", "d4"]
+
+
 def test_image_keys_come_back_in_jsonb_order_on_both_engines(api, server):
     """Upstream stores images as jsonb: keys sorted by length, then bytes."""
     pid = api.post("/api/v2/project/", body={"name": "p"})[1]["id"]

@@ -13,6 +13,7 @@
 #include "model/images.h"
 #include "model/imgcache.h"
 #include "model/resource.h"
+#include "util/jsonspan.h"
 #include "util/timeutil.h"
 
 #define SAFE_NAME_PATTERN "^([a-zA-Z0-9_. -]+)$"
@@ -316,6 +317,61 @@ void api_dataset_export(http_req_t *req)
 	http_json_sb(req, 200, &o);
 }
 
+/* An import's images, validated one at a time into the list to store, so
+ * that the images of a large body never are a jansson tree (about 1 kB per
+ * image; a 10^6-image body was 1.5 GB at its peak): they come either one
+ * by one from the body's text or, on the general path, from the tree. */
+typedef struct {
+	verr_t *e;
+	const char *zarr_dir; /* NULL when it was refused */
+	sb_t text;	      /* "[img,img,...": the images valid so far */
+	char *outside;	      /* the first zarr_url not under zarr_dir */
+} import_t;
+
+static void import_one(import_t *im, json_t *img, size_t i)
+{
+	json_t *loc = json_pack("[s,s,i]", "body", "images", (int)i);
+	json_t *v = image_validate(img, loc, im->e);
+	json_decref(loc);
+	if (!v)
+		return;
+	const char *zu = json_string_value(json_object_get(v, "zarr_url"));
+	if (im->zarr_dir && !im->outside && !url_is_relative_to(zu, im->zarr_dir))
+		im->outside = xstrdup(zu);
+	if (!json_array_size(im->e->list)) { /* after an error only errors count */
+		sb_addc(&im->text, im->text.len ? ',' : '[');
+		image_dump(&im->text, v);
+	}
+	json_decref(v);
+}
+
+/* The items of the list text p (len bytes, "[...]" inside a NUL-terminated
+ * body) through import_one; -1 when an item is not JSON (the general path
+ * then answers jansson's error for the whole body). */
+static int import_text(import_t *im, const char *p, size_t len)
+{
+	const char *end = p + len;
+	p = json_skip_ws(p + 1);
+	if (*p == ']')
+		return p + 1 == end ? 0 : -1;
+	for (size_t i = 0;; i++) {
+		const char *q = json_skip_value(p);
+		if (!q || q > end)
+			return -1;
+		json_t *img = json_loadb(p, (size_t)(q - p), JSON_DECODE_ANY, NULL);
+		if (!img)
+			return -1;
+		import_one(im, img, i);
+		json_decref(img);
+		p = json_skip_ws(q);
+		if (*p == ']')
+			return p + 1 == end ? 0 : -1;
+		if (*p != ',')
+			return -1;
+		p = json_skip_ws(p + 1);
+	}
+}
+
 void api_dataset_import(http_req_t *req)
 {
 	int64_t pid;
@@ -327,8 +383,10 @@ void api_dataset_import(http_req_t *req)
 		{ .name = "zarr_dir", .type = V_NONEMPTY, .required = 1 },
 		{ .name = "images", .type = V_ANY },
 	};
-	json_t *b = v_body(req, fields, 3, 0);
-	if (!b)
+	const char *list = NULL;
+	size_t list_len = 0;
+	json_t *b = v_body_split(req, "images", fields, 3, 0, &list, &list_len);
+	if (!b && !(b = v_body(req, fields, 3, 0)))
 		return;
 	verr_t e;
 	verr_init(&e);
@@ -341,39 +399,42 @@ void api_dataset_import(http_req_t *req)
 			 json_pack("{s:{}}", "error"));
 		sb_release(&m);
 	}
-	json_t *images = json_array();
-	json_t *in = json_object_get(b, "images");
-	if (in && !json_is_array(in)) {
-		verr_add(&e, "list_type", json_pack("[s,s]", "body", "images"), "Input should be a valid list", in, NULL);
-	} else if (in) {
-		size_t i;
-		json_t *img;
-		json_array_foreach(in, i, img) {
-			json_t *loc = json_pack("[s,s,i]", "body", "images", (int)i);
-			json_t *v = image_validate(img, loc, &e);
-			json_decref(loc);
-			if (v)
-				json_array_append_new(images, v);
-		}
+	size_t before = json_array_size(e.list);
+	import_t im = { .e = &e, .zarr_dir = zarr_dir, .text = SB_INIT };
+	if (list && import_text(&im, list, list_len)) {
+		/* an item that is not JSON: the general path's error */
+		sb_release(&im.text);
+		free(im.outside);
+		im = (import_t){ .e = &e, .zarr_dir = zarr_dir, .text = SB_INIT };
+		while (json_array_size(e.list) > before)
+			json_array_remove(e.list, before);
+		json_decref(b);
+		list = NULL;
+		if (!(b = v_body(req, fields, 3, 0)))
+			goto out;
 	}
-	if (!json_array_size(e.list) && zarr_dir) {
+	json_t *in = json_object_get(b, "images");
+	if (!list && in && !json_is_array(in)) {
+		verr_add(&e, "list_type", json_pack("[s,s]", "body", "images"), "Input should be a valid list", in, NULL);
+	} else if (!list && in) {
 		size_t i;
 		json_t *img;
-		json_array_foreach(images, i, img) {
-			const char *zu = json_string_value(json_object_get(img, "zarr_url"));
-			if (!url_is_relative_to(zu, zarr_dir)) {
-				sb_t m = SB_INIT;
-				sb_addf(&m, "Value error, image.zarr_url='%s' is not relative to self.zarr_dir='%s'.", zu, zarr_dir);
-				json_t *body = json_loadb(req->body.buf, req->body.len, 0, NULL);
-				verr_add(&e, "value_error", json_pack("[s]", "body"), m.buf, body, json_pack("{s:{}}", "error"));
-				json_decref(body);
-				sb_release(&m);
-				break;
-			}
-		}
+		json_array_foreach(in, i, img)
+			import_one(&im, img, i);
+	}
+	if (!json_array_size(e.list) && im.outside) {
+		sb_t m = SB_INIT;
+		sb_addf(&m, "Value error, image.zarr_url='%s' is not relative to self.zarr_dir='%s'.", im.outside, zarr_dir);
+		json_t *body = json_loadb(req->body.buf, req->body.len, 0, NULL);
+		verr_add(&e, "value_error", json_pack("[s]", "body"), m.buf, body, json_pack("{s:{}}", "error"));
+		json_decref(body);
+		sb_release(&m);
 	}
 	if (verr_reply(&e, req))
 		goto out;
+	if (!im.text.len)
+		sb_addc(&im.text, '[');
+	sb_addc(&im.text, ']');
 	db_t *db = req->db;
 	project_row_t p;
 	if (access_project(req, db, pid, 'w', &p))
@@ -398,20 +459,12 @@ void api_dataset_import(http_req_t *req)
 	}
 	char now[40];
 	utc_now_iso(now, sizeof(now));
-	sb_t js = SB_INIT;
-	sb_addc(&js, '[');
-	json_array_foreach(images, i, v) {
-		if (i)
-			sb_addc(&js, ',');
-		image_dump(&js, v);
-	}
-	sb_addc(&js, ']');
 	db_res_t *r;
 	int rc = db_exec(db, "INSERT INTO datasetv2 (name, project_id, timestamp_created, zarr_dir, images, is_starred) "
 			 "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
 			 (db_param_t[]){ P_TEXT(json_string_value(json_object_get(b, "name"))), P_INT(pid), P_TS(now),
-					 P_TEXT(zarr_dir), P_JSON(js.buf), P_BOOL(0) }, 6, &r);
-	sb_release(&js);
+					 P_TEXT(zarr_dir), P_JSON(im.text.buf), P_BOOL(0) }, 6, &r);
+	sb_release(&im.text);
 	if (rc) {
 		api_db_error(req, db);
 		goto out;
@@ -421,8 +474,9 @@ void api_dataset_import(http_req_t *req)
 out:
 	if (e.list)
 		verr_free(&e);
+	sb_release(&im.text);
+	free(im.outside);
 	free(zarr_dir);
-	json_decref(images);
 	json_decref(b);
 }
 

@@ -132,6 +132,46 @@ json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_
 	return out;
 }
 
+json_t *v_body_split(http_req_t *req, const char *key, const vfield_t *fields, int nfields, int forbid_extra,
+		     const char **span, size_t *len)
+{
+	const char *keys[] = { key, NULL }, *val;
+	size_t vlen, pos;
+	const char *s = req->body.buf;
+	if (!req->body.len || !is_json_type(http_header(req, "Content-Type")) ||
+	    json_text_too_deep(s, req->body.len, JSON_MAX_INPUT_DEPTH, &pos) || json_object_spans(s, keys, &val, &vlen) ||
+	    !val || *val != '[' || (size_t)(val + vlen - s) > req->body.len)
+		return NULL;
+	/* the body with "[]" for the list: what is left is small */
+	sb_t rest = SB_INIT;
+	sb_add(&rest, s, (size_t)(val - s));
+	sb_adds(&rest, "[]");
+	sb_add(&rest, val + vlen, req->body.len - (size_t)(val + vlen - s));
+	json_t *body = json_loadb(rest.buf, rest.len, JSON_DECODE_ANY, NULL), *out = NULL;
+	sb_release(&rest);
+	json_t *empty = json_object_get(body, key); /* NULL unless body is an object */
+	if (json_is_array(empty) && !json_array_size(empty)) {
+		/* (a key spelt with escapes, or twice, can leave another value
+		 * for jansson, which keeps the last: then the general path) */
+		verr_t e;
+		verr_init(&e);
+		json_t *base = json_pack("[s]", "body");
+		out = v_object(body, fields, nfields, forbid_extra, base, &e);
+		json_decref(base);
+		if (json_array_size(e.list)) {
+			json_decref(out);
+			out = NULL;
+		}
+		verr_free(&e);
+	}
+	json_decref(body);
+	if (out) {
+		*span = val;
+		*len = vlen;
+	}
+	return out;
+}
+
 json_t *v_body_model(http_req_t *req, v_model_fn check, int object)
 {
 	verr_t e;

@@ -45,6 +45,18 @@ json_t *v_body(http_req_t *req, const vfield_t *fields, int nfields, int forbid_
  * missing, not JSON or not an object; check e for errors. */
 json_t *v_body_e(http_req_t *req, const vfield_t *fields, int nfields, int forbid_extra, verr_t *e);
 
+/* v_body for a body whose member key holds a large list (a dataset
+ * import's images): the list stays text, out of the tree, and *span, *len
+ * give its "[...]" inside req->body for the caller to read one item at a
+ * time. The object returned (caller decrefs) has key set to an empty
+ * list. Returns NULL without answering whenever the general path must run
+ * instead: a body that is not JSON, not an object, has no such list, or
+ * fails validation (that path's errors echo the whole input, list
+ * included). A list item that is not valid JSON is the caller's to find;
+ * it then takes the general path too. */
+json_t *v_body_split(http_req_t *req, const char *key, const vfield_t *fields, int nfields, int forbid_extra,
+		     const char **span, size_t *len);
+
 /* A model validator: a new reference to the validated value, or NULL with
  * errors added to e at locations below loc (in and loc borrowed). */
 typedef json_t *(*v_model_fn)(json_t *in, json_t *loc, verr_t *e);
