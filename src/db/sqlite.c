@@ -9,6 +9,7 @@
 #include "db/db_internal.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -363,6 +364,54 @@ static int sq_row_version(db_t *db, const char *table, const char *column, int64
 	return rc == SQLITE_DONE ? found : -1;
 }
 
+/* SQLite's allocator: malloc's, with large blocks hinted to huge pages
+ * as ours are (util/sb.c's mem_hint_huge): a list's text read from its
+ * overflow pages is one block of the column's size. Set once, before the
+ * first connection initialises the library. */
+static void *sqm_malloc(int n)
+{
+	void *p = malloc((size_t)n);
+	return p ? mem_hint_huge(p, (size_t)n) : NULL;
+}
+
+static void *sqm_realloc(void *p, int n)
+{
+	void *q = realloc(p, (size_t)n);
+	return q ? mem_hint_huge(q, (size_t)n) : NULL;
+}
+
+static int sqm_size(void *p)
+{
+	return (int)malloc_usable_size(p);
+}
+
+static int sqm_roundup(int n)
+{
+	return (n + 7) & ~7;
+}
+
+static int sqm_init(void *arg)
+{
+	(void)arg;
+	return SQLITE_OK;
+}
+
+static void sqm_shutdown(void *arg)
+{
+	(void)arg;
+}
+
+static pthread_once_t sqm_once = PTHREAD_ONCE_INIT;
+
+static void sqm_install(void)
+{
+	static const sqlite3_mem_methods m = { sqm_malloc, free,     sqm_realloc,  sqm_size,
+					       sqm_roundup, sqm_init, sqm_shutdown, NULL };
+	/* SQLITE_MISUSE when the library was initialised already: then it
+	 * keeps its default allocator, which is malloc's too */
+	(void)sqlite3_config(SQLITE_CONFIG_MALLOC, &m);
+}
+
 /* The watcher: one read-only connection per process on the database file,
  * which never writes, so that its data_version changes with every commit
  * of every other connection. */
@@ -385,6 +434,7 @@ static int sq_change_token(db_t *db, uint64_t *token)
 		watcher = NULL;
 	}
 	if (!watcher) {
+		pthread_once(&sqm_once, sqm_install);
 		if (sqlite3_open_v2(path, &watcher, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 		    sqlite3_prepare_v2(watcher, "PRAGMA data_version", -1, &watcher_st, NULL) != SQLITE_OK) {
 			sb_reset(&db->err);
@@ -615,6 +665,7 @@ db_t *sqlite_open(int create, sb_t *err)
 		return NULL;
 	}
 	sqlite3 *h = NULL;
+	pthread_once(&sqm_once, sqm_install);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	int rc = sqlite3_open_v2(path, &h, flags, NULL);
 	if (rc != SQLITE_OK) {

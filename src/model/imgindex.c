@@ -847,8 +847,21 @@ imgindex_t *imgindex_build(const char *text, size_t len, sb_t *err)
 {
 	imgindex_t *x = xcalloc(1, sizeof(*x));
 	sb_init(&x->text, len + 16);
-	sb_init(&x->zbuf, 0);
 	sb_init(&x->dec, 0);
+	/* the arrays sized from the text's length at about 160 bytes an
+	 * image (a zarr_url, a few attributes and types), rather than grown
+	 * from nothing: a block that grows by realloc inside malloc's heap is
+	 * copied into fresh pages at every step, and at 10^6 images those
+	 * copies and their page faults were half of the scan; shrink() gives
+	 * back what the guess left over */
+	size_t guess = len / 160 + 64;
+	sb_init(&x->zbuf, len / 3 + 64);
+	x->cap = guess;
+	x->recs = xmalloc(x->cap * sizeof(*x->recs));
+	x->cap_attrs = 3 * guess;
+	x->attrs = xmalloc(x->cap_attrs * sizeof(*x->attrs));
+	x->cap_types = guess;
+	x->types = xmalloc(x->cap_types * sizeof(*x->types));
 	/* the whitespace between images is kept as it is, so that a list
 	 * stored by us (canonical images, spaces left by in-place edits)
 	 * reads back as the very same text */

@@ -49,5 +49,9 @@ void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* Asks that the n bytes at p (a block of malloc's) be backed by huge pages
+ * when n is large (MADV_HUGEPAGE, a hint; see sb.c for why); returns p.
+ * xmalloc, xcalloc and xrealloc call it on every block they hand out. */
+void *mem_hint_huge(void *p, size_t n);
 
 #endif
