@@ -8,7 +8,8 @@
  *   with PostgreSQL's ", " and ": " spacing), it finds each chosen member
  *   and the span reads back as the member's value;
  * - on valid JSON without repeated keys, json_text_too_deep() says "too deep" exactly when the
- *   parsed tree is deeper than the limit. */
+ *   parsed tree is deeper than the limit, and json_array_count() is the parsed
+ *   array's length (0 for another value). */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +66,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	scan(s, vals, lens);
-	free(s);
+	long count = json_array_count(s);
 
 	/* the text's depth is the tree's when no member is given twice (a
 	 * repeated key's earlier value is in the text, not in the tree) */
 	json_t *v = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+	/* on valid JSON (without a NUL, where the scan stops), the count is
+	 * the array's length, or 0 for another value */
+	if (v && strlen(s) == size)
+		assert(count == (long)(json_is_array(v) ? json_array_size(v) : 0));
+	free(s);
 	for (int max = 0; max <= 6; max += 3) {
 		size_t pos = 0;
 		int got = json_text_too_deep((const char *)data, size, max, &pos);

@@ -146,6 +146,33 @@ def test_all_datasets_listing(api, server):
     assert status == 422 and "page_size is None" in body["detail"]
 
 
+def test_all_datasets_listing_counts_the_images_of_each_list(api, server, tmp_path):
+    """image_count is counted from the stored list (on SQLite by a scan of
+    our own rather than JSON1's parse): after an import, in-place edits
+    (which leave spaces in the text) and a list emptied again."""
+    pid = api.post("/api/v2/project/", body={"name": "counts"})[1]["id"]
+    z = str(tmp_path / "zarr")
+    images = [{"zarr_url": f"{z}/{i}", "attributes": {"s": "],[\\\"" if i == 1 else i}, "types": {}} for i in range(5)]
+    d = api.post(f"/api/v2/project/{pid}/dataset/import/", body={"name": "five", "zarr_dir": z, "images": images})[1]
+    status, empty, _ = api.post(f"/api/v2/project/{pid}/dataset/", body={"name": "none"})
+    assert status == 201, empty
+
+    def counts():
+        return {x["name"]: x["image_count"] for x in api.get("/api/v2/dataset/")[1]["items"]}
+
+    assert counts() == {"five": 5, "none": 0}
+    base = f"/api/v2/project/{pid}/dataset/{d['id']}"
+    assert api.request("DELETE", f"{base}/images/?zarr_url={z}/4")[0] == 204
+    assert api.request("DELETE", f"{base}/images/?zarr_url={z}/0")[0] == 204
+    assert api.post(f"{base}/images/", body={"zarr_url": f"{z}/new"})[0] == 201
+    assert counts() == {"five": 4, "none": 0}
+    ebase, ez = f"/api/v2/project/{pid}/dataset/{empty['id']}", empty["zarr_dir"]
+    assert api.post(f"{ebase}/images/", body={"zarr_url": f"{ez}/a"})[0] == 201
+    assert counts() == {"five": 4, "none": 1}
+    assert api.request("DELETE", f"{ebase}/images/?zarr_url={ez}/a")[0] == 204
+    assert counts() == {"five": 4, "none": 0}
+
+
 def test_images_add_patch_delete_and_export_import(api, server):
     pid = api.post("/api/v2/project/", body={"name": "p"})[1]["id"]
     d = api.post(f"/api/v2/project/{pid}/dataset/", body={"name": "d"})[1]

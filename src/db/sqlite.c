@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config/settings.h"
+#include "util/jsonspan.h"
 #include "util/timeutil.h"
 
 #define BUSY_TIMEOUT_MS 10000
@@ -56,9 +57,14 @@ static char *rewrite_placeholders(const char *sql)
 	size_t n = strlen(out);
 	if (n > 11 && !strcmp(out + n - 11, " FOR UPDATE"))
 		out[n - 11] = '\0';
-	/* PostgreSQL's jsonb functions under SQLite's JSON1 names */
-	for (char *f = out; (f = strstr(f, "jsonb_array_length(")); )
-		memmove(f + 4, f + 5, strlen(f + 5) + 1);
+	/* PostgreSQL's jsonb_array_length as our own json_list_count (see
+	 * list_count below) */
+	static const char pg_fn[] = "jsonb_array_length(", our_fn[] = "json_list_count(";
+	for (char *f = out; (f = strstr(f, pg_fn));) {
+		memcpy(f, our_fn, sizeof(our_fn) - 1);
+		memmove(f + sizeof(our_fn) - 1, f + sizeof(pg_fn) - 1, strlen(f + sizeof(pg_fn) - 1) + 1);
+		f += sizeof(our_fn) - 1;
+	}
 	char quote = 0;
 	for (char *p = out; *p; p++) {
 		if (quote) {
@@ -362,6 +368,26 @@ static int sq_row_version(db_t *db, const char *table, const char *column, int64
 	if (db->echo)
 		db_echo(sql, (db_param_t[]){ P_INT(id) }, 1, mono_usec() - t0, rc == SQLITE_DONE ? 0 : -1);
 	return rc == SQLITE_DONE ? found : -1;
+}
+
+/* json_list_count(text): what JSON1's json_array_length(text) answers (the
+ * array's length, 0 for another JSON value, NULL for NULL, an error for
+ * text that is not JSON), counted in one scan of the text: JSON1 (SQLite
+ * 3.40) parses the whole text into a tree first, which for a dataset list's
+ * image counts was 1.4 s per request with a 10^6-image dataset listed. */
+static void list_count(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	const char *t = (const char *)sqlite3_value_text(argv[0]);
+	long n = t ? json_array_count(t) : -1;
+	if (n < 0)
+		sqlite3_result_error(ctx, "malformed JSON", -1);
+	else
+		sqlite3_result_int64(ctx, n);
 }
 
 /* SQLite's allocator: malloc's, with large blocks hinted to huge pages
@@ -679,6 +705,8 @@ db_t *sqlite_open(int create, sb_t *err)
 		return NULL;
 	}
 	sqlite3_busy_timeout(h, BUSY_TIMEOUT_MS);
+	sqlite3_create_function(h, "json_list_count", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, list_count, NULL,
+				NULL);
 	/* journal_mode reads the header first: a file that is not a database
 	 * fails here, before anything is written to it */
 	char *msg = NULL;

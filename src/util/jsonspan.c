@@ -63,6 +63,30 @@ const char *json_skip_value(const char *p)
 	return skip_value(p);
 }
 
+long json_array_count(const char *s)
+{
+	const char *p = ws(s);
+	long n = 0;
+	if (*p != '[') {
+		p = skip_value(p);
+		return p && !*ws(p) ? 0 : -1;
+	}
+	p = ws(p + 1);
+	if (*p != ']')
+		for (;;) {
+			if (!(p = skip_value(p)))
+				return -1;
+			n++;
+			p = ws(p);
+			if (*p == ']')
+				break;
+			if (*p++ != ',')
+				return -1;
+			p = ws(p);
+		}
+	return *ws(p + 1) ? -1 : n;
+}
+
 int json_object_spans(const char *s, const char *const *keys, const char **vals, size_t *lens)
 {
 	int nkeys = 0;

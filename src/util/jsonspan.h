@@ -24,6 +24,11 @@ int json_object_spans(const char *s, const char *const *keys, const char **vals,
  * text ends first. s must be NUL-terminated. */
 const char *json_skip_ws(const char *p);
 const char *json_skip_value(const char *p);
+/* The number of elements of the JSON array s (NUL-terminated), 0 when s
+ * is another JSON value, or -1 when s is not one JSON value as far as the
+ * scan can tell; what SQLite's json_array_length answers, read in one pass
+ * without building a tree (db/sqlite.c: a dataset list's image counts). */
+long json_array_count(const char *s);
 
 /* The deepest nesting of arrays and objects accepted from outside (a
  * request body, a task manifest): well below jansson's

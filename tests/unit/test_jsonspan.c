@@ -58,5 +58,17 @@ int main(void)
 	const char *str = "[\"[[[\\\"[[\", {\"{{\": 1}]";
 	CHECK(!json_text_too_deep(str, strlen(str), 2, &pos));
 	CHECK(json_text_too_deep(str, strlen(str), 1, &pos) && str[pos] == '{');
+	/* json_array_count answers what SQLite's json_array_length does */
+	CHECK(json_array_count("[]") == 0);
+	CHECK(json_array_count(" [ ] ") == 0);
+	CHECK(json_array_count("[1]") == 1);
+	CHECK(json_array_count("[{\"a\": [1, 2]}, \"],[\", null ,3]") == 4);
+	CHECK(json_array_count("{\"a\": [1, 2]}") == 0);
+	CHECK(json_array_count("\"x\"") == 0);
+	CHECK(json_array_count("7 ") == 0);
+	static const char *not_json[] = { "", " ", "[", "[1,]", "[,1]", "[1 2]", "[1]]", "[1] x", "[\"a]", "{\"a\":1" };
+	for (size_t i = 0; i < sizeof(not_json) / sizeof(*not_json); i++)
+		if (!CHECK(json_array_count(not_json[i]) == -1))
+			fprintf(stderr, "    counted '%s'\n", not_json[i]);
 	return unit_done("jsonspan");
 }
