@@ -229,3 +229,37 @@ def test_sqlite_mmap_size_is_checked(env, db, tmp_path):
     e = init_db(env, tmp_path)
     r = run(["start", "--port", "1"], env=dict(e, SQLITE_MMAP_SIZE="-1"), cwd=tmp_path)
     assert r.returncode != 0 and "SQLITE_MMAP_SIZE" in r.stderr + r.stdout, r.stderr
+
+
+def test_a_large_import_leaves_room_for_appends(server, db):
+    """An imported list of 1 MB or more is stored with the room the writes
+    leave after its ']' (SQLite; PostgreSQL's jsonb keeps no spaces), so
+    that the first image added after the import is written in place: the
+    stored text keeps its length. A small import is stored as it is."""
+    api = login(server)
+    base0, d0 = dataset(api, "big")
+    pid, z = d0["project_id"], d0["zarr_dir"] + "-imported"
+    images = [{"zarr_url": f"{z}/{i}", "origin": None, "attributes": {"well": f"W{i // 100}", "field": i % 100},
+               "types": {"3D": True}} for i in range(12000)]
+    small = api.post(f"/api/v2/project/{pid}/dataset/import/",
+                     body={"name": "small", "zarr_dir": z, "images": images[:10]})[1]
+    st, d = api.post(f"/api/v2/project/{pid}/dataset/import/", body={"name": "large", "zarr_dir": z, "images": images})[:2]
+    assert st == 201, d
+
+    def text(did):
+        return db.query(f"SELECT images FROM datasetv2 WHERE id = {did}")[0][0]
+
+    before = text(d["id"])
+    assert len(before) > 1 << 20 and json.loads(before) == images
+    if db.engine == "sqlite":
+        room = len(before) - len(before.rstrip(" "))
+        assert before.rstrip(" ").endswith("]") and room >= len(before) // 40 and not text(small["id"]).endswith(" ")
+    base = f"/api/v2/project/{pid}/dataset/{d['id']}"
+    assert api.post(f"{base}/images/", body={"zarr_url": f"{z}/new", "types": {"3D": False}})[0] == 201
+    after = text(d["id"])
+    if db.engine == "sqlite":
+        assert len(after) == len(before)
+    assert json.loads(after) == images + [{"zarr_url": f"{z}/new", "origin": None, "attributes": {},
+                                           "types": {"3D": False}}]
+    assert query(api, base, {"type_filters": {"3D": False}})["items"][0]["zarr_url"] == f"{z}/new"
+    assert query(api, base)["total_count"] == 12001

@@ -1107,6 +1107,11 @@ static size_t reserve_for(size_t len)
 	return len / 32 > 4096 ? len / 32 : 4096;
 }
 
+size_t imgindex_reserve(size_t len)
+{
+	return reserve_for(len);
+}
+
 size_t imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t *out, size_t *n)
 {
 	const char *t = x->text.buf;

@@ -72,6 +72,9 @@ void imgindex_filter_free(imgindex_filter_t *f);
  * img (NULL): remove image at; at < 0: append img. img is one image's JSON
  * text (any form the scan reads; image_dump's is canonical already). */
 
+/* The spaces a list text of len bytes is stored with after its ']' when it
+ * is written whole, so that the appends after it are made in place. */
+size_t imgindex_reserve(size_t len);
 /* What the edit makes of the list's text, appended to out (empty; the
  * index is unchanged). When the index's text is the stored one byte for
  * byte (after our own writes) and the edit fits, it is made in place: the
