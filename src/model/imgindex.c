@@ -1102,14 +1102,9 @@ void imgindex_filter_free(imgindex_filter_t *f)
 
 /* the room left after ']' when the whole text is written anew: appends
  * then overwrite it in place */
-static size_t reserve_for(size_t len)
-{
-	return len / 32 > 4096 ? len / 32 : 4096;
-}
-
 size_t imgindex_reserve(size_t len)
 {
-	return reserve_for(len);
+	return len / 32 > 4096 ? len / 32 : 4096;
 }
 
 size_t imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t *out, size_t *n)
@@ -1150,7 +1145,7 @@ size_t imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t 
 		*n = span;
 		return from;
 	}
-	sb_grow_exact(out, tl + need + reserve_for(tl + need) + 1);
+	sb_grow_exact(out, tl + need + imgindex_reserve(tl + need) + 1);
 	/* anew, without the spaces earlier edits left */
 	sb_addc(out, '[');
 	size_t k = 0;
@@ -1170,7 +1165,7 @@ size_t imgindex_splice_text(const imgindex_t *x, long at, const char *img, sb_t 
 		sb_add(out, img, ilen);
 	}
 	sb_addc(out, ']');
-	for (size_t r = reserve_for(out->len); r; r--)
+	for (size_t r = imgindex_reserve(out->len); r; r--)
 		sb_addc(out, ' ');
 	*n = (size_t)-1;
 	return 0;
