@@ -35,11 +35,15 @@ SIZES = [n for n in (1000, 10000, 100000, 1000000) if n <= int(os.environ.get("B
 QUERY = {"type_filters": {"is_3D": True}, "attribute_filters": {"well": ["W0005"]}}
 
 
-def hwm_kb(pid):
+def status_kb(pid, field):
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def hwm_kb(pid):
+    return status_kb(pid, "VmHWM")
 
 
 def timed(fn):
@@ -156,6 +160,7 @@ def run_engine(engine, pg):
         r["job"] = (time.perf_counter() - t0) * 1000
         r["after_job"] = timed(query)[0]
         r["rss_mb"] = rss_kb(proc.pid) / 1024
+        r["rss_file_mb"] = status_kb(proc.pid, "RssFile") / 1024
         r["hwm_mb"] = hwm_kb(proc.pid) / 1024
         st, out = c.call("GET", f"{base}/export/", token=tok, parse=False)
         r["stored_mb"] = len(json.dumps(json.loads(out)["images"], separators=(",", ":"))) / 1e6
@@ -174,7 +179,9 @@ def table(rows):
             ("after", "query after our write (ms)", ".1f"), ("after_other", "query after another process's write (ms)", ".1f"),
             ("job", "job: parallel task over 100 images, merged (ms)", ".0f"), ("after_job", "query after the job (ms)", ".1f"),
             ("stored_mb", "stored list (MB)", ".1f"), ("rss_first_mb", "RSS after first query (MB)", ".0f"),
-            ("rss_mb", "RSS after the series (MB)", ".0f"), ("hwm_mb", "peak RSS (MB)", ".0f")]
+            ("rss_mb", "RSS after the series (MB)", ".0f"),
+            ("rss_file_mb", "of which file pages (RssFile: the database's map and the binary; MB)", ".0f"),
+            ("hwm_mb", "peak RSS (MB)", ".0f")]
     sizes = list(rows)
     out = ["| | " + " | ".join(f"{n:,} images" for n in sizes) + " |", "|---|" + "---:|" * len(sizes)]
     for key, label, spec in cols:

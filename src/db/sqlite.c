@@ -7,6 +7,7 @@
  * otherwise take "$1" as a *named* parameter and number names by first
  * appearance). */
 #include "db/db_internal.h"
+#include "db/sqlite_vfs.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -693,7 +694,7 @@ db_t *sqlite_open(int create, sb_t *err)
 	sqlite3 *h = NULL;
 	pthread_once(&sqm_once, sqm_install);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-	int rc = sqlite3_open_v2(path, &h, flags, NULL);
+	int rc = sqlite3_open_v2(path, &h, flags, sqlite_vfs_name());
 	if (rc != SQLITE_OK) {
 		sb_addf(err, "cannot open SQLite database %s: %s", path, h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
 		sqlite3_close(h);
