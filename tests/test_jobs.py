@@ -670,3 +670,54 @@ def test_a_job_never_overwrites_a_list_it_cannot_read(api, db, tmp_path):
         job["log"]
     assert json.loads(db.query(f"SELECT images FROM datasetv2 WHERE id = {did}")[0][0]) == {"not": "a list"}
     assert db.query("SELECT count(*) FROM historyrun") == [["0"]]
+
+
+def test_a_task_that_changes_no_image_does_not_rewrite_the_list(api, db, tmp_path, server):
+    """A task whose output names no image (runner/joblist.c) leaves the row
+    as it is: no UPDATE of datasetv2.images (a trigger counts them), the
+    stored text byte for byte the same. When the row changed meanwhile
+    (an edit through the API while the task ran), the job writes its own
+    list, as upstream's does after every task: the edit is overwritten."""
+    tid = task(api, "generic_task", command_non_parallel=cmd("generic_task.py"))
+    zd = tmp_path / "zarr"
+    pid, did, wid, _ = project(api, tmp_path, [{"zarr_url": f"{zd}/{i}", "types": {"3D": True}} for i in range(3)])
+    base = f"/api/v2/project/{pid}/dataset/{did}"
+    # a removal in place leaves spaces in the text, which a rewrite would not keep
+    assert api.request("DELETE", f"{base}/images/?zarr_url={zd}/1")[0] == 204
+    if db.engine == "sqlite":
+        db.execute("CREATE TABLE image_writes (n INTEGER); CREATE TRIGGER count_image_writes AFTER UPDATE OF images "
+                   "ON datasetv2 BEGIN INSERT INTO image_writes VALUES (1); END;")
+    else:
+        db.execute("CREATE TABLE image_writes (n INTEGER); GRANT ALL ON image_writes TO PUBLIC; "
+                   "CREATE FUNCTION count_image_writes() RETURNS trigger "
+                   "LANGUAGE plpgsql AS $$ BEGIN INSERT INTO image_writes VALUES (1); RETURN NEW; END $$; "
+                   "CREATE TRIGGER count_image_writes AFTER UPDATE OF images ON datasetv2 FOR EACH ROW "
+                   "EXECUTE FUNCTION count_image_writes();")
+
+    def text():
+        return db.query(f"SELECT images FROM datasetv2 WHERE id = {did}")[0][0]
+
+    def writes():
+        return int(db.query("SELECT count(*) FROM image_writes")[0][0])
+
+    before = text()
+    wf_task = add(api, pid, wid, tid, args_non_parallel={"sleep_time": 0})
+    job = wait(api, pid, submit(api, pid, wid, did)["id"])
+    assert job["status"] == "done", job["log"]
+    assert writes() == 0 and text() == before, server.output()[-3000:]
+    assert [i["zarr_url"] for i in images(api, pid, did)] == [f"{zd}/0", f"{zd}/2"]
+    # the same task, slower, with an edit through the API while it runs
+    st, _, _ = api.request("PATCH", f"/api/v2/project/{pid}/workflow/{wid}/wftask/{wf_task}/",
+                           body={"args_non_parallel": {"sleep_time": 3}})
+    assert st == 200
+    job = submit(api, pid, wid, did)
+    jid, log = job["id"], Path(job["working_dir"]) / "workflow.log"
+    deadline = time.time() + 60
+    while not (log.exists() and "SUBMIT" in log.read_text()) and time.time() < deadline:
+        time.sleep(0.05)  # the task is submitted: the job holds its list
+    assert api.post(f"{base}/images/", body={"zarr_url": f"{zd}/during"})[0] == 201
+    job = wait(api, pid, jid)
+    assert job["status"] == "done", job["log"]
+    assert writes() >= 1
+    assert [i["zarr_url"] for i in json.loads(text())] == [f"{zd}/0", f"{zd}/2"]
+    assert [i["zarr_url"] for i in images(api, pid, did)] == [f"{zd}/0", f"{zd}/2"]

@@ -93,6 +93,14 @@ typedef struct joblist joblist_t;
  * empty), or NULL with the reason in err. Free with joblist_free. */
 joblist_t *joblist_load(const char *text, sb_t *err);
 void joblist_free(joblist_t *l);
+/* Marks l as the text the row held at that version, with the connection's
+ * db_self_change_token read before the text (have_self 0: none). */
+void joblist_loaded(joblist_t *l, const char *version, int have_self, uint64_t self);
+/* 1 when the row still holds l's list as the job last read or wrote it
+ * (no change to l since, and no other connection's commit since on
+ * SQLite, or the same row version on PostgreSQL): a write of it would
+ * store the same text, and is skipped. 0: write it. */
+int joblist_stored_current(job_t *j, joblist_t *l);
 /* Appends {"zarr_url": ...} of every image matching both filters to
  * filtered; returns the number matching the type filters alone. */
 size_t joblist_filter(joblist_t *l, json_t *type_filters, json_t *attribute_filters, json_t *filtered);

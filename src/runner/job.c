@@ -224,6 +224,9 @@ static void job_run(job_t *j)
 			/* the text only while it is scanned (it can be large) */
 			sb_t le = SB_INIT;
 			char version[64], *text = NULL;
+			/* the token before the text: a commit in between shows */
+			uint64_t self = 0;
+			int have_self = db_self_change_token(j->db, &self) == 0;
 			int vrc = db_row_version(j->db, "datasetv2", "images", j->a.dataset_id, version, &text);
 			if (vrc < 0)
 				jerr_set(&je, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
@@ -231,6 +234,8 @@ static void job_run(job_t *j)
 				/* never overwrite a list we cannot read */
 				jerr_set(&je, JE_UNKNOWN, 0, "ValueError", "the images of dataset %lld cannot be read: %s",
 					 (long long)j->a.dataset_id, le.buf);
+			else if (vrc)
+				joblist_loaded(images, version, have_self, self);
 			free(text);
 			sb_release(&le);
 			attr_f = jparse(db_text(jr, 0, 4));

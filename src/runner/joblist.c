@@ -10,10 +10,14 @@
  * outputs plus one pass over the text, and the job holds one index (about
  * the stored size) instead of a tree of the whole list (about 2.5 kB an
  * image). The text written is handed to the images cache with its index,
- * so that the first request after a step is not a scan.
+ * so that the first request after a step is not a scan. A step that
+ * changes no image's bytes (upstream "updates" every image a task without
+ * output ran on) is no pass at all, and its list is not written when the
+ * row still holds it (joblist_stored_current).
  *
  * The job's list is its own, as upstream's: an image edited through the
  * API while the job runs is overwritten by the job's next write. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +31,12 @@
 struct joblist {
 	imgindex_t *x;
 	int enriched; /* images carry the status attribute (not stored) */
+	/* what the dataset's row held when the job last read or wrote the
+	 * list: unless dirty (changed since), the list is that text */
+	int dirty;
+	char version[64]; /* its db_row_version ("" unknown) */
+	uint64_t self;	  /* db_self_change_token then */
+	int have_self;
 };
 
 joblist_t *joblist_load(const char *text, sb_t *err)
@@ -36,7 +46,31 @@ joblist_t *joblist_load(const char *text, sb_t *err)
 		return NULL;
 	joblist_t *l = xcalloc(1, sizeof(*l));
 	l->x = x;
+	l->dirty = 1;
 	return l;
+}
+
+void joblist_loaded(joblist_t *l, const char *version, int have_self, uint64_t self)
+{
+	l->dirty = 0;
+	snprintf(l->version, sizeof(l->version), "%s", version ? version : "");
+	l->have_self = have_self;
+	l->self = self;
+}
+
+int joblist_stored_current(job_t *j, joblist_t *l)
+{
+	if (l->dirty)
+		return 0;
+	uint64_t now;
+	int rc = db_self_change_token(j->db, &now);
+	if (rc == 0) {
+		return l->have_self && now == l->self;
+	}
+	char v[64];
+	/* an engine without the token (PostgreSQL) has a cheap version */
+	return rc == 1 && l->version[0] &&
+	       db_row_version(j->db, "datasetv2", "images", j->a.dataset_id, v, NULL) == 1 && !strcmp(v, l->version);
 }
 
 void joblist_free(joblist_t *l)
@@ -127,8 +161,11 @@ int joblist_enrich(job_t *j, joblist_t *l, int64_t wftask_id, sb_t *err)
 	db_res_free(r);
 	int rc = rebuild(l, &t, err);
 	sb_release(&t);
-	if (!rc)
+	if (!rc) {
+		/* in another order: written, it would not be the stored text */
 		l->enriched = 1;
+		l->dirty = 1;
+	}
 	return rc;
 }
 
@@ -251,9 +288,18 @@ long joblist_apply(joblist_t *l, json_t *output, json_t *output_types, const cha
 		json_decref(attrs);
 		json_decref(types);
 		if (pos >= 0) {
+			/* an update that leaves the image as it is stored (a
+			 * task without output "updates" every image it ran on,
+			 * as upstream's) keeps its bytes */
+			sb_t now = SB_INIT;
+			size_t olen;
+			const char *ospan = imgindex_json(l->x, (size_t)pos, &olen);
+			image_dump(&now, img);
+			if (changed[pos] || now.len != olen || memcmp(now.buf, ospan, olen))
+				changed[pos] = 1;
+			sb_release(&now);
 			json_decref(s.rep[pos]);
 			s.rep[pos] = img;
-			changed[pos] = 1;
 		} else if (add >= 0) {
 			json_array_set_new(s.added, (size_t)add, img);
 		} else {
@@ -280,6 +326,12 @@ long joblist_apply(joblist_t *l, json_t *output, json_t *output_types, const cha
 			goto out;
 		}
 		drop[pos >= 0 ? (size_t)pos : n + (size_t)add] = 1;
+	}
+	/* nothing changed: the list stays as it is, not written anew */
+	if (!na && !json_array_size(rms) && !memchr(changed, 1, n)) {
+		free(drop);
+		num_new = 0;
+		goto out;
 	}
 	/* one pass: untouched images are copied as they are */
 	sb_t t = SB_INIT;
@@ -311,6 +363,7 @@ long joblist_apply(joblist_t *l, json_t *output, json_t *output_types, const cha
 		jerr_set(err, JE_UNKNOWN, 0, "ValueError", "the merged image list does not scan: %s", e.buf);
 	} else {
 		num_new = (long)na;
+		l->dirty = 1;
 	}
 	sb_release(&e);
 	sb_release(&t);
@@ -362,6 +415,8 @@ int joblist_store(job_t *j, joblist_t *l, joblist_write_t *w)
 
 void joblist_store_finish(job_t *j, joblist_t *l, joblist_write_t *w, int committed, int last)
 {
+	if (committed && !l->enriched)
+		joblist_loaded(l, w->version, w->have_self, w->self);
 	if (committed) {
 		/* the cache gets an index of the stored text: the job's own on
 		 * its last write, else a scan of what it wrote (the job goes on

@@ -292,7 +292,10 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 				final |= d.out[i].exc != NULL;
 			joblist_write_t lw = { .have_self = 0 };
 			sb_init(&lw.text, 0);
-			int wrc = db_begin(j->db) || joblist_store(j, images, &lw);
+			/* a list the task left as the row holds it is not written
+			 * again (as upstream's write of it would store the same) */
+			int same = joblist_stored_current(j, images);
+			int wrc = db_begin(j->db) || (!same && joblist_store(j, images, &lw));
 			json_t *rms = json_object_get(output, "image_list_removals");
 			size_t i;
 			json_t *x;
@@ -308,7 +311,10 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 				      "INSERT INTO accountingrecord (user_id, \"timestamp\", num_tasks, num_new_images) VALUES ($1, $2, $3, $4)",
 				      (db_param_t[]){ P_INT(j->a.user_id), P_TS(now), P_INT(d.num_tasks), P_INT(num_new) }, 4, NULL) ||
 			      db_commit(j->db);
-			joblist_store_finish(j, images, &lw, !wrc, final);
+			if (same)
+				sb_release(&lw.text);
+			else
+				joblist_store_finish(j, images, &lw, !wrc, final);
 			json_decref(output);
 			if (wrc) {
 				jerr_db(j, "dataset images", err);
