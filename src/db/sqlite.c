@@ -359,12 +359,16 @@ static void version_format(size_t len, const uint64_t h[2], char version[64])
 	snprintf(version, 64, "%zu:%016llx%016llx", len, (unsigned long long)h[0], (unsigned long long)h[1]);
 }
 
-/* The row version of table.column of row id read through blob I/O, in
- * chunks of a small buffer: without the copy of the whole value that
- * sqlite3_column_text makes (at 10^6 images a 187 MB block, its page
- * faults most of the check's cost). 1 when done, 0 when the value cannot
- * be read so (no such row, a NULL): the caller reads it as a column. */
-static int blob_version(struct sqlite_conn *c, const char *table, const char *column, int64_t id, char version[64])
+/* The row version of table.column of row id read through blob I/O, and
+ * with text the value itself (malloc'd, NUL-terminated; the caller frees):
+ * read straight into that one block, where sqlite3_column_text copies it
+ * into a block of its own first (at 10^6 images 187 MB, whose page faults
+ * were most of a version check's cost, and twice the value in memory while
+ * it was copied out). Without text, read in chunks of a small buffer.
+ * 1 when done, 0 when the value cannot be read so (no such row, a NULL):
+ * the caller reads it as a column. */
+static int blob_version(struct sqlite_conn *c, const char *table, const char *column, int64_t id, char version[64],
+			char **text)
 {
 	enum { CHUNK = 256 * 1024 }; /* a multiple of the hash's 16-byte block */
 	sqlite3_blob *b = NULL;
@@ -373,13 +377,14 @@ static int blob_version(struct sqlite_conn *c, const char *table, const char *co
 		return 0;
 	}
 	size_t n = (size_t)sqlite3_blob_bytes(b), off = 0;
-	char *buf = xmalloc(CHUNK);
+	size_t size = text ? n + 1 : CHUNK;
+	char *buf = mem_hint_huge(xmalloc(size), size);
 	struct hash128 h;
 	uint64_t out[2];
 	int ok = 1;
 	hash128_init(&h, n);
 	for (;;) {
-		size_t len = n - off < CHUNK ? n - off : CHUNK;
+		size_t len = text ? n : n - off < CHUNK ? n - off : CHUNK;
 		if (len && sqlite3_blob_read(b, buf, (int)len, (int)off) != SQLITE_OK) {
 			ok = 0;
 			break;
@@ -393,10 +398,15 @@ static int blob_version(struct sqlite_conn *c, const char *table, const char *co
 		hash128_final(&h, buf + (len - left), left, out);
 		break;
 	}
-	free(buf);
 	sqlite3_blob_close(b);
 	if (ok)
 		version_format(n, out, version);
+	if (ok && text) {
+		buf[n] = '\0';
+		*text = buf;
+	} else {
+		free(buf);
+	}
 	return ok;
 }
 
@@ -416,7 +426,7 @@ static int sq_row_version(db_t *db, const char *table, const char *column, int64
 	char sql[160];
 	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE id = $1", column, table);
 	int64_t t0 = db->echo ? mono_usec() : 0;
-	if (!text && blob_version(c, table, column, id, version)) {
+	if (blob_version(c, table, column, id, version, text)) {
 		if (db->echo)
 			db_echo(sql, (db_param_t[]){ P_INT(id) }, 1, mono_usec() - t0, 0);
 		return 1;
