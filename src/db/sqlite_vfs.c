@@ -304,7 +304,6 @@ static void install(void)
 	if (!under)
 		return;
 	shim = *under;
-	shim.iVersion = under->iVersion;
 	shim.szOsFile = (int)REAL_OFFSET + under->szOsFile;
 	shim.zName = "fractal-map";
 	shim.pNext = NULL;

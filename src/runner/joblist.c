@@ -64,9 +64,8 @@ int joblist_stored_current(job_t *j, joblist_t *l)
 		return 0;
 	uint64_t now;
 	int rc = db_self_change_token(j->db, &now);
-	if (rc == 0) {
+	if (rc == 0)
 		return l->have_self && now == l->self;
-	}
 	char v[64];
 	/* an engine without the token (PostgreSQL) has a cheap version */
 	return rc == 1 && l->version[0] &&
@@ -231,9 +230,11 @@ long joblist_apply(joblist_t *l, json_t *output, json_t *output_types, const cha
 		return -1;
 	size_t n = imgindex_count(l->x);
 	struct step s = { l->x, xcalloc(n ? n : 1, sizeof(json_t *)), json_array(), json_object() };
-	/* an untouched image parsed as an origin stays untouched: only
-	 * these are written anew */
-	unsigned char *changed = xcalloc(n ? n : 1, 1);
+	/* per index position: the text of its image written anew (an
+	 * update changed its bytes), or NULL; an untouched image parsed as
+	 * an origin stays untouched */
+	char **dumps = xcalloc(n ? n : 1, sizeof(char *));
+	size_t nchanged = 0;
 	long num_new = -1;
 	json_array_foreach(ups, i, x) {
 		const char *url = json_string_value(json_object_get(x, "zarr_url"));
@@ -295,9 +296,13 @@ long joblist_apply(joblist_t *l, json_t *output, json_t *output_types, const cha
 			size_t olen;
 			const char *ospan = imgindex_json(l->x, (size_t)pos, &olen);
 			image_dump(&now, img);
-			if (changed[pos] || now.len != olen || memcmp(now.buf, ospan, olen))
-				changed[pos] = 1;
-			sb_release(&now);
+			if (now.len != olen || memcmp(now.buf, ospan, olen)) {
+				/* each zarr_url is updated once: this is its text */
+				dumps[pos] = sb_detach(&now);
+				nchanged++;
+			} else {
+				sb_release(&now);
+			}
 			json_decref(s.rep[pos]);
 			s.rep[pos] = img;
 		} else if (add >= 0) {
@@ -328,7 +333,7 @@ long joblist_apply(joblist_t *l, json_t *output, json_t *output_types, const cha
 		drop[pos >= 0 ? (size_t)pos : n + (size_t)add] = 1;
 	}
 	/* nothing changed: the list stays as it is, not written anew */
-	if (!na && !json_array_size(rms) && !memchr(changed, 1, n)) {
+	if (!na && !json_array_size(rms) && !nchanged) {
 		free(drop);
 		num_new = 0;
 		goto out;
@@ -348,8 +353,8 @@ long joblist_apply(joblist_t *l, json_t *output, json_t *output_types, const cha
 		first = 0;
 		if (k >= n) {
 			image_dump(&t, json_array_get(s.added, k - n));
-		} else if (changed[k]) {
-			image_dump(&t, s.rep[k]);
+		} else if (dumps[k]) {
+			sb_adds(&t, dumps[k]);
 		} else {
 			size_t len;
 			const char *span = imgindex_json(l->x, k, &len);
@@ -371,7 +376,9 @@ out:
 	for (size_t k = 0; k < n; k++)
 		json_decref(s.rep[k]);
 	free(s.rep);
-	free(changed);
+	for (size_t k = 0; k < n; k++)
+		free(dumps[k]);
+	free(dumps);
 	json_decref(s.added);
 	json_decref(s.added_at);
 	return num_new;
