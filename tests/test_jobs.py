@@ -716,6 +716,9 @@ def test_a_task_that_changes_no_image_does_not_rewrite_the_list(api, db, tmp_pat
     while not (log.exists() and "SUBMIT" in log.read_text()) and time.time() < deadline:
         time.sleep(0.05)  # the task is submitted: the job holds its list
     assert api.post(f"{base}/images/", body={"zarr_url": f"{zd}/during"})[0] == 201
+    # the job started from the cache's index of the list; the edit went to
+    # a copy of it (the job's stays as it was, and is what it writes)
+    assert [i["zarr_url"] for i in images(api, pid, did)] == [f"{zd}/0", f"{zd}/2", f"{zd}/during"]
     job = wait(api, pid, jid)
     assert job["status"] == "done", job["log"]
     assert writes() >= 1

@@ -321,6 +321,14 @@ const char *imglist_text(const imglist_t *l, size_t *len)
 	return imgindex_text(l->x, len);
 }
 
+imgindex_t *imglist_share(const imglist_t *l, char version[64])
+{
+	pthread_mutex_lock(&lock);
+	snprintf(version, 64, "%s", l->version);
+	pthread_mutex_unlock(&lock);
+	return imgindex_ref(l->x);
+}
+
 const char *imglist_zarr_url(const imglist_t *l, size_t i)
 {
 	return imgindex_zarr_url(l->x, i);
@@ -416,7 +424,21 @@ void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committe
 		pthread_rwlock_wrlock(&l->rw);
 		/* otherwise the version stays the old one, and the next
 		 * request scans the stored text again */
-		int applied = l->gen == e->gen && !imgindex_apply(l->x, e->at, e->img, &e->text, e->from, e->changed);
+		int applied = 0;
+		if (l->gen == e->gen && imgindex_shared(l->x)) {
+			/* a running job reads this index: the edit goes to a
+			 * copy, which the entry keeps (imgindex.h) */
+			imgindex_t *c = imgindex_clone(l->x);
+			applied = !imgindex_apply(c, e->at, e->img, &e->text, e->from, e->changed);
+			if (applied) {
+				imgindex_free(l->x);
+				l->x = c;
+			} else {
+				imgindex_free(c);
+			}
+		} else if (l->gen == e->gen) {
+			applied = !imgindex_apply(l->x, e->at, e->img, &e->text, e->from, e->changed);
+		}
 		if (applied) {
 			pthread_mutex_lock(&lock);
 			l->gen++;

@@ -52,6 +52,12 @@ const char *imglist_json(const imglist_t *l, size_t i, size_t *len);
 /* The whole list, "[...]" (NUL-terminated). */
 const char *imglist_text(const imglist_t *l, size_t *len);
 const char *imglist_zarr_url(const imglist_t *l, size_t i);
+/* The index itself, with a reference of the caller's (imgindex_free when
+ * done), and the row's version it is of ("": not computed, SQLite): what a
+ * job starts from, where it would scan the text again. The cache never
+ * edits an index so shared: an edit goes to a copy (imgindex_clone), so
+ * that the holder's stays as it was. */
+struct imgindex *imglist_share(const imglist_t *l, char version[64]);
 /* The first image with that zarr_url, or -1. */
 long imglist_find(const imglist_t *l, const char *zarr_url);
 /* Precomputed "attributes" object and "types" list of the whole dataset. */
@@ -108,7 +114,8 @@ void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committe
  * what db_json_array_edit gave for the write, self the connection's
  * db_self_change_token read inside that transaction before the write
  * (have_self 0 if it has none). Replaces the entry of an older version;
- * an x over the whole budget is freed. */
+ * an x over the whole budget is freed. A caller that goes on reading x
+ * hands imgindex_ref(x) instead (the cache then never edits it in place). */
 void imglist_put(db_t *db, int64_t dataset_id, struct imgindex *x, const char *version, int have_self, uint64_t self);
 
 #endif

@@ -1,6 +1,7 @@
 /* imgindex.c — see imgindex.h. */
 #include "model/imgindex.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,6 +129,7 @@ struct vinfo {
 };
 
 struct imgindex {
+	atomic_int refs;     /* holders (imgindex_ref); the last frees */
 	sb_t text;
 	size_t close;        /* offset of the closing ']' (spaces may follow) */
 	int verbatim;        /* text is byte for byte the stored text */
@@ -846,6 +848,7 @@ static void shrink(imgindex_t *x)
 imgindex_t *imgindex_build(const char *text, size_t len, sb_t *err)
 {
 	imgindex_t *x = xcalloc(1, sizeof(*x));
+	atomic_init(&x->refs, 1);
 	sb_init(&x->text, len + 16);
 	sb_init(&x->dec, 0);
 	/* the arrays sized from the text's length at about 160 bytes an
@@ -917,9 +920,80 @@ imgindex_t *imgindex_build(const char *text, size_t len, sb_t *err)
 	return x;
 }
 
+imgindex_t *imgindex_ref(imgindex_t *x)
+{
+	atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed);
+	return x;
+}
+
+int imgindex_shared(const imgindex_t *x)
+{
+	return atomic_load_explicit(&((imgindex_t *)x)->refs, memory_order_acquire) > 1;
+}
+
+/* a copy of the n bytes at p (NULL for none) */
+static void *dup_block(const void *p, size_t n)
+{
+	if (!p)
+		return NULL;
+	void *q = xmalloc(n ? n : 1);
+	memcpy(q, p, n);
+	return q;
+}
+
+/* a copy of sb's string, without slack */
+static void sb_dup(sb_t *to, const sb_t *from)
+{
+	sb_init(to, 0);
+	if (!from->len)
+		return; /* (a zeroed table's buf is NULL) */
+	sb_grow_exact(to, from->len);
+	sb_add(to, from->buf, from->len);
+}
+
+static void st_dup(strtab_t *to, const strtab_t *from)
+{
+	*to = *from;
+	sb_dup(&to->bytes, &from->bytes);
+	to->off = dup_block(from->off, from->cap * sizeof(size_t));
+	to->len = dup_block(from->len, from->cap * sizeof(uint32_t));
+	to->hash = dup_block(from->hash, from->cap * sizeof(uint32_t));
+	to->slots = dup_block(from->slots, from->nslots * sizeof(uint32_t));
+}
+
+imgindex_t *imgindex_clone(const imgindex_t *x)
+{
+	imgindex_t *c = xmalloc(sizeof(*c));
+	memcpy((void *)c, (const void *)x, sizeof(*c));
+	atomic_init(&c->refs, 1);
+	sb_dup(&c->text, &x->text);
+	c->recs = dup_block(x->recs, x->cap * sizeof(*x->recs));
+	sb_dup(&c->zbuf, &x->zbuf);
+	c->zslots = dup_block(x->zslots, x->nzslots * sizeof(uint32_t));
+	c->attrs = dup_block(x->attrs, x->cap_attrs * sizeof(*x->attrs));
+	c->types = dup_block(x->types, x->cap_types * sizeof(*x->types));
+	st_dup(&c->akeys, &x->akeys);
+	st_dup(&c->tkeys, &x->tkeys);
+	st_dup(&c->vals, &x->vals);
+	c->vinfo = dup_block(x->vinfo, x->cap_vinfo * sizeof(*x->vinfo));
+	sb_dup(&c->dec, &x->dec);
+	c->agg_attributes = x->agg_attributes ? xstrdup(x->agg_attributes) : NULL;
+	c->agg_types = x->agg_types ? xstrdup(x->agg_types) : NULL;
+	c->pc = dup_block(x->pc, x->npc * sizeof(*x->pc));
+	/* the per-key arrays have nak + 1 / ntk + 1 elements (counts_fit) */
+	c->akcount = dup_block(x->akcount, (x->nak + 1) * sizeof(uint32_t));
+	c->akfirst = dup_block(x->akfirst, (x->nak + 1) * sizeof(uint32_t));
+	c->aksens = dup_block(x->aksens, x->nak + 1);
+	c->tcount = dup_block(x->tcount, (x->ntk + 1) * sizeof(uint32_t));
+	c->tkfirst = dup_block(x->tkfirst, (x->ntk + 1) * sizeof(uint32_t));
+	return c;
+}
+
 void imgindex_free(imgindex_t *x)
 {
 	if (!x)
+		return;
+	if (atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) > 1)
 		return;
 	sb_release(&x->text);
 	free(x->recs);

@@ -37,7 +37,20 @@ typedef struct imgindex imgindex_t;
  * NULL when it is not such an array (the reason in err). Free with
  * imgindex_free. */
 imgindex_t *imgindex_build(const char *text, size_t len, sb_t *err);
+/* Drops one reference to x (NULL is fine); the last frees it. */
 void imgindex_free(imgindex_t *x);
+
+/* Sharing: an index is built with one reference; imgindex_ref adds one
+ * (returns x) for another holder, who drops it with imgindex_free. The
+ * count is atomic, so holders may be threads of their own; an index is
+ * edited (imgindex_apply) only by a sole holder: one that finds it shared
+ * edits a copy (imgindex_clone: the same index, one reference, nothing
+ * shared with x) and lets go of x, so that what another holder reads never
+ * changes under it (the images cache and a running job share the list's
+ * index so). */
+imgindex_t *imgindex_ref(imgindex_t *x);
+int imgindex_shared(const imgindex_t *x);
+imgindex_t *imgindex_clone(const imgindex_t *x);
 
 size_t imgindex_count(const imgindex_t *x);
 /* The whole list in canonical form ("[...]", NUL-terminated). */

@@ -92,6 +92,12 @@ typedef struct joblist joblist_t;
 /* The list scanned from the dataset's stored text (NULL or "" reads as
  * empty), or NULL with the reason in err. Free with joblist_free. */
 joblist_t *joblist_load(const char *text, sb_t *err);
+/* The job's list from the images cache's index of the dataset when it can
+ * have it (imglist_share: no read or scan of the text), current at least
+ * since the connection's db_self_change_token was self (have_self); NULL
+ * when the cache cannot (a database error, no row, a list that does not
+ * scan), and the caller loads the text itself. */
+joblist_t *joblist_from_cache(job_t *j, int have_self, uint64_t self);
 void joblist_free(joblist_t *l);
 /* Marks l as the text the row held at that version, with the connection's
  * db_self_change_token read before the text (have_self 0: none). */

@@ -1,16 +1,20 @@
 /* joblist.c — the image list of a running job (upstream's tmp_images), as
  * a model/imgindex.h index rather than a parsed tree.
  *
- * The list is scanned once from the stored text when the job starts; a
- * task's filter is the index's compiled filter; a task's merged output is
+ * The job starts from the images cache's index of the list, shared with
+ * it (imglist_share; imgindex.h's copy-on-write: an API edit made while
+ * the job holds it goes to the cache's copy), and scans the stored text
+ * itself only when the cache cannot give one; a task's filter is the
+ * index's compiled filter; a task's merged output is
  * applied as one batch: the images it names are parsed one by one (a
  * replaced image, an origin, a new one), and the new text is one pass over
  * the old one that copies every untouched image's bytes and writes the
  * others anew, then scanned into the next index. So a step costs its
  * outputs plus one pass over the text, and the job holds one index (about
  * the stored size) instead of a tree of the whole list (about 2.5 kB an
- * image). The text written is handed to the images cache with its index,
- * so that the first request after a step is not a scan. A step that
+ * image), and shares it with the cache. The text written is handed to the
+ * images cache with its index, so that the first request after a step is
+ * not a scan. A step that
  * changes no image's bytes (upstream "updates" every image a task without
  * output ran on) is no pass at all, and its list is not written when the
  * row still holds it (joblist_stored_current).
@@ -47,6 +51,19 @@ joblist_t *joblist_load(const char *text, sb_t *err)
 	joblist_t *l = xcalloc(1, sizeof(*l));
 	l->x = x;
 	l->dirty = 1;
+	return l;
+}
+
+joblist_t *joblist_from_cache(job_t *j, int have_self, uint64_t self)
+{
+	imglist_t *cl = imglist_get(j->db, j->a.dataset_id);
+	if (!cl)
+		return NULL;
+	char version[64];
+	joblist_t *l = xcalloc(1, sizeof(*l));
+	l->x = imglist_share(cl, version);
+	imglist_release(cl);
+	joblist_loaded(l, version, have_self, self);
 	return l;
 }
 
@@ -425,18 +442,19 @@ void joblist_store_finish(job_t *j, joblist_t *l, joblist_write_t *w, int commit
 	if (committed && !l->enriched)
 		joblist_loaded(l, w->version, w->have_self, w->self);
 	if (committed) {
-		/* the cache gets an index of the stored text: the job's own on
-		 * its last write, else a scan of what it wrote (the job goes on
-		 * with its own) */
+		/* the cache gets an index of the stored text: the job's own
+		 * (shared while the job goes on reading it, handed over on its
+		 * last write), or a scan of what it wrote when the job's carries
+		 * the status attribute */
 		imgindex_t *y = NULL;
 		sb_t err = SB_INIT;
 		if (!l->enriched && last) {
 			y = l->x;
 			l->x = NULL;
+		} else if (!l->enriched) {
+			y = imgindex_ref(l->x);
 		} else {
-			size_t len;
-			const char *t = l->enriched ? w->text.buf : imgindex_text(l->x, &len);
-			y = imgindex_build(t, l->enriched ? w->text.len : len, &err);
+			y = imgindex_build(w->text.buf, w->text.len, &err);
 		}
 		if (y)
 			imglist_put(j->db, j->a.dataset_id, y, w->version, w->have_self, w->self);

@@ -239,7 +239,27 @@ static void random_edits(void)
 	sb_adds(&stored, first);
 	free(first);
 	unsigned next = 1000;
+	/* copy-on-write, as the cache and a job share an index: every 50
+	 * steps another holder keeps the index as it is, and the edits go to
+	 * a clone of it; 25 steps on, the held one must still be what it was */
+	imgindex_t *held = NULL;
+	json_t *held_arr = NULL;
 	for (int step = 0; step < 600; step++) {
+		if (step % 50 == 0) {
+			held = imgindex_ref(x);
+			held_arr = json_deep_copy(arr);
+			CHECK(imgindex_shared(x));
+			imgindex_t *c = imgindex_clone(x);
+			imgindex_free(x);
+			x = c;
+			CHECK(!imgindex_shared(x) && !imgindex_shared(held));
+		} else if (step % 50 == 25) {
+			same(held, held_arr, "held while its clone was edited");
+			same(x, arr, "the clone");
+			imgindex_free(held);
+			json_decref(held_arr);
+			held = NULL;
+		}
 		size_t n = json_array_size(arr);
 		unsigned op = n ? rnd(3) : 0;
 		long at = op == 0 ? -1 : (long)rnd((unsigned)n);
