@@ -317,3 +317,53 @@ def test_the_database_shrinks_and_grows_under_a_running_server(server, db):
     assert stored(db, c) == images("c", 40000) + [{"zarr_url": f"{z}/c/new", "origin": None, "attributes": {},
                                                    "types": {}}]
     assert stored(db, b) == want_b  # and the server stops cleanly (the fixture checks)
+
+
+def test_an_export_answered_while_the_list_is_edited(server, db):
+    """An export answers the list's text from the cached index itself, held
+    while the client reads (http_json_span), not from a copy: edits made
+    while a slow client is still reading go to a copy of the index, and the
+    answer is the list as it was when the export was asked for, whole and
+    valid; the edits land, and the next export has them."""
+    import socket
+    import urllib.parse
+    api = login(server)
+    base0, d0 = dataset(api, "exported")
+    pid, z = d0["project_id"], d0["zarr_dir"] + "-exp"
+    images = [{"zarr_url": f"{z}/{i:06d}", "origin": None, "attributes": {"well": f"W{i // 100}", "field": i % 100,
+                                                                        "pad": "x" * 100},
+               "types": {"3D": i % 2 == 0}} for i in range(40000)]
+    st, d = api.post(f"/api/v2/project/{pid}/dataset/import/", body={"name": "big", "zarr_dir": z, "images": images})[:2]
+    assert st == 201, d
+    base = f"/api/v2/project/{pid}/dataset/{d['id']}"
+    assert query(api, base)["total_count"] == 40000  # cached
+    u = urllib.parse.urlparse(api.base)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # a slow reader: the server cannot send it all at once
+    s.connect((u.hostname, u.port))
+    s.sendall(f"GET {base}/export/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {api.token}\r\n"
+              "Connection: close\r\n\r\n".encode())
+    first = s.recv(4096)
+    assert first.startswith(b"HTTP/1.1 200"), first[:200]
+    # edits while the answer is on its way (an in-place edit of the text
+    # being sent would show in it, or break it)
+    for i in range(0, 40000, 4000):
+        st, b, _ = api.request("PATCH", f"{base}/images/", body={"zarr_url": f"{z}/{i:06d}",
+                                                                 "attributes": {"well": "EDITED"}})
+        assert st == 200, b
+    assert api.request("DELETE", f"{base}/images/?zarr_url={z}/000001")[0] == 204
+    assert api.post(f"{base}/images/", body={"zarr_url": f"{z}/new"})[0] == 201
+    chunks = [first]
+    while True:
+        c = s.recv(1 << 16)
+        if not c:
+            break
+        chunks.append(c)
+    s.close()
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    assert b"content-length: %d" % len(body) in head.lower(), head
+    assert json.loads(body) == {"name": "big", "zarr_dir": z, "images": images}
+    now = api.get(f"{base}/export/")[1]["images"]
+    assert len(now) == 40000 and now[-1]["zarr_url"] == f"{z}/new" and now[0]["attributes"]["well"] == "EDITED"
+    assert f"{z}/000001" not in {i["zarr_url"] for i in now}
+    assert stored(db, d["id"]) == now

@@ -289,6 +289,11 @@ void api_dataset_delete(http_req_t *req)
 	access_delete_unless_jobs(req, db, "dataset", "dataset_id", did, "DELETE FROM datasetv2 WHERE id = $1");
 }
 
+static void release_index(void *x)
+{
+	imgindex_free(x);
+}
+
 void api_dataset_export(http_req_t *req)
 {
 	int64_t pid, did;
@@ -310,12 +315,15 @@ void api_dataset_export(http_req_t *req)
 	sb_adds(&o, ",\"zarr_dir\":");
 	sb_add_json_str(&o, d.zarr_dir);
 	sb_adds(&o, ",\"images\":");
-	size_t len;
-	const char *text = imglist_text(l, &len);
-	sb_add(&o, text, len);
-	sb_addc(&o, '}');
+	/* the list's text is answered from the index itself, held (shared,
+	 * so that an edit meanwhile goes to a copy) until it is sent: no copy
+	 * of the whole list for as long as the client reads */
+	char version[64];
+	imgindex_t *x = imglist_share(l, version);
 	imglist_release(l);
-	http_json_sb(req, 200, &o);
+	size_t len;
+	const char *text = imgindex_text(x, &len);
+	http_json_span(req, 200, &o, text, len, "}", release_index, x);
 }
 
 /* An import's images, validated one at a time into the list to store, so

@@ -53,6 +53,12 @@ struct http_req {
 	const char *content_type;
 	const char *location;            /* Location header, if any */
 	const char *extra_header_name, *extra_header_value;
+	/* a borrowed span answered after resp (http_json_span), or none */
+	const char *span;
+	size_t span_len;
+	const char *span_tail;
+	void (*span_release)(void *);
+	void *span_cls;
 	/* offloaded work (see http_offload) */
 	int phase;                       /* 0 first call; 1 after the work ran */
 	void *work_state;
@@ -64,6 +70,15 @@ struct http_req {
 void http_json(http_req_t *req, int status, const char *json);
 /* Answers with the JSON in sb (taken over; sb is left empty). */
 void http_json_sb(http_req_t *req, int status, sb_t *sb);
+/* Answers with a JSON body that is head (taken; sb is left empty), then
+ * the len bytes at span, then tail (a constant string). span is not copied:
+ * it is read while the answer goes out, and release(cls) is called once
+ * (when the answer is sent or dropped, or when another answer replaces
+ * this one; NULL: nothing to call) to let go of what keeps it alive. For an answer as large as a
+ * dataset's export (its image list's text, 187 MB at 10^6 images), which
+ * would otherwise be a copy of it for as long as the client reads. */
+void http_json_span(http_req_t *req, int status, sb_t *head, const char *span, size_t len, const char *tail,
+		    void (*release)(void *), void *cls);
 /* {"detail": "<text>"} */
 void http_error(http_req_t *req, int status, const char *detail);
 void http_errorf(http_req_t *req, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -144,8 +144,93 @@ db_t *http_db(http_req_t *req)
 
 /* ---- responses ---- */
 
+/* Lets go of a span answer not (or no longer) to be sent. */
+static void span_drop(http_req_t *req)
+{
+	if (req->span_release)
+		req->span_release(req->span_cls);
+	req->span = NULL;
+	req->span_len = 0;
+	req->span_tail = NULL;
+	req->span_release = NULL;
+	req->span_cls = NULL;
+}
+
+void http_json_span(http_req_t *req, int status, sb_t *head, const char *span, size_t len, const char *tail,
+		    void (*release)(void *), void *cls)
+{
+	http_json_sb(req, status, head);
+	req->span = span;
+	req->span_len = len;
+	req->span_tail = tail ? tail : "";
+	req->span_release = release;
+	req->span_cls = cls;
+}
+
+/* What a span answer's reader reads: head, span, tail, one after the
+ * other, as libmicrohttpd asks for them. */
+struct span_body {
+	char *head;
+	size_t head_len;
+	const char *span;
+	size_t span_len;
+	const char *tail;
+	size_t tail_len;
+	void (*release)(void *);
+	void *cls;
+};
+
+static ssize_t span_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct span_body *b = cls;
+	const char *part[3] = { b->head, b->span, b->tail };
+	size_t plen[3] = { b->head_len, b->span_len, b->tail_len }, done = 0;
+	for (int k = 0; k < 3 && done < max; k++) {
+		if (pos >= plen[k]) {
+			pos -= plen[k];
+			continue;
+		}
+		size_t n = plen[k] - (size_t)pos;
+		if (n > max - done)
+			n = max - done;
+		memcpy(buf + done, part[k] + pos, n);
+		done += n;
+		pos = 0;
+	}
+	return done ? (ssize_t)done : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void span_free(void *cls)
+{
+	struct span_body *b = cls;
+	if (b->release)
+		b->release(b->cls);
+	free(b->head);
+	free(b);
+}
+
+/* The span answer of req as a response of libmicrohttpd's, which now owns
+ * what the span holds (req's is cleared). */
+static struct MHD_Response *span_response(http_req_t *req)
+{
+	struct span_body *b = xcalloc(1, sizeof(*b));
+	b->head_len = req->resp.len;
+	b->head = sb_detach(&req->resp);
+	b->span = req->span;
+	b->span_len = req->span_len;
+	b->tail = req->span_tail;
+	b->tail_len = strlen(req->span_tail);
+	b->release = req->span_release;
+	b->cls = req->span_cls;
+	req->span_release = NULL;
+	span_drop(req);
+	return MHD_create_response_from_callback(b->head_len + b->span_len + b->tail_len, 256 * 1024, span_read, b,
+						 span_free);
+}
+
 void http_json_sb(http_req_t *req, int status, sb_t *sb)
 {
+	span_drop(req);
 	req->status = status;
 	sb_release(&req->resp);
 	req->resp = *sb;
@@ -155,6 +240,7 @@ void http_json_sb(http_req_t *req, int status, sb_t *sb)
 
 void http_json(http_req_t *req, int status, const char *json)
 {
+	span_drop(req);
 	req->status = status;
 	sb_reset(&req->resp);
 	sb_adds(&req->resp, json);
@@ -163,6 +249,7 @@ void http_json(http_req_t *req, int status, const char *json)
 
 void http_error_json(http_req_t *req, int status, const char *detail_json)
 {
+	span_drop(req);
 	req->status = status;
 	sb_reset(&req->resp);
 	sb_adds(&req->resp, "{\"detail\":");
@@ -173,6 +260,7 @@ void http_error_json(http_req_t *req, int status, const char *detail_json)
 
 void http_empty(http_req_t *req, int status)
 {
+	span_drop(req);
 	req->status = status;
 	req->content_type = NULL;
 	sb_reset(&req->resp);
@@ -180,6 +268,7 @@ void http_empty(http_req_t *req, int status)
 
 void http_error(http_req_t *req, int status, const char *detail)
 {
+	span_drop(req);
 	req->status = status;
 	sb_reset(&req->resp);
 	sb_adds(&req->resp, "{\"detail\":");
@@ -301,11 +390,14 @@ static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const c
 static enum MHD_Result send_response(struct http_conn_ctx *ctx)
 {
 	http_req_t *req = &ctx->req;
-	size_t len = req->resp.len;
+	size_t len = req->resp.len + req->span_len;
 	if (len > BIG_REQUEST)
 		ctx->big = 1;
-	char *body = sb_detach(&req->resp);
-	struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *resp;
+	if (req->span)
+		resp = span_response(req);
+	else
+		resp = MHD_create_response_from_buffer(len, sb_detach(&req->resp), MHD_RESPMEM_MUST_FREE);
 	if (req->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type);
 	if (req->location)
@@ -322,6 +414,7 @@ static enum MHD_Result send_response(struct http_conn_ctx *ctx)
 
 static void req_plain_error(http_req_t *req, int status, const char *text)
 {
+	span_drop(req);
 	req->status = status;
 	sb_reset(&req->resp);
 	sb_adds(&req->resp, text);
@@ -615,6 +708,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 		atomic_fetch_sub(&buffered, ctx->reserved);
 	sb_release(&ctx->req.body);
 	sb_release(&ctx->req.resp);
+	span_drop(&ctx->req);
 	arena_free(&ctx->req.arena);
 	free(ctx);
 	*con_cls = NULL;

@@ -37,6 +37,10 @@ typedef struct imgindex imgindex_t;
  * NULL when it is not such an array (the reason in err). Free with
  * imgindex_free. */
 imgindex_t *imgindex_build(const char *text, size_t len, sb_t *err);
+/* The same, taking text (a malloc'd block of at least len + 1 bytes): a
+ * list read as it is stored (ours: canonical images) becomes the index's
+ * text as it is, without a copy; else, or on failure, text is freed. */
+imgindex_t *imgindex_build_take(char *text, size_t len, sb_t *err);
 /* Drops one reference to x (NULL is fine); the last frees it. */
 void imgindex_free(imgindex_t *x);
 

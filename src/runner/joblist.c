@@ -105,10 +105,12 @@ static json_t *image_at(const imgindex_t *x, size_t i)
 	return json_loadb(s, len, 0, NULL);
 }
 
-/* Replaces l's index by a scan of text; -1 (l unchanged) if it fails. */
+/* Replaces l's index by a scan of text, which it takes (text is left
+ * empty); -1 (l unchanged) if it fails. */
 static int rebuild(joblist_t *l, sb_t *text, sb_t *err)
 {
-	imgindex_t *y = imgindex_build(text->buf, text->len, err);
+	size_t len = text->len;
+	imgindex_t *y = imgindex_build_take(sb_detach(text), len, err);
 	if (!y)
 		return -1;
 	imgindex_free(l->x);
