@@ -104,8 +104,9 @@ set +a
 echo "== running the tests"
 export FRACTALCTL=$PWD/build-asan/fractalctl FRACTALCTL_NOPG=$PWD/build-nopg/fractalctl
 export PGTEST_SOCKET=$pgdir/sock PGTEST_PORT=$port
-# test files or folders given as arguments replace the default "tests"
-/usr/bin/python3 -m pytest -p no:cacheprovider -q "${paths[@]}" "$@"
+# test files or folders given as arguments replace the default "tests";
+# the 15 slowest are listed at the end (the suite's time is watched)
+/usr/bin/python3 -m pytest -p no:cacheprovider -q --durations=15 "${paths[@]}" "$@"
 
 # the concurrency tests again, against the ThreadSanitizer build: a data
 # race (or lock-order inversion) reported by the server fails the test that
