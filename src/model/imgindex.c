@@ -2,6 +2,7 @@
 #include "model/imgindex.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,7 +130,8 @@ struct vinfo {
 };
 
 struct imgindex {
-	atomic_int refs;     /* holders (imgindex_ref); the last frees */
+	atomic_int refs;     /* holders (imgindex_ref); the last frees. First:
+			      * imgindex_clone copies what follows it */
 	sb_t text;
 	size_t close;        /* offset of the closing ']' (spaces may follow) */
 	int verbatim;        /* text is byte for byte the stored text */
@@ -1046,7 +1048,9 @@ static void st_dup(strtab_t *to, const strtab_t *from)
 imgindex_t *imgindex_clone(const imgindex_t *x)
 {
 	imgindex_t *c = xmalloc(sizeof(*c));
-	memcpy((void *)c, (const void *)x, sizeof(*c));
+	/* every field but the count, which another holder may be changing */
+	size_t from = offsetof(imgindex_t, text);
+	memcpy((char *)c + from, (const char *)x + from, sizeof(*c) - from);
 	atomic_init(&c->refs, 1);
 	sb_dup(&c->text, &x->text);
 	c->recs = dup_block(x->recs, x->cap * sizeof(*x->recs));
