@@ -318,8 +318,7 @@ void api_dataset_export(http_req_t *req)
 	/* the list's text is answered from the index itself, held (shared,
 	 * so that an edit meanwhile goes to a copy) until it is sent: no copy
 	 * of the whole list for as long as the client reads */
-	char version[64];
-	imgindex_t *x = imglist_share(l, version);
+	imgindex_t *x = imglist_share(l, NULL);
 	imglist_release(l);
 	size_t len;
 	const char *text = imgindex_text(x, &len);

@@ -330,9 +330,11 @@ const char *imglist_text(const imglist_t *l, size_t *len)
 
 imgindex_t *imglist_share(const imglist_t *l, char version[64])
 {
-	pthread_mutex_lock(&lock);
-	snprintf(version, 64, "%s", l->version);
-	pthread_mutex_unlock(&lock);
+	if (version) {
+		pthread_mutex_lock(&lock);
+		snprintf(version, 64, "%s", l->version);
+		pthread_mutex_unlock(&lock);
+	}
 	return imgindex_ref(l->x);
 }
 
@@ -432,19 +434,16 @@ void imglist_edit_finish(db_t *db, imglist_t *l, imglist_edit_t *e, int committe
 		/* otherwise the version stays the old one, and the next
 		 * request scans the stored text again */
 		int applied = 0;
-		if (l->gen == e->gen && imgindex_shared(l->x)) {
-			/* a running job reads this index: the edit goes to a
-			 * copy, which the entry keeps (imgindex.h) */
-			imgindex_t *c = imgindex_clone(l->x);
-			applied = !imgindex_apply(c, e->at, e->img, &e->text, e->from, e->changed);
-			if (applied) {
-				imgindex_free(l->x);
-				l->x = c;
-			} else {
-				imgindex_free(c);
+		if (l->gen == e->gen) {
+			/* a running job or an export reads a shared index: the
+			 * edit goes to a copy, which the entry keeps (imgindex.h) */
+			imgindex_t *x = imgindex_shared(l->x) ? imgindex_clone(l->x) : l->x;
+			applied = !imgindex_apply(x, e->at, e->img, &e->text, e->from, e->changed);
+			if (x != l->x) {
+				imgindex_free(applied ? l->x : x);
+				if (applied)
+					l->x = x;
 			}
-		} else if (l->gen == e->gen) {
-			applied = !imgindex_apply(l->x, e->at, e->img, &e->text, e->from, e->changed);
 		}
 		if (applied) {
 			pthread_mutex_lock(&lock);

@@ -53,7 +53,8 @@ const char *imglist_json(const imglist_t *l, size_t i, size_t *len);
 const char *imglist_text(const imglist_t *l, size_t *len);
 const char *imglist_zarr_url(const imglist_t *l, size_t i);
 /* The index itself, with a reference of the caller's (imgindex_free when
- * done), and the row's version it is of ("": not computed, SQLite): what a
+ * done), and (version not NULL) the row's version it is of ("": not
+ * computed, SQLite): what an export answers from, and what a
  * job starts from, where it would scan the text again. The cache never
  * edits an index so shared: an edit goes to a copy (imgindex_clone), so
  * that the holder's stays as it was. */

@@ -118,9 +118,8 @@ int joblist_enrich(job_t *j, joblist_t *l, int64_t wftask_id, sb_t *err);
  * of new images, or -1 with err set (the list unchanged). */
 long joblist_apply(joblist_t *l, json_t *output, json_t *output_types, const char *zarr_dir, jerr_t *err);
 /* Writing the list: joblist_store inside the job's transaction (0, or -1
- * on a database error), then joblist_store_finish after it, which hands
- * the committed list to the images cache; last: the job will not use l
- * again (its index is handed over instead of a copy). */
+ * on a database error), then joblist_store_finish after it, which shares
+ * the committed list's index with the images cache. */
 typedef struct joblist_write {
 	sb_t text;
 	char version[64];
@@ -128,7 +127,7 @@ typedef struct joblist_write {
 	int have_self;
 } joblist_write_t;
 int joblist_store(job_t *j, joblist_t *l, joblist_write_t *w);
-void joblist_store_finish(job_t *j, joblist_t *l, joblist_write_t *w, int committed, int last);
+void joblist_store_finish(job_t *j, joblist_t *l, joblist_write_t *w, int committed);
 
 /* execute_tasks over rows first..last of wr: 0, or -1 with err set. images
  * is the dataset's list. */

@@ -231,17 +231,18 @@ static void job_run(job_t *j)
 			 * scan of its own: at 10^6 images a second index of
 			 * ~350 MB and a second of scan), else the text */
 			images = joblist_from_cache(j, have_self, self);
-			int vrc = images ? 1 : db_row_version(j->db, "datasetv2", "images", j->a.dataset_id, version, &text);
-			if (images)
-				; /* loaded */
-			else if (vrc < 0)
-				jerr_set(&je, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
-			else if (!(images = joblist_load(vrc ? text : NULL, &le)))
-				/* never overwrite a list we cannot read */
-				jerr_set(&je, JE_UNKNOWN, 0, "ValueError", "the images of dataset %lld cannot be read: %s",
-					 (long long)j->a.dataset_id, le.buf);
-			else if (vrc)
-				joblist_loaded(images, version, have_self, self);
+			if (!images) {
+				int vrc = db_row_version(j->db, "datasetv2", "images", j->a.dataset_id, version, &text);
+				if (vrc < 0)
+					jerr_set(&je, JE_UNKNOWN, 0, "DatabaseError", "%s", db_errmsg(j->db));
+				else if (!(images = joblist_load(vrc ? text : NULL, &le)))
+					/* never overwrite a list we cannot read */
+					jerr_set(&je, JE_UNKNOWN, 0, "ValueError",
+						 "the images of dataset %lld cannot be read: %s", (long long)j->a.dataset_id,
+						 le.buf);
+				else if (vrc)
+					joblist_loaded(images, version, have_self, self);
+			}
 			free(text);
 			sb_release(&le);
 			attr_f = jparse(db_text(jr, 0, 4));

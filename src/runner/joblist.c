@@ -439,25 +439,16 @@ int joblist_store(job_t *j, joblist_t *l, joblist_write_t *w)
 				  w->version);
 }
 
-void joblist_store_finish(job_t *j, joblist_t *l, joblist_write_t *w, int committed, int last)
+void joblist_store_finish(job_t *j, joblist_t *l, joblist_write_t *w, int committed)
 {
 	if (committed && !l->enriched)
 		joblist_loaded(l, w->version, w->have_self, w->self);
 	if (committed) {
-		/* the cache gets an index of the stored text: the job's own
-		 * (shared while the job goes on reading it, handed over on its
-		 * last write), or a scan of what it wrote when the job's carries
-		 * the status attribute */
-		imgindex_t *y = NULL;
+		/* the cache gets an index of the stored text: the job's own,
+		 * shared, or a scan of what it wrote when the job's carries the
+		 * status attribute */
 		sb_t err = SB_INIT;
-		if (!l->enriched && last) {
-			y = l->x;
-			l->x = NULL;
-		} else if (!l->enriched) {
-			y = imgindex_ref(l->x);
-		} else {
-			y = imgindex_build(w->text.buf, w->text.len, &err);
-		}
+		imgindex_t *y = l->enriched ? imgindex_build(w->text.buf, w->text.len, &err) : imgindex_ref(l->x);
 		if (y)
 			imglist_put(j->db, j->a.dataset_id, y, w->version, w->have_self, w->self);
 		else

@@ -286,10 +286,6 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 		{
 			char now[40];
 			utc_now_iso(now, sizeof(now));
-			/* the job's last write hands its list to the cache */
-			int final = row == last;
-			for (size_t i = 0; i < d.n; i++)
-				final |= d.out[i].exc != NULL;
 			joblist_write_t lw = { .have_self = 0 };
 			sb_init(&lw.text, 0);
 			/* a list the task left as the row holds it is not written
@@ -314,7 +310,7 @@ int wf_execute(job_t *j, db_res_t *wr, int first, int last, const char *root, co
 			if (same)
 				sb_release(&lw.text);
 			else
-				joblist_store_finish(j, images, &lw, !wrc, final);
+				joblist_store_finish(j, images, &lw, !wrc);
 			json_decref(output);
 			if (wrc) {
 				jerr_db(j, "dataset images", err);
