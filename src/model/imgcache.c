@@ -323,11 +323,6 @@ const char *imglist_json(const imglist_t *l, size_t i, size_t *len)
 	return imgindex_json(l->x, i, len);
 }
 
-const char *imglist_text(const imglist_t *l, size_t *len)
-{
-	return imgindex_text(l->x, len);
-}
-
 imgindex_t *imglist_share(const imglist_t *l, char version[64])
 {
 	if (version) {

@@ -49,8 +49,6 @@ void imgcache_stats(size_t *entries, size_t *bytes);
 size_t imglist_count(const imglist_t *l);
 /* The canonical JSON of image i (not NUL-terminated: use its length). */
 const char *imglist_json(const imglist_t *l, size_t i, size_t *len);
-/* The whole list, "[...]" (NUL-terminated). */
-const char *imglist_text(const imglist_t *l, size_t *len);
 const char *imglist_zarr_url(const imglist_t *l, size_t i);
 /* The index itself, with a reference of the caller's (imgindex_free when
  * done), and (version not NULL) the row's version it is of ("": not
